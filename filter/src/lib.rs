@@ -1,0 +1,1 @@
+//! Toolgate proxy-wasm filter.
