@@ -1,0 +1,87 @@
+//! JSON paths for configuration messages: `tools.cache_cas.limits[0].window`.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// Where in the configuration document a value sits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path {
+    segments: Vec<Segment>,
+}
+
+impl Path {
+    /// The document itself.
+    pub fn root() -> Path {
+        Path::default()
+    }
+
+    /// The member `key` of this object.
+    pub fn key(&self, key: &str) -> Path {
+        let mut p = self.clone();
+        p.segments.push(Segment::Key(key.to_string()));
+        p
+    }
+
+    /// The element `index` of this array.
+    pub fn index(&self, index: usize) -> Path {
+        let mut p = self.clone();
+        p.segments.push(Segment::Index(index));
+        p
+    }
+}
+
+/// A key that reads unambiguously after a dot (anything else is written `["..."]`).
+fn is_plain_key(k: &str) -> bool {
+    !k.is_empty()
+        && k
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.is_empty() {
+            return f.write_str("configuration");
+        }
+        for (i, s) in self.segments.iter().enumerate() {
+            match s {
+                Segment::Key(k) if is_plain_key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(k)?;
+                }
+                Segment::Key(k) => write!(f, "[{k:?}]")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_the_document() {
+        let p = Path::root()
+            .key("tools")
+            .key("cache_cas")
+            .key("limits")
+            .index(0)
+            .key("window");
+        assert_eq!(p.to_string(), "tools.cache_cas.limits[0].window");
+        assert_eq!(
+            Path::root().key("tools").key("db.query").to_string(),
+            "tools[\"db.query\"]"
+        );
+        assert_eq!(Path::root().to_string(), "configuration");
+        assert_eq!(Path::root().key("hide").index(2).to_string(), "hide[2]");
+    }
+}

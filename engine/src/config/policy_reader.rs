@@ -1,0 +1,430 @@
+//! Reading a PolicyLayer policy document into a [`Policy`].
+
+use super::path::Path;
+use super::problems::Problems;
+use super::read::{array, boolean, choice, fields, integer, quote, required, string};
+use crate::condition::{ArgPath, Condition, Op};
+use crate::json::{Kind, Number, Owned, Value};
+use crate::names::is_tool_name;
+use crate::policy::{
+    Action, CounterDef, CounterId, DefaultAction, Increment, Limit, Policy, Scope, ToolId,
+    ToolRules,
+};
+use crate::ratelimit::Window;
+use std::num::NonZeroU64;
+
+/// The policy document's own fields.
+pub(crate) const POLICY_FIELDS: &[&str] =
+    &["version", "description", "default", "hide", "all_tools", "tools"];
+const TOOL_FIELDS: &[&str] = &[
+    "action",
+    "reason",
+    "require",
+    "deny_if",
+    "limits",
+    "description",
+];
+const LIMIT_FIELDS: &[&str] = &["counter", "window", "max", "scope", "increment_from"];
+const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
+const NAME_EXPECTED: &str = "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -";
+/// The largest `max` accepted (far beyond any real limit, and safe to add to).
+const MAX_LIMIT: i64 = 1_000_000_000_000_000;
+/// Compiled regular expressions stay small: matching cost grows with their size.
+const REGEX_SIZE_LIMIT: usize = 1 << 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpName {
+    Eq,
+    Neq,
+    In,
+    NotIn,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Regex,
+    Contains,
+    Exists,
+}
+
+const OPS: [(&str, OpName); 11] = [
+    ("eq", OpName::Eq),
+    ("neq", OpName::Neq),
+    ("in", OpName::In),
+    ("not_in", OpName::NotIn),
+    ("lt", OpName::Lt),
+    ("lte", OpName::Lte),
+    ("gt", OpName::Gt),
+    ("gte", OpName::Gte),
+    ("regex", OpName::Regex),
+    ("contains", OpName::Contains),
+    ("exists", OpName::Exists),
+];
+
+/// Counters seen so far: one window per name, one id per (name, scope).
+#[derive(Default)]
+struct Counters {
+    defs: Vec<CounterDef>,
+    /// Where each counter name's window was first given.
+    first: Vec<(String, Window, String)>,
+}
+
+impl Counters {
+    fn intern(
+        &mut self,
+        name: String,
+        scope: Scope,
+        window: Window,
+        window_path: &Path,
+        problems: &mut Problems,
+    ) -> Option<CounterId> {
+        if let Some((_, w, at)) = self.first.iter().find(|(n, _, _)| *n == name) {
+            if *w != window {
+                problems.push(
+                    window_path,
+                    format!(
+                        "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {at}",
+                        window.name(),
+                        w.name()
+                    ),
+                    "one window for every limit of a counter",
+                );
+                return None;
+            }
+        } else {
+            self.first
+                .push((name.clone(), window, window_path.to_string()));
+        }
+        if let Some(i) = self
+            .defs
+            .iter()
+            .position(|d| d.name == name && d.scope == scope)
+        {
+            return Some(CounterId(i));
+        }
+        self.defs.push(CounterDef {
+            name,
+            scope,
+            window,
+        });
+        Some(CounterId(self.defs.len() - 1))
+    }
+}
+
+/// Reads a policy document; problems are collected, `None` when any was found.
+pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Policy> {
+    let before = problems.is_empty();
+    let f = fields(v, path, "a PolicyLayer policy document", POLICY_FIELDS, problems)?;
+
+    if let Some(ver) = required(&f, path, "version", "\"1\"", problems) {
+        choice(ver, &path.key("version"), "a supported policy version", &[("1", ())], problems);
+    }
+    if let Some(d) = f.get("description") {
+        string(d, &path.key("description"), "a string", problems);
+    }
+    let default = required(&f, path, "default", "allow or deny", problems).and_then(|d| {
+        choice(
+            d,
+            &path.key("default"),
+            "a default",
+            &[("allow", DefaultAction::Allow), ("deny", DefaultAction::Deny)],
+            problems,
+        )
+    });
+
+    let mut counters = Counters::default();
+    let mut tools: Vec<ToolRules> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+
+    if let Some(t) = f.get("tools") {
+        let tpath = path.key("tools");
+        if t.kind() != Kind::Object {
+            problems.push(
+                &tpath,
+                format!("{} is {}", quote(t), t.kind().name()),
+                "an object of tool names to their rules",
+            );
+        } else {
+            for (name, rules) in t.members() {
+                let name = name.decode().into_owned();
+                let p = tpath.key(&name);
+                if !is_tool_name(&name) {
+                    problems.push(&p, format!("{name:?} is not a tool name"), NAME_EXPECTED);
+                    continue;
+                }
+                if let Some(other) = names.iter().find(|o| o.eq_ignore_ascii_case(&name)) {
+                    problems.push(
+                        &p,
+                        format!("{name:?} differs from {other:?} only by case"),
+                        "tool names that differ by more than case (they match case-insensitively)",
+                    );
+                    continue;
+                }
+                names.push(name.clone());
+                if let Some(t) = read_tool(rules, &name, &p, &mut counters, problems) {
+                    tools.push(t);
+                }
+            }
+        }
+    }
+
+    let mut hide_all = false;
+    if let Some(h) = f.get("hide") {
+        let hpath = path.key("hide");
+        let mut seen: Vec<String> = Vec::new();
+        for (p, e) in array(h, &hpath, "a list of tool names or \"*\"", problems).unwrap_or_default() {
+            let Some(name) = string(e, &p, "a tool name or \"*\"", problems) else {
+                continue;
+            };
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+                problems.push(&p, format!("{name:?} is listed twice"), "each name once");
+                continue;
+            }
+            seen.push(name.clone());
+            if name == "*" {
+                hide_all = true;
+            } else if !is_tool_name(&name) {
+                problems.push(&p, format!("{name:?} is not a tool name"), format!("{NAME_EXPECTED}, or \"*\""));
+            } else if let Some(t) = tools.iter_mut().find(|t| t.name.eq_ignore_ascii_case(&name)) {
+                t.hidden = true;
+            } else {
+                tools.push(ToolRules {
+                    path: hpath.to_string(),
+                    name,
+                    listed: false,
+                    hidden: true,
+                    action: Action::Allow,
+                    reason: None,
+                    require: Vec::new(),
+                    deny_if: Vec::new(),
+                    limits: Vec::new(),
+                });
+            }
+        }
+    }
+
+    let mut all_tools = Vec::new();
+    if let Some(a) = f.get("all_tools") {
+        let apath = path.key("all_tools");
+        if let Some(af) = fields(a, &apath, "the rules for all tools", &["limits"], problems) {
+            if let Some(l) = af.get("limits") {
+                all_tools = read_limits(l, &apath.key("limits"), &mut counters, problems);
+            }
+        }
+    }
+
+    if !before || !problems.is_empty() {
+        return None;
+    }
+    let mut index: Vec<(String, ToolId)> = tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.to_ascii_lowercase(), ToolId(i)))
+        .collect();
+    index.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(Policy {
+        default: default?,
+        hide_all,
+        tools,
+        index,
+        all_tools,
+        counters: counters.defs,
+    })
+}
+
+fn read_tool(
+    v: Value<'_>,
+    name: &str,
+    path: &Path,
+    counters: &mut Counters,
+    problems: &mut Problems,
+) -> Option<ToolRules> {
+    let f = fields(v, path, "the rules for a tool", TOOL_FIELDS, problems)?;
+    let action = f.get("action").and_then(|a| {
+        choice(
+            a,
+            &path.key("action"),
+            "an action",
+            &[
+                ("allow", Action::Allow),
+                ("deny", Action::Deny),
+                ("require_approval", Action::RequireApproval),
+            ],
+            problems,
+        )
+    });
+    let reason = f
+        .get("reason")
+        .and_then(|r| string(r, &path.key("reason"), "a string shown to the agent", problems));
+    if let Some(d) = f.get("description") {
+        string(d, &path.key("description"), "a string", problems);
+    }
+    let require = f
+        .get("require")
+        .map(|r| read_conditions(r, &path.key("require"), problems))
+        .unwrap_or_default();
+    let deny_if = f
+        .get("deny_if")
+        .map(|r| read_conditions(r, &path.key("deny_if"), problems))
+        .unwrap_or_default();
+    let limits = f
+        .get("limits")
+        .map(|l| read_limits(l, &path.key("limits"), counters, problems))
+        .unwrap_or_default();
+    Some(ToolRules {
+        name: name.to_string(),
+        listed: true,
+        hidden: false,
+        action: if f.has("action") { action? } else { Action::Allow },
+        reason,
+        require,
+        deny_if,
+        limits,
+        path: path.to_string(),
+    })
+}
+
+fn read_conditions(v: Value<'_>, path: &Path, problems: &mut Problems) -> Vec<Condition> {
+    array(v, path, "a list of conditions", problems)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(p, c)| read_condition(c, &p, problems))
+        .collect()
+}
+
+fn read_arg_path(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<ArgPath> {
+    let expected = "a path into the arguments such as \"args.amount\" or \"args.items.0.id\"";
+    let s = string(v, path, expected, problems)?;
+    let parsed = ArgPath::parse(&s);
+    if parsed.is_none() {
+        problems.push(path, format!("{s:?} is not an argument path"), expected);
+    }
+    parsed
+}
+
+fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Condition> {
+    let f = fields(v, path, "a condition", CONDITION_FIELDS, problems)?;
+    let arg = required(&f, path, "path", "a path such as \"args.amount\"", problems)
+        .and_then(|p| read_arg_path(p, &path.key("path"), problems));
+    let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
+    let op_name = required(&f, path, "op", &super::read::one_of(&names), problems)
+        .and_then(|o| choice(o, &path.key("op"), "an operator", &OPS, problems));
+    let vpath = path.key("value");
+    let value = f.get("value");
+    let op = match (op_name?, value) {
+        (OpName::Exists, None) => Some(Op::Exists(true)),
+        (OpName::Exists, Some(v)) => boolean(v, &vpath, problems).map(Op::Exists),
+        (_, None) => {
+            problems.push(&vpath, "missing", "the value to compare with");
+            None
+        }
+        (OpName::Eq, Some(v)) => Some(Op::Eq(Owned::from_value(v))),
+        (OpName::Neq, Some(v)) => Some(Op::Neq(Owned::from_value(v))),
+        (OpName::Contains, Some(v)) => Some(Op::Contains(Owned::from_value(v))),
+        (OpName::In | OpName::NotIn, Some(v)) => {
+            let items = array(v, &vpath, "a non-empty list of values", problems)?;
+            if items.is_empty() {
+                problems.push(&vpath, "[] is empty", "a non-empty list of values");
+                return None;
+            }
+            let items = items.into_iter().map(|(_, e)| Owned::from_value(e)).collect();
+            Some(if op_name? == OpName::In {
+                Op::In(items)
+            } else {
+                Op::NotIn(items)
+            })
+        }
+        (OpName::Lt | OpName::Lte | OpName::Gt | OpName::Gte, Some(v)) => {
+            let n: Option<Number> = v.as_number();
+            if n.is_none() {
+                problems.push(&vpath, format!("{} is not a number", quote(v)), "a number");
+            }
+            let n = n?;
+            Some(match op_name? {
+                OpName::Lt => Op::Lt(n),
+                OpName::Lte => Op::Lte(n),
+                OpName::Gt => Op::Gt(n),
+                _ => Op::Gte(n),
+            })
+        }
+        (OpName::Regex, Some(v)) => {
+            let pattern = string(v, &vpath, "a regular expression (a string)", problems)?;
+            match regex_lite::RegexBuilder::new(&pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .nest_limit(64)
+                .build()
+            {
+                Ok(re) => Some(Op::Regex(re)),
+                Err(e) => {
+                    let detail = e.to_string().replace('\n', " ");
+                    problems.push(
+                        &vpath,
+                        format!("{} is not a valid regular expression ({detail})", quote(v)),
+                        "a regular expression in regex-lite syntax",
+                    );
+                    None
+                }
+            }
+        }
+    };
+    Some(Condition {
+        path: arg?,
+        op: op?,
+        rule: path.to_string(),
+    })
+}
+
+fn read_limits(
+    v: Value<'_>,
+    path: &Path,
+    counters: &mut Counters,
+    problems: &mut Problems,
+) -> Vec<Limit> {
+    array(v, path, "a list of limits", problems)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(p, l)| read_limit(l, &p, counters, problems))
+        .collect()
+}
+
+fn read_limit(
+    v: Value<'_>,
+    path: &Path,
+    counters: &mut Counters,
+    problems: &mut Problems,
+) -> Option<Limit> {
+    let f = fields(v, path, "a limit", LIMIT_FIELDS, problems)?;
+    let counter_expected = "a counter name of 1 to 64 characters of A-Z a-z 0-9 _ . -";
+    let counter = required(&f, path, "counter", counter_expected, problems)
+        .and_then(|c| string(c, &path.key("counter"), counter_expected, problems))
+        .and_then(|c| {
+            if c.len() <= 64 && is_tool_name(&c) {
+                Some(c)
+            } else {
+                problems.push(&path.key("counter"), format!("{c:?} is not a counter name"), counter_expected);
+                None
+            }
+        });
+    let wpath = path.key("window");
+    let window = required(&f, path, "window", "second, minute, hour or day", problems)
+        .and_then(|w| choice(w, &wpath, "a window", &Window::ALL, problems));
+    let max = required(&f, path, "max", "an integer >= 1", problems)
+        .and_then(|m| integer(m, &path.key("max"), 1, MAX_LIMIT, problems))
+        .and_then(|m| u64::try_from(m).ok())
+        .and_then(NonZeroU64::new);
+    let scope = match f.get("scope") {
+        Some(s) => choice(s, &path.key("scope"), "a scope", &Scope::ALL, problems),
+        None => Some(Scope::Grant),
+    };
+    let increment = match f.get("increment_from") {
+        Some(i) => read_arg_path(i, &path.key("increment_from"), problems).map(Increment::From),
+        None => Some(Increment::One),
+    };
+    let counter = counters.intern(counter?, scope?, window?, &wpath, problems)?;
+    Some(Limit {
+        counter,
+        max: max?,
+        increment: increment?,
+        rule: path.to_string(),
+    })
+}

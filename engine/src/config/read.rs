@@ -1,0 +1,196 @@
+//! Typed, path-aware readers over the configuration's JSON: each reports what it found and
+//! what it expected, and returns `None` so loading can go on and report everything.
+
+use super::path::Path;
+use super::problems::Problems;
+use crate::json::{Kind, Value};
+use std::fmt::Write as _;
+
+/// At most this many characters of a found value are quoted in a message.
+const QUOTE_MAX: usize = 60;
+
+/// A found value as it reads in a message: its JSON text, shortened.
+pub(crate) fn quote(v: Value<'_>) -> String {
+    let raw = v.raw();
+    if raw.chars().count() <= QUOTE_MAX {
+        return raw.to_string();
+    }
+    let mut s: String = raw.chars().take(QUOTE_MAX).collect();
+    s.push_str("...");
+    s
+}
+
+/// `a, b or c`
+pub(crate) fn one_of(names: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == names.len() { " or " } else { ", " });
+        }
+        let _ = write!(out, "{n}");
+    }
+    out
+}
+
+/// An object's members, after checking every key is a known field.
+pub(crate) struct Fields<'a> {
+    members: Vec<(String, Value<'a>)>,
+}
+
+impl<'a> Fields<'a> {
+    /// The member `name`, if present.
+    pub(crate) fn get(&self, name: &str) -> Option<Value<'a>> {
+        self.members
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// Whether the member `name` is present.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Reads an object whose keys must all be in `known`.
+pub(crate) fn fields<'a>(
+    v: Value<'a>,
+    path: &Path,
+    what: &str,
+    known: &[&str],
+    problems: &mut Problems,
+) -> Option<Fields<'a>> {
+    if v.kind() != Kind::Object {
+        problems.push(
+            path,
+            format!("{} is {}", quote(v), v.kind().name()),
+            format!("{what} (an object)"),
+        );
+        return None;
+    }
+    let mut members = Vec::new();
+    for (k, value) in v.members() {
+        let key = k.decode().into_owned();
+        if !known.contains(&key.as_str()) {
+            problems.push(
+                &path.key(&key),
+                "unknown field",
+                format!("one of {}", one_of(known)),
+            );
+            continue;
+        }
+        members.push((key, value));
+    }
+    Some(Fields { members })
+}
+
+/// A required member: reports it missing.
+pub(crate) fn required<'a>(
+    f: &Fields<'a>,
+    path: &Path,
+    name: &str,
+    expected: &str,
+    problems: &mut Problems,
+) -> Option<Value<'a>> {
+    let v = f.get(name);
+    if v.is_none() {
+        problems.push(&path.key(name), "missing", expected);
+    }
+    v
+}
+
+/// A string.
+pub(crate) fn string(
+    v: Value<'_>,
+    path: &Path,
+    expected: &str,
+    problems: &mut Problems,
+) -> Option<String> {
+    match v.as_str() {
+        Some(s) => Some(s.decode().into_owned()),
+        None => {
+            problems.push(
+                path,
+                format!("{} is {}", quote(v), v.kind().name()),
+                expected,
+            );
+            None
+        }
+    }
+}
+
+/// One of a fixed set of strings: `"minutes" is not a window; expected second, minute, hour or day`.
+pub(crate) fn choice<T: Copy>(
+    v: Value<'_>,
+    path: &Path,
+    what: &str,
+    options: &[(&str, T)],
+    problems: &mut Problems,
+) -> Option<T> {
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    let found = v
+        .as_str()
+        .and_then(|s| options.iter().find(|(n, _)| s.eq_str(n)).map(|(_, t)| *t));
+    if found.is_none() {
+        problems.push(
+            path,
+            format!("{} is not {what}", quote(v)),
+            one_of(&names),
+        );
+    }
+    found
+}
+
+/// An integer in `min..=max`.
+pub(crate) fn integer(
+    v: Value<'_>,
+    path: &Path,
+    min: i64,
+    max: i64,
+    problems: &mut Problems,
+) -> Option<i64> {
+    let expected = if max == i64::MAX {
+        format!("an integer >= {min}")
+    } else {
+        format!("an integer from {min} to {max}")
+    };
+    match v.as_number() {
+        Some(crate::json::Number::Int(i)) if (min..=max).contains(&i) => Some(i),
+        Some(crate::json::Number::Int(_)) => {
+            problems.push(path, format!("{} is out of range", quote(v)), expected);
+            None
+        }
+        _ => {
+            problems.push(path, format!("{} is not an integer", quote(v)), expected);
+            None
+        }
+    }
+}
+
+/// A boolean.
+pub(crate) fn boolean(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<bool> {
+    let b = v.as_bool();
+    if b.is_none() {
+        problems.push(path, format!("{} is not a boolean", quote(v)), "true or false");
+    }
+    b
+}
+
+/// An array; its elements with their paths.
+pub(crate) fn array<'a>(
+    v: Value<'a>,
+    path: &Path,
+    expected: &str,
+    problems: &mut Problems,
+) -> Option<Vec<(Path, Value<'a>)>> {
+    if v.kind() != Kind::Array {
+        problems.push(path, format!("{} is {}", quote(v), v.kind().name()), expected);
+        return None;
+    }
+    Some(
+        v.elements()
+            .enumerate()
+            .map(|(i, e)| (path.index(i), e))
+            .collect(),
+    )
+}

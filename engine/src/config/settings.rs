@@ -1,0 +1,258 @@
+//! Toolgate's own settings: everything in the configuration besides the policy.
+
+use super::path::Path;
+use super::problems::Problems;
+use super::read::{array, boolean, choice, fields, integer, quote, string, Fields};
+use crate::json::Value;
+use std::num::NonZeroU32;
+
+/// Enforce decisions, or only report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Denials and rejections are answered; nothing denied goes upstream.
+    Enforce,
+    /// Everything is forwarded; what would have been denied is logged and counted.
+    Shadow,
+}
+
+/// How a denied call is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialStyle {
+    /// A tool result with `isError: true` the model can read.
+    Result,
+    /// A JSON-RPC error.
+    Error,
+}
+
+/// Where the grant (the caller's identity) is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantSource {
+    /// A request header (lower-cased name).
+    Header(String),
+    /// An Envoy attribute path, such as a verified JWT claim in dynamic metadata.
+    Property(Vec<String>),
+    /// The downstream client's IP address (without the port).
+    DownstreamAddress,
+}
+
+/// The optional settings, with their defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Enforce or shadow.
+    pub mode: Mode,
+    /// Result or error denials.
+    pub denial_style: DenialStyle,
+    /// The JSON-RPC code of error-style denials.
+    pub denial_error_code: i32,
+    /// Larger request bodies are refused (413).
+    pub max_body_bytes: usize,
+    /// Deeper JSON is refused (400, -32700).
+    pub max_json_depth: u32,
+    /// Larger batches are refused (400, -32600).
+    pub max_batch_size: usize,
+    /// Grant sources, first present wins.
+    pub grant_sources: Vec<GrantSource>,
+    /// The header carrying the MCP session id (lower case).
+    pub session_header: String,
+    /// Counter slots per (counter, scope).
+    pub counter_slots: NonZeroU32,
+    /// Compare-and-swap attempts before failing closed.
+    pub cas_retries: NonZeroU32,
+    /// Shared-data key prefix; `None` means the plugin name.
+    pub key_namespace: Option<String>,
+    /// Secret mixed into grant fingerprints.
+    pub hash_salt: Option<String>,
+    /// Pause at request headers (only with `allow_on_headers_stop_iteration`).
+    pub pause_on_request_headers: bool,
+}
+
+/// The default counter slots per (counter, scope).
+pub const DEFAULT_COUNTER_SLOTS: u32 = 1024;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Enforce,
+            denial_style: DenialStyle::Result,
+            denial_error_code: -32003,
+            max_body_bytes: 1 << 20,
+            max_json_depth: 64,
+            max_batch_size: 64,
+            grant_sources: vec![
+                GrantSource::Header("authorization".into()),
+                GrantSource::Header("x-api-key".into()),
+                GrantSource::DownstreamAddress,
+            ],
+            session_header: "mcp-session-id".into(),
+            counter_slots: NonZeroU32::new(DEFAULT_COUNTER_SLOTS).unwrap_or(NonZeroU32::MIN),
+            cas_retries: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+            key_namespace: None,
+            hash_salt: None,
+            pause_on_request_headers: false,
+        }
+    }
+}
+
+/// Every settings field (besides `policy`).
+pub(crate) const SETTINGS_FIELDS: &[&str] = &[
+    "policy",
+    "mode",
+    "denial_style",
+    "denial_error_code",
+    "max_body_bytes",
+    "max_json_depth",
+    "max_batch_size",
+    "grant_sources",
+    "session_header",
+    "counter_slots",
+    "cas_retries",
+    "key_namespace",
+    "hash_salt",
+    "pause_on_request_headers",
+];
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+        })
+}
+
+fn header_name(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<String> {
+    let expected = "an HTTP header name";
+    let s = string(v, path, expected, problems)?;
+    if is_header_name(&s) {
+        Some(s.to_ascii_lowercase())
+    } else {
+        problems.push(path, format!("{s:?} is not a header name"), expected);
+        None
+    }
+}
+
+fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<GrantSource> {
+    let f = fields(
+        v,
+        path,
+        "a grant source",
+        &["header", "property", "downstream_address"],
+        problems,
+    )?;
+    let given = ["header", "property", "downstream_address"]
+        .iter()
+        .filter(|k| f.has(k))
+        .count();
+    if given != 1 {
+        problems.push(
+            path,
+            format!("{} names {given} sources", quote(v)),
+            "exactly one of {\"header\": NAME}, {\"property\": [SEGMENTS]} or {\"downstream_address\": true}",
+        );
+        return None;
+    }
+    if let Some(h) = f.get("header") {
+        return header_name(h, &path.key("header"), problems).map(GrantSource::Header);
+    }
+    if let Some(p) = f.get("property") {
+        let ppath = path.key("property");
+        let expected = "a non-empty list of attribute path segments, such as [\"metadata\", \"filter_metadata\", \"envoy.filters.http.jwt_authn\", \"payload\", \"sub\"]";
+        let segs: Vec<String> = array(p, &ppath, expected, problems)?
+            .into_iter()
+            .filter_map(|(sp, s)| string(s, &sp, "a path segment", problems))
+            .collect();
+        if segs.is_empty() || segs.iter().any(|s| s.is_empty() || s.contains('\0')) {
+            problems.push(&ppath, format!("{} is not an attribute path", quote(p)), expected);
+            return None;
+        }
+        return Some(GrantSource::Property(segs));
+    }
+    let d = f.get("downstream_address")?;
+    let on = boolean(d, &path.key("downstream_address"), problems)?;
+    if !on {
+        problems.push(&path.key("downstream_address"), "false", "true (or leave the source out)");
+        return None;
+    }
+    Some(GrantSource::DownstreamAddress)
+}
+
+fn count(f: &Fields<'_>, name: &str, path: &Path, min: i64, max: i64, problems: &mut Problems) -> Option<i64> {
+    f.get(name).and_then(|v| integer(v, &path.key(name), min, max, problems))
+}
+
+/// Reads the settings fields of a settings-form document (`policy` is read elsewhere).
+pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems) -> Settings {
+    let mut s = Settings::default();
+    if let Some(v) = f.get("mode") {
+        if let Some(m) = choice(v, &path.key("mode"), "a mode", &[("enforce", Mode::Enforce), ("shadow", Mode::Shadow)], problems) {
+            s.mode = m;
+        }
+    }
+    if let Some(v) = f.get("denial_style") {
+        if let Some(d) = choice(v, &path.key("denial_style"), "a denial style", &[("result", DenialStyle::Result), ("error", DenialStyle::Error)], problems) {
+            s.denial_style = d;
+        }
+    }
+    if let Some(c) = count(f, "denial_error_code", path, i64::from(i32::MIN), i64::from(i32::MAX), problems) {
+        s.denial_error_code = i32::try_from(c).unwrap_or(s.denial_error_code);
+    }
+    if let Some(n) = count(f, "max_body_bytes", path, 1, 64 << 20, problems) {
+        s.max_body_bytes = usize::try_from(n).unwrap_or(s.max_body_bytes);
+    }
+    if let Some(n) = count(f, "max_json_depth", path, 1, 1024, problems) {
+        s.max_json_depth = u32::try_from(n).unwrap_or(s.max_json_depth);
+    }
+    if let Some(n) = count(f, "max_batch_size", path, 1, 1000, problems) {
+        s.max_batch_size = usize::try_from(n).unwrap_or(s.max_batch_size);
+    }
+    if let Some(v) = f.get("grant_sources") {
+        let gpath = path.key("grant_sources");
+        let items = array(v, &gpath, "a non-empty list of grant sources", problems).unwrap_or_default();
+        if items.is_empty() && v.kind() == crate::json::Kind::Array {
+            problems.push(&gpath, "[] is empty", "a non-empty list of grant sources");
+        }
+        let sources: Vec<GrantSource> = items
+            .into_iter()
+            .filter_map(|(p, e)| grant_source(e, &p, problems))
+            .collect();
+        if !sources.is_empty() {
+            s.grant_sources = sources;
+        }
+    }
+    if let Some(v) = f.get("session_header") {
+        if let Some(h) = header_name(v, &path.key("session_header"), problems) {
+            s.session_header = h;
+        }
+    }
+    if let Some(n) = count(f, "counter_slots", path, 1, 65_536, problems) {
+        s.counter_slots = u32::try_from(n).ok().and_then(NonZeroU32::new).unwrap_or(s.counter_slots);
+    }
+    if let Some(n) = count(f, "cas_retries", path, 1, 1000, problems) {
+        s.cas_retries = u32::try_from(n).ok().and_then(NonZeroU32::new).unwrap_or(s.cas_retries);
+    }
+    if let Some(v) = f.get("key_namespace") {
+        let p = path.key("key_namespace");
+        let expected = "1 to 64 printable ASCII characters without spaces";
+        if let Some(ns) = string(v, &p, expected, problems) {
+            if (1..=64).contains(&ns.len()) && ns.bytes().all(|c| c.is_ascii_graphic()) {
+                s.key_namespace = Some(ns);
+            } else {
+                problems.push(&p, format!("{ns:?} is not a key namespace"), expected);
+            }
+        }
+    }
+    if let Some(v) = f.get("hash_salt") {
+        let p = path.key("hash_salt");
+        if let Some(salt) = string(v, &p, "a non-empty secret string", problems) {
+            if salt.is_empty() {
+                problems.push(&p, "\"\" is empty", "a non-empty secret string");
+            } else {
+                s.hash_salt = Some(salt);
+            }
+        }
+    }
+    if let Some(v) = f.get("pause_on_request_headers") {
+        if let Some(b) = boolean(v, &path.key("pause_on_request_headers"), problems) {
+            s.pause_on_request_headers = b;
+        }
+    }
+    s
+}

@@ -1,0 +1,209 @@
+use super::*;
+use crate::condition::Op;
+use crate::names::NameKey;
+use crate::policy::{Action, DefaultAction, Increment, Scope};
+use crate::ratelimit::Window;
+
+const SEED: &str = r#"{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"minute","max":30,"scope":"grant"}]}}}"#;
+
+fn problems(doc: &str) -> Vec<String> {
+    match load(doc.as_bytes()) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn ok(doc: &str) -> Config {
+    load(doc.as_bytes()).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+#[test]
+fn seed_policy_loads() {
+    let c = ok(SEED);
+    assert_eq!(c.policy.default, DefaultAction::Deny);
+    assert_eq!(c.settings, Settings::default());
+    let (_, t) = c.policy.lookup(&NameKey::new("cache_cas").unwrap()).unwrap();
+    assert_eq!(t.action, Action::Allow);
+    assert_eq!(t.limits.len(), 1);
+    let l = &t.limits[0];
+    assert_eq!(l.max.get(), 30);
+    assert_eq!(l.rule, "tools.cache_cas.limits[0]");
+    assert_eq!(l.increment, Increment::One);
+    let def = c.policy.counter(l.counter).unwrap();
+    assert_eq!((def.name.as_str(), def.scope, def.window), ("cache_cas_rate", Scope::Grant, Window::Minute));
+    assert!(c.policy.lookup(&NameKey::new("CACHE_CAS").unwrap()).is_some());
+    assert!(c.policy.lookup(&NameKey::new("cache_get").unwrap()).is_none());
+}
+
+#[test]
+fn the_issue_example_message() {
+    let doc = SEED.replace("\"minute\"", "\"minutes\"");
+    assert_eq!(
+        problems(&doc),
+        ["tools.cache_cas.limits[0].window: \"minutes\" is not a window; expected second, minute, hour or day"]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let doc = r#"{"version":"2","default":"maybe","colour":1,
+        "hide":["ok", 3, "bad name", "ok"],
+        "tools":{
+          "a":{"action":"block","limits":[{"counter":"c","window":"minute","max":0,"scope":"team","extra":1}]},
+          "b":{"require":[{"path":"amount","op":"lte","value":5},{"path":"args.x","op":"lt","value":"5"},{"path":"args.x","op":"like","value":1}]},
+          "c":{"deny_if":[{"path":"args.x","op":"regex","value":"("},{"path":"args.y","op":"in","value":[]},{"path":"args.z","op":"eq"}]},
+          "A":{},
+          "d":{"limits":[{"counter":"c","window":"hour","max":1}]}
+        }}"#;
+    let p = problems(doc);
+    let expect = [
+        "version: \"2\" is not a supported policy version; expected 1",
+        "default: \"maybe\" is not a default; expected allow or deny",
+        "colour: unknown field; expected one of version, description, default, hide, all_tools or tools",
+        "tools.a.action: \"block\" is not an action; expected allow, deny or require_approval",
+        "tools.a.limits[0].extra: unknown field; expected one of counter, window, max, scope or increment_from",
+        "tools.a.limits[0].max: 0 is out of range; expected an integer from 1 to 1000000000000000",
+        "tools.a.limits[0].scope: \"team\" is not a scope; expected grant, session or global",
+        "tools.b.require[0].path: \"amount\" is not an argument path; expected a path into the arguments such as \"args.amount\" or \"args.items.0.id\"",
+        "tools.b.require[1].value: \"5\" is not a number; expected a number",
+        "tools.b.require[2].op: \"like\" is not an operator; expected eq, neq, in, not_in, lt, lte, gt, gte, regex, contains or exists",
+        "tools.c.deny_if[1].value: [] is empty; expected a non-empty list of values",
+        "tools.c.deny_if[2].value: missing; expected the value to compare with",
+        "tools.A: \"A\" differs from \"a\" only by case; expected tool names that differ by more than case (they match case-insensitively)",
+        "hide[1]: 3 is a number; expected a tool name or \"*\"",
+        "hide[2]: \"bad name\" is not a tool name; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or \"*\"",
+        "hide[3]: \"ok\" is listed twice; expected each name once",
+    ];
+    for e in expect {
+        assert!(p.iter().any(|l| l == e), "missing {e:?} in\n{}", p.join("\n"));
+    }
+    assert!(
+        p.iter().any(|l| l.starts_with("tools.c.deny_if[0].value: \"(\" is not a valid regular expression")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn counter_window_clash() {
+    let doc = r#"{"version":"1","default":"allow","tools":{
+        "a":{"limits":[{"counter":"w","window":"minute","max":5}]},
+        "b":{"limits":[{"counter":"w","window":"hour","max":5,"scope":"global"}]}}}"#;
+    assert_eq!(
+        problems(doc),
+        ["tools.b.limits[0].window: \"hour\" differs from the window \"minute\" counter \"w\" has at tools.a.limits[0].window; expected one window for every limit of a counter"]
+    );
+}
+
+#[test]
+fn shared_counters_share_an_id_per_scope() {
+    let c = ok(r#"{"version":"1","default":"allow",
+        "all_tools":{"limits":[{"counter":"calls","window":"second","max":100,"scope":"global"}]},
+        "tools":{
+        "a":{"limits":[{"counter":"writes","window":"hour","max":10}]},
+        "b":{"limits":[{"counter":"writes","window":"hour","max":20},{"counter":"writes","window":"hour","max":3,"scope":"session","increment_from":"args.n"}]}}}"#);
+    let a = c.policy.lookup(&NameKey::new("a").unwrap()).unwrap().1;
+    let b = c.policy.lookup(&NameKey::new("b").unwrap()).unwrap().1;
+    assert_eq!(a.limits[0].counter, b.limits[0].counter);
+    assert_ne!(b.limits[0].counter, b.limits[1].counter);
+    assert_eq!(c.policy.counters.len(), 3);
+    assert_eq!(c.policy.all_tools.len(), 1);
+    assert_eq!(c.policy.all_tools[0].rule, "all_tools.limits[0]");
+    assert!(matches!(&b.limits[1].increment, Increment::From(p) if p.as_str() == "args.n"));
+    assert!(c.policy.needs_grant());
+}
+
+#[test]
+fn tools_with_every_field() {
+    let c = ok(r#"{"version":"1","description":"d","default":"allow","hide":["secret_tool"],"tools":{
+        "db.query":{"description":"x","action":"allow","reason":"Only SELECT","require":[{"path":"args.sql","op":"regex","value":"^SELECT"}],
+                  "deny_if":[{"path":"args.sql","op":"contains","value":"DROP"},{"path":"args.force","op":"exists"}]},
+        "rm":{"action":"deny","reason":"never"},
+        "pay":{"action":"require_approval"},
+        "secret_tool":{}}}"#);
+    let q = c.policy.lookup(&NameKey::new("DB.Query").unwrap()).unwrap().1;
+    assert_eq!(q.reason.as_deref(), Some("Only SELECT"));
+    assert!(matches!(q.require[0].op, Op::Regex(_)));
+    assert!(matches!(q.deny_if[1].op, Op::Exists(true)));
+    assert_eq!(q.deny_if[0].rule, "tools[\"db.query\"].deny_if[0]");
+    assert_eq!(c.policy.lookup(&NameKey::new("rm").unwrap()).unwrap().1.action, Action::Deny);
+    assert_eq!(c.policy.lookup(&NameKey::new("pay").unwrap()).unwrap().1.action, Action::RequireApproval);
+    let s = c.policy.lookup(&NameKey::new("secret_tool").unwrap()).unwrap().1;
+    assert!(s.hidden && s.listed);
+    assert!(!c.policy.hide_all);
+}
+
+#[test]
+fn hide_star_and_hidden_only_names() {
+    let c = ok(r#"{"version":"1","default":"allow","hide":["*","drop_all"]}"#);
+    assert!(c.policy.hide_all);
+    let d = c.policy.lookup(&NameKey::new("drop_all").unwrap()).unwrap().1;
+    assert!(d.hidden && !d.listed);
+}
+
+#[test]
+fn settings_form() {
+    let c = ok(&format!(
+        r#"{{"policy":{SEED},"mode":"shadow","denial_style":"error","denial_error_code":-32099,
+            "max_body_bytes":4096,"max_json_depth":8,"max_batch_size":2,
+            "grant_sources":[{{"header":"X-User"}},{{"property":["metadata","filter_metadata","envoy.filters.http.jwt_authn","payload","sub"]}},{{"downstream_address":true}}],
+            "session_header":"x-session","counter_slots":16,"cas_retries":5,"key_namespace":"team-a","hash_salt":"s3cret",
+            "pause_on_request_headers":true}}"#
+    ));
+    let s = &c.settings;
+    assert_eq!(s.mode, Mode::Shadow);
+    assert_eq!(s.denial_style, DenialStyle::Error);
+    assert_eq!(s.denial_error_code, -32099);
+    assert_eq!((s.max_body_bytes, s.max_json_depth, s.max_batch_size), (4096, 8, 2));
+    assert_eq!(s.grant_sources[0], GrantSource::Header("x-user".into()));
+    assert!(matches!(&s.grant_sources[1], GrantSource::Property(p) if p.len() == 5));
+    assert_eq!(s.grant_sources[2], GrantSource::DownstreamAddress);
+    assert_eq!(s.session_header, "x-session");
+    assert_eq!((s.counter_slots.get(), s.cas_retries.get()), (16, 5));
+    assert_eq!(s.key_namespace.as_deref(), Some("team-a"));
+    assert_eq!(s.hash_salt.as_deref(), Some("s3cret"));
+    assert!(s.pause_on_request_headers);
+}
+
+#[test]
+fn settings_problems() {
+    let p = problems(
+        r#"{"mode":"audit","max_body_bytes":-1,"grant_sources":[{"header":"bad header"},{"header":"a","downstream_address":true},{"cookie":"x"}],
+            "counter_slots":0,"hash_salt":"","session_header":7,"verbose":true}"#,
+    );
+    let expect = [
+        "mode: \"audit\" is not a mode; expected enforce or shadow",
+        "max_body_bytes: -1 is out of range; expected an integer from 1 to 67108864",
+        "grant_sources[0].header: \"bad header\" is not a header name; expected an HTTP header name",
+        "grant_sources[2].cookie: unknown field; expected one of header, property or downstream_address",
+        "counter_slots: 0 is out of range; expected an integer from 1 to 65536",
+        "hash_salt: \"\" is empty; expected a non-empty secret string",
+        "session_header: 7 is a number; expected an HTTP header name",
+        "verbose: unknown field; expected one of policy, mode, denial_style, denial_error_code, max_body_bytes, max_json_depth, max_batch_size, grant_sources, session_header, counter_slots, cas_retries, key_namespace, hash_salt or pause_on_request_headers",
+        "policy: missing; expected a PolicyLayer policy document (an object with version, default, tools)",
+    ];
+    for e in expect {
+        assert!(p.iter().any(|l| l == e), "missing {e:?} in\n{}", p.join("\n"));
+    }
+    assert!(p.iter().any(|l| l.starts_with("grant_sources[1]: ")), "{p:?}");
+}
+
+#[test]
+fn malformed_documents() {
+    assert_eq!(
+        problems("{\"version\":\"1\",\"version\":\"1\"}"),
+        ["configuration: duplicate object key at byte 15; expected a JSON object: a PolicyLayer policy, or settings with a \"policy\""]
+    );
+    assert_eq!(
+        problems("[]"),
+        ["configuration: [] is an array; expected a JSON object: a PolicyLayer policy, or settings with a \"policy\""]
+    );
+    assert_eq!(problems("").len(), 1);
+    assert_eq!(
+        problems(r#"{"version":"1"}"#),
+        ["default: missing; expected allow or deny"]
+    );
+    assert_eq!(
+        problems(r#"{"version":"1","default":"allow","tools":{"bad tool":{}}}"#),
+        ["tools[\"bad tool\"]: \"bad tool\" is not a tool name; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -"]
+    );
+}

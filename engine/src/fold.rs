@@ -1,0 +1,153 @@
+//! Key and name folding: the reading a lenient server might apply.
+//!
+//! Two keys that fold to the same sequence may be read as one key by some server behind
+//! Envoy (case-insensitive struct matching, NFKC normalisation, stripped control or
+//! invisible characters, trimmed whitespace). Folding here is: drop every whitespace,
+//! control and default-ignorable character; map each character whose NFKC form is ASCII
+//! to that ASCII text; lower-case the rest.
+
+use crate::fold_table::{IGNORABLE, MULTI, RUNS};
+
+/// The folded characters of `inner`.
+pub(crate) struct Folded<I> {
+    inner: I,
+    /// Remaining ASCII of a multi-character mapping.
+    pending: &'static [u8],
+    /// Remaining characters of a non-ASCII lower-case mapping.
+    lower: Option<core::char::ToLowercase>,
+}
+
+impl<I: Iterator<Item = char>> Folded<I> {
+    pub(crate) fn new(inner: I) -> Self {
+        Folded {
+            inner,
+            pending: &[],
+            lower: None,
+        }
+    }
+}
+
+enum Mapping {
+    Skip,
+    Ascii(u8),
+    Multi(&'static [u8]),
+    Other(char),
+}
+
+fn map_char(c: char) -> Mapping {
+    if c.is_ascii() {
+        if c.is_ascii_control() || c == ' ' {
+            return Mapping::Skip;
+        }
+        return Mapping::Ascii(c.to_ascii_lowercase() as u8);
+    }
+    if c.is_whitespace() || c.is_control() || is_ignorable(c) {
+        return Mapping::Skip;
+    }
+    let cp = c as u32;
+    let idx = RUNS.partition_point(|&(start, _, _)| start <= cp);
+    if let Some(&(start, count, mapping)) = idx.checked_sub(1).and_then(|i| RUNS.get(i)) {
+        if count == 0 && cp == start {
+            let off = (mapping >> 8) as usize;
+            let len = (mapping & 0xff) as usize;
+            if let Some(s) = MULTI.as_bytes().get(off..off.saturating_add(len)) {
+                return Mapping::Multi(s);
+            }
+        } else if count > 0 && cp < start.saturating_add(u32::from(count)) {
+            let ascii = mapping.saturating_add(cp - start);
+            if let Ok(b) = u8::try_from(ascii) {
+                return if b == b' ' {
+                    Mapping::Skip
+                } else {
+                    Mapping::Ascii(b)
+                };
+            }
+        }
+    }
+    Mapping::Other(c)
+}
+
+fn is_ignorable(c: char) -> bool {
+    let cp = c as u32;
+    let idx = IGNORABLE.partition_point(|&(start, _)| start <= cp);
+    idx.checked_sub(1)
+        .and_then(|i| IGNORABLE.get(i))
+        .is_some_and(|&(_, end)| cp <= end)
+}
+
+impl<I: Iterator<Item = char>> Iterator for Folded<I> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        loop {
+            if let Some((&b, rest)) = self.pending.split_first() {
+                self.pending = rest;
+                if b == b' ' {
+                    continue;
+                }
+                return Some(char::from(b));
+            }
+            if let Some(lower) = self.lower.as_mut() {
+                if let Some(c) = lower.next() {
+                    return Some(c);
+                }
+                self.lower = None;
+            }
+            match map_char(self.inner.next()?) {
+                Mapping::Skip => {}
+                Mapping::Ascii(b) => return Some(char::from(b)),
+                Mapping::Multi(s) => self.pending = s,
+                Mapping::Other(c) => self.lower = Some(c.to_lowercase()),
+            }
+        }
+    }
+}
+
+/// Whether two character sequences fold to the same key.
+pub(crate) fn fold_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = char>) -> bool {
+    Folded::new(a).eq(Folded::new(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(s: &str) -> String {
+        Folded::new(s.chars()).collect()
+    }
+
+    #[test]
+    fn ascii_case_controls_and_whitespace() {
+        assert_eq!(folded("Method"), "method");
+        assert_eq!(folded(" name\u{0}"), "name");
+        assert_eq!(folded("na\tme\u{7f}"), "name");
+        assert_eq!(folded("cache_cas"), "cache_cas");
+    }
+
+    #[test]
+    fn compatibility_forms() {
+        // Full-width, mathematical, ligature, long s, Kelvin sign, circled.
+        assert_eq!(folded("\u{ff4e}\u{ff41}\u{ff4d}\u{ff45}"), "name");
+        assert_eq!(folded("\u{1d427}ame"), "name");
+        assert_eq!(folded("\u{fb01}le"), "file");
+        assert_eq!(folded("\u{17f}ecret"), "secret");
+        assert_eq!(folded("\u{212a}ey"), "key");
+        assert_eq!(folded("\u{24dd}ame"), "name");
+    }
+
+    #[test]
+    fn invisible_characters_vanish() {
+        assert_eq!(folded("na\u{200b}me"), "name");
+        assert_eq!(folded("\u{feff}name"), "name");
+        assert_eq!(folded("name\u{e0041}"), "name");
+        assert_eq!(folded("name\u{3000}"), "name");
+    }
+
+    #[test]
+    fn other_letters_lower_case() {
+        assert_eq!(folded("ÉTÉ"), "été");
+        assert!(fold_eq("Ключ".chars(), "ключ".chars()));
+        assert!(!fold_eq("ключ".chars(), "key".chars()));
+    }
+
+}

@@ -1,0 +1,589 @@
+//! The strict validator: one pass over a body, iterative (no recursion, so no stack
+//! exhaustion), bounded in depth, rejecting everything RFC 8259 does not allow plus the
+//! things a parser differential can exploit: a byte order mark, lone surrogates, and
+//! duplicate keys (exact, or after folding as a lenient server might).
+
+use super::string::JsonStr;
+use super::value::Value;
+use crate::fold::Folded;
+use std::cmp::Ordering;
+use std::fmt;
+
+/// How object keys are compared when looking for duplicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRule {
+    /// Keys equal after unescaping are duplicates.
+    Exact,
+    /// Keys equal after unescaping and folding (see [`crate::fold`]) are duplicates.
+    Folded,
+}
+
+/// What the validator accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The deepest nesting of arrays and objects allowed (the top-level value is depth 1).
+    pub max_depth: u32,
+    /// How duplicate keys are detected.
+    pub keys: KeyRule,
+}
+
+/// Why a document was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Nothing but whitespace.
+    Empty,
+    /// A UTF-8 byte order mark before the value.
+    ByteOrderMark,
+    /// The bytes are not UTF-8.
+    InvalidUtf8,
+    /// A byte that cannot appear here.
+    Syntax,
+    /// The document ends inside a value.
+    UnexpectedEnd,
+    /// Something other than whitespace after the value.
+    TrailingData,
+    /// A raw control character inside a string.
+    ControlCharacter,
+    /// A backslash escape JSON does not define.
+    InvalidEscape,
+    /// A `\u` escape of half a surrogate pair.
+    LoneSurrogate,
+    /// A malformed number.
+    InvalidNumber,
+    /// Nesting deeper than allowed.
+    TooDeep,
+    /// A document too large to index (over 4 GiB).
+    TooLarge,
+    /// Two keys of one object that are equal after unescaping.
+    DuplicateKey,
+    /// Two keys of one object that differ only by case, compatibility forms, whitespace or
+    /// invisible characters.
+    AmbiguousKey,
+}
+
+/// A refusal and the byte offset where it was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// What is wrong.
+    pub kind: ErrorKind,
+    /// Where (bytes from the start of the document).
+    pub offset: usize,
+}
+
+impl Error {
+    /// Whether this is a syntax problem (JSON-RPC -32700) rather than a well-formed
+    /// document with ambiguous keys (-32600).
+    pub fn is_syntax(&self) -> bool {
+        !matches!(self.kind, ErrorKind::DuplicateKey | ErrorKind::AmbiguousKey)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ErrorKind::Empty => "empty document",
+            ErrorKind::ByteOrderMark => "byte order mark before the JSON value",
+            ErrorKind::InvalidUtf8 => "invalid UTF-8",
+            ErrorKind::Syntax => "invalid JSON",
+            ErrorKind::UnexpectedEnd => "unexpected end of JSON",
+            ErrorKind::TrailingData => "data after the JSON value",
+            ErrorKind::ControlCharacter => "control character in a string",
+            ErrorKind::InvalidEscape => "invalid escape in a string",
+            ErrorKind::LoneSurrogate => "unpaired surrogate in a string",
+            ErrorKind::InvalidNumber => "invalid number",
+            ErrorKind::TooDeep => "nesting too deep",
+            ErrorKind::TooLarge => "document too large",
+            ErrorKind::DuplicateKey => "duplicate object key",
+            ErrorKind::AmbiguousKey => {
+                "object keys that differ only by case, compatibility form, whitespace or invisible characters"
+            }
+        };
+        write!(f, "{what} at byte {}", self.offset)
+    }
+}
+
+fn err<T>(kind: ErrorKind, offset: usize) -> Result<T, Error> {
+    Err(Error { kind, offset })
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    object: bool,
+    /// Index in `keys` of this object's first key.
+    keys_from: usize,
+}
+
+#[derive(Clone, Copy)]
+struct KeySpan {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Value,
+    ValueOrClose,
+    KeyOrClose,
+    Key,
+    CommaOrClose,
+}
+
+/// Reusable scratch space for validation (keeps allocations out of the request path).
+#[derive(Default)]
+pub struct Validator {
+    stack: Vec<Frame>,
+    keys: Vec<KeySpan>,
+    order: Vec<u32>,
+}
+
+const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
+impl Validator {
+    /// A validator with empty scratch space.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Validates `src` as exactly one JSON value with optional surrounding whitespace and
+    /// returns that value.
+    pub fn validate<'a>(&mut self, src: &'a [u8], opts: Options) -> Result<Value<'a>, Error> {
+        self.stack.clear();
+        self.keys.clear();
+        if src.starts_with(BOM) {
+            return err(ErrorKind::ByteOrderMark, 0);
+        }
+        if u32::try_from(src.len()).is_err() {
+            return err(ErrorKind::TooLarge, 0);
+        }
+        let text = match std::str::from_utf8(src) {
+            Ok(t) => t,
+            Err(e) => return err(ErrorKind::InvalidUtf8, e.valid_up_to()),
+        };
+        let b = text.as_bytes();
+        let start = skip_ws(b, 0);
+        if start >= b.len() {
+            return err(ErrorKind::Empty, start);
+        }
+        let end = self.run(text, start, opts)?;
+        let after = skip_ws(b, end);
+        if after != b.len() {
+            return err(ErrorKind::TrailingData, after);
+        }
+        match text.get(start..end) {
+            Some(raw) => Ok(Value::new(raw)),
+            None => err(ErrorKind::Syntax, start),
+        }
+    }
+
+    /// Returns the end offset of the value starting at `start`.
+    fn run(&mut self, text: &str, start: usize, opts: Options) -> Result<usize, Error> {
+        let b = text.as_bytes();
+        let mut i = start;
+        let mut expect = Expect::Value;
+        loop {
+            i = skip_ws(b, i);
+            let Some(&c) = b.get(i) else {
+                return err(ErrorKind::UnexpectedEnd, i);
+            };
+            match expect {
+                Expect::Value | Expect::ValueOrClose => match c {
+                    b']' if expect == Expect::ValueOrClose => {
+                        self.stack.pop();
+                        i += 1;
+                    }
+                    b'{' | b'[' => {
+                        if self.stack.len() >= opts.max_depth as usize {
+                            return err(ErrorKind::TooDeep, i);
+                        }
+                        let object = c == b'{';
+                        self.stack.push(Frame {
+                            object,
+                            keys_from: self.keys.len(),
+                        });
+                        i += 1;
+                        expect = if object {
+                            Expect::KeyOrClose
+                        } else {
+                            Expect::ValueOrClose
+                        };
+                        continue;
+                    }
+                    b'"' => i = scan_string(b, i)?.after,
+                    b't' => i = literal(b, i, b"true")?,
+                    b'f' => i = literal(b, i, b"false")?,
+                    b'n' => i = literal(b, i, b"null")?,
+                    b'-' | b'0'..=b'9' => i = scan_number(b, i)?,
+                    _ => return err(ErrorKind::Syntax, i),
+                },
+                Expect::KeyOrClose | Expect::Key => {
+                    if c == b'}' && expect == Expect::KeyOrClose {
+                        self.close_object(text, opts.keys)?;
+                        i += 1;
+                    } else if c == b'"' {
+                        let s = scan_string(b, i)?;
+                        // Offsets fit: the document was checked to be under 4 GiB.
+                        self.keys.push(KeySpan {
+                            start: s.content_start as u32,
+                            end: s.content_end as u32,
+                        });
+                        i = skip_ws(b, s.after);
+                        match b.get(i) {
+                            Some(b':') => {}
+                            Some(_) => return err(ErrorKind::Syntax, i),
+                            None => return err(ErrorKind::UnexpectedEnd, i),
+                        }
+                        i += 1;
+                        expect = Expect::Value;
+                        continue;
+                    } else {
+                        return err(ErrorKind::Syntax, i);
+                    }
+                }
+                Expect::CommaOrClose => match (c, self.stack.last()) {
+                    (b',', Some(top)) => {
+                        expect = if top.object {
+                            Expect::Key
+                        } else {
+                            Expect::Value
+                        };
+                        i += 1;
+                        continue;
+                    }
+                    (b'}', Some(top)) if top.object => {
+                        self.close_object(text, opts.keys)?;
+                        i += 1;
+                    }
+                    (b']', Some(top)) if !top.object => {
+                        self.stack.pop();
+                        i += 1;
+                    }
+                    _ => return err(ErrorKind::Syntax, i),
+                },
+            }
+            // A value just ended.
+            if self.stack.is_empty() {
+                return Ok(i);
+            }
+            expect = Expect::CommaOrClose;
+        }
+    }
+
+    fn close_object(&mut self, text: &str, rule: KeyRule) -> Result<(), Error> {
+        let from = self.stack.pop().map_or(self.keys.len(), |f| f.keys_from);
+        let keys = self.keys.get(from..).unwrap_or(&[]);
+        let result = check_keys(text, keys, rule, &mut self.order);
+        self.keys.truncate(from);
+        result
+    }
+}
+
+fn key_str(text: &str, k: KeySpan) -> JsonStr<'_> {
+    JsonStr::new(text.get(k.start as usize..k.end as usize).unwrap_or(""))
+}
+
+fn compare(text: &str, a: KeySpan, b: KeySpan, rule: KeyRule) -> Ordering {
+    let (a, b) = (key_str(text, a), key_str(text, b));
+    match rule {
+        KeyRule::Exact => a.chars().cmp(b.chars()),
+        KeyRule::Folded => Folded::new(a.chars()).cmp(Folded::new(b.chars())),
+    }
+}
+
+fn duplicate(text: &str, a: KeySpan, b: KeySpan) -> Error {
+    let kind = if key_str(text, a).chars().eq(key_str(text, b).chars()) {
+        ErrorKind::DuplicateKey
+    } else {
+        ErrorKind::AmbiguousKey
+    };
+    Error {
+        kind,
+        // The offending key's opening quote.
+        offset: (a.start.max(b.start) as usize).saturating_sub(1),
+    }
+}
+
+/// Small objects compare every pair; larger ones sort by the (folded) key, which needs no
+/// hash an attacker could collide.
+fn check_keys(
+    text: &str,
+    keys: &[KeySpan],
+    rule: KeyRule,
+    order: &mut Vec<u32>,
+) -> Result<(), Error> {
+    if keys.len() <= 8 {
+        for (i, &a) in keys.iter().enumerate() {
+            for &b in keys.iter().skip(i + 1) {
+                if compare(text, a, b, rule) == Ordering::Equal {
+                    return Err(duplicate(text, a, b));
+                }
+            }
+        }
+        return Ok(());
+    }
+    order.clear();
+    order.extend((0..keys.len()).filter_map(|i| u32::try_from(i).ok()));
+    let at = |i: u32| keys.get(i as usize).copied().unwrap_or(KeySpan { start: 0, end: 0 });
+    order.sort_unstable_by(|&x, &y| compare(text, at(x), at(y), rule));
+    for pair in order.windows(2) {
+        if let [x, y] = *pair {
+            if compare(text, at(x), at(y), rule) == Ordering::Equal {
+                return Err(duplicate(text, at(x), at(y)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// JSON whitespace only: space, tab, line feed, carriage return.
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+struct StrSpan {
+    content_start: usize,
+    content_end: usize,
+    after: usize,
+}
+
+fn scan_string(b: &[u8], open: usize) -> Result<StrSpan, Error> {
+    let mut j = open + 1;
+    loop {
+        let rest = b.get(j..).unwrap_or(&[]);
+        let Some(k) = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        else {
+            return err(ErrorKind::UnexpectedEnd, b.len());
+        };
+        j += k;
+        match b.get(j) {
+            Some(b'"') => {
+                return Ok(StrSpan {
+                    content_start: open + 1,
+                    content_end: j,
+                    after: j + 1,
+                })
+            }
+            Some(b'\\') => j = scan_escape(b, j)?,
+            _ => return err(ErrorKind::ControlCharacter, j),
+        }
+    }
+}
+
+fn hex4_at(b: &[u8], i: usize) -> Result<u32, Error> {
+    let Some(digits) = b.get(i..i + 4) else {
+        return err(ErrorKind::UnexpectedEnd, b.len());
+    };
+    let mut v = 0u32;
+    for (k, &d) in digits.iter().enumerate() {
+        let Some(x) = char::from(d).to_digit(16) else {
+            return err(ErrorKind::InvalidEscape, i + k);
+        };
+        v = (v << 4) | x;
+    }
+    Ok(v)
+}
+
+/// `b[j]` is a backslash; returns the offset after the escape.
+fn scan_escape(b: &[u8], j: usize) -> Result<usize, Error> {
+    match b.get(j + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
+        Some(b'u') => {
+            let hi = hex4_at(b, j + 2)?;
+            if (0xDC00..0xE000).contains(&hi) {
+                return err(ErrorKind::LoneSurrogate, j);
+            }
+            if !(0xD800..0xDC00).contains(&hi) {
+                return Ok(j + 6);
+            }
+            if b.get(j + 6) != Some(&b'\\') || b.get(j + 7) != Some(&b'u') {
+                return err(ErrorKind::LoneSurrogate, j);
+            }
+            let lo = hex4_at(b, j + 8)?;
+            if (0xDC00..0xE000).contains(&lo) {
+                Ok(j + 12)
+            } else {
+                err(ErrorKind::LoneSurrogate, j)
+            }
+        }
+        Some(_) => err(ErrorKind::InvalidEscape, j),
+        None => err(ErrorKind::UnexpectedEnd, j),
+    }
+}
+
+fn literal(b: &[u8], i: usize, lit: &[u8]) -> Result<usize, Error> {
+    if b.get(i..i + lit.len()) == Some(lit) {
+        Ok(i + lit.len())
+    } else {
+        err(ErrorKind::Syntax, i)
+    }
+}
+
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+fn scan_number(b: &[u8], start: usize) -> Result<usize, Error> {
+    let mut i = start;
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return err(ErrorKind::InvalidNumber, i),
+    }
+    if b.get(i) == Some(&b'.') {
+        let end = digits(b, i + 1);
+        if end == i + 1 {
+            return err(ErrorKind::InvalidNumber, end);
+        }
+        i = end;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let end = digits(b, i);
+        if end == i {
+            return err(ErrorKind::InvalidNumber, end);
+        }
+        i = end;
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: Options = Options {
+        max_depth: 64,
+        keys: KeyRule::Folded,
+    };
+
+    fn check(src: &str) -> Result<String, ErrorKind> {
+        Validator::new()
+            .validate(src.as_bytes(), STRICT)
+            .map(|v| v.raw().to_string())
+            .map_err(|e| e.kind)
+    }
+
+    #[test]
+    fn accepts_rfc8259_documents() {
+        for ok in [
+            "0",
+            "-0.5e+10",
+            "1E3",
+            "\"\"",
+            "true",
+            "null",
+            " [ ] ",
+            "{}",
+            r#"{"a":[1,{"b":null}],"c":"\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t"}"#,
+            "\t{\"k\" : \"v\"}\r\n",
+        ] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(check("  {\"a\":1}  ").as_deref(), Ok("{\"a\":1}"));
+    }
+
+    #[test]
+    fn refuses_syntax_errors() {
+        use ErrorKind::*;
+        let cases: &[(&str, ErrorKind)] = &[
+            ("", Empty),
+            ("   ", Empty),
+            ("{", UnexpectedEnd),
+            ("{\"a\"}", Syntax),
+            ("{\"a\":1,}", Syntax),
+            ("[1,]", Syntax),
+            ("[1 2]", Syntax),
+            ("01", TrailingData),
+            ("1.", InvalidNumber),
+            ("-", InvalidNumber),
+            ("1e", InvalidNumber),
+            ("+1", Syntax),
+            ("NaN", Syntax),
+            ("tru", Syntax),
+            ("{} {}", TrailingData),
+            ("{}x", TrailingData),
+            ("\"a\u{1}\"", ControlCharacter),
+            ("\"\\x\"", InvalidEscape),
+            ("\"\\ud800\"", LoneSurrogate),
+            ("\"\\udc00\"", LoneSurrogate),
+            ("\"\\ud800\\u0041\"", LoneSurrogate),
+            ("\"\\u12x4\"", InvalidEscape),
+            ("\"\\u12\"", UnexpectedEnd),
+            ("{'a':1}", Syntax),
+            ("\u{feff}{}", ByteOrderMark),
+            ("{\"a\":1}\u{0}", TrailingData),
+            ("\u{a0}{}", Syntax),
+        ];
+        for (src, kind) in cases {
+            assert_eq!(check(src), Err(*kind), "{src:?}");
+        }
+        assert_eq!(
+            Validator::new()
+                .validate(b"{\"a\":\"\xff\"}", STRICT)
+                .map_err(|e| e.kind),
+            Err(InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let opts = Options {
+            max_depth: 3,
+            keys: KeyRule::Exact,
+        };
+        let mut v = Validator::new();
+        assert!(v.validate(b"[[[1]]]", opts).is_ok());
+        assert_eq!(
+            v.validate(b"[[[[1]]]]", opts).map_err(|e| e.kind),
+            Err(ErrorKind::TooDeep)
+        );
+        // A million open brackets fail fast at the bound instead of exhausting a stack.
+        let deep = "[".repeat(1_000_000);
+        assert_eq!(check(&deep), Err(ErrorKind::TooDeep));
+    }
+
+    #[test]
+    fn duplicate_keys_at_any_depth() {
+        use ErrorKind::*;
+        assert_eq!(check(r#"{"a":1,"a":2}"#), Err(DuplicateKey));
+        assert_eq!(check(r#"{"a":1,"\u0061":2}"#), Err(DuplicateKey));
+        assert_eq!(check(r#"{"x":[{"y":{"a":1,"b":2,"a":3}}]}"#), Err(DuplicateKey));
+        assert_eq!(check(r#"{"a":{"k":1},"b":{"k":1}}"#).is_ok(), true);
+        assert_eq!(check(r#"{"method":1,"Method":2}"#), Err(AmbiguousKey));
+        assert_eq!(check(r#"{"name":1,"name\u0000":2}"#), Err(AmbiguousKey));
+        assert_eq!(check(r#"{"path":1,"ｐath":2}"#), Err(AmbiguousKey));
+        assert_eq!(check(r#"{"path":1," path ":2}"#), Err(AmbiguousKey));
+        let exact = Options {
+            max_depth: 8,
+            keys: KeyRule::Exact,
+        };
+        assert!(Validator::new()
+            .validate(br#"{"a":1,"A":2}"#, exact)
+            .is_ok());
+    }
+
+    #[test]
+    fn large_objects_are_checked_by_sorting() {
+        let mut body = String::from("{");
+        for i in 0..5000 {
+            body.push_str(&format!("\"k{i}\":{i},"));
+        }
+        body.push_str("\"K4999\":0}");
+        assert_eq!(check(&body), Err(ErrorKind::AmbiguousKey));
+        let fine = body.replace("\"K4999\"", "\"k5000\"");
+        assert!(check(&fine).is_ok());
+    }
+}

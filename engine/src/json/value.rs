@@ -1,0 +1,272 @@
+//! Lazy, borrowed navigation over a document the validator accepted: no tree is built;
+//! members and elements are found by scanning, so an allowed request is never copied or
+//! re-serialised.
+
+use super::number::Number;
+use super::string::JsonStr;
+use super::validate::skip_ws;
+
+/// The type of a JSON value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool,
+    /// A number.
+    Number,
+    /// A string.
+    String,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+}
+
+impl Kind {
+    /// The JSON name of the type, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Null => "null",
+            Kind::Bool => "a boolean",
+            Kind::Number => "a number",
+            Kind::String => "a string",
+            Kind::Array => "an array",
+            Kind::Object => "an object",
+        }
+    }
+}
+
+/// One validated JSON value: its exact text, without surrounding whitespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Value<'a> {
+    /// Only the validator and navigation create values (the text must be validated).
+    pub(crate) fn new(raw: &'a str) -> Self {
+        Value { raw }
+    }
+
+    /// The value's JSON text exactly as received.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// The value's type.
+    pub fn kind(&self) -> Kind {
+        match self.raw.as_bytes().first() {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            Some(b'"') => Kind::String,
+            Some(b't' | b'f') => Kind::Bool,
+            Some(b'n') => Kind::Null,
+            _ => Kind::Number,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<JsonStr<'a>> {
+        if self.kind() != Kind::String {
+            return None;
+        }
+        let inner = self.raw.get(1..self.raw.len().saturating_sub(1))?;
+        Some(JsonStr::new(inner))
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.raw {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is one.
+    pub fn as_number(&self) -> Option<Number> {
+        if self.kind() != Kind::Number {
+            return None;
+        }
+        Number::parse(self.raw)
+    }
+
+    /// Whether this is `null`.
+    pub fn is_null(&self) -> bool {
+        self.raw == "null"
+    }
+
+    /// The members of an object (empty for any other type).
+    pub fn members(&self) -> Members<'a> {
+        Members {
+            rest: self.container_body(Kind::Object),
+        }
+    }
+
+    /// The elements of an array (empty for any other type).
+    pub fn elements(&self) -> Elements<'a> {
+        Elements {
+            rest: self.container_body(Kind::Array),
+        }
+    }
+
+    /// The member whose unescaped key is exactly `key`.
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        self.members().find(|(k, _)| k.eq_str(key)).map(|(_, v)| v)
+    }
+
+    fn container_body(&self, kind: Kind) -> &'a str {
+        if self.kind() == kind {
+            self.raw.get(1..).unwrap_or("")
+        } else {
+            ""
+        }
+    }
+}
+
+/// Iterator over `(key, value)` members of an object.
+pub struct Members<'a> {
+    /// The text after `{` or after the previous member's comma.
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (JsonStr<'a>, Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.rest.as_bytes();
+        let i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'"') {
+            self.rest = "";
+            return None;
+        }
+        let key_end = skip_string(b, i);
+        let key = JsonStr::new(self.rest.get(i + 1..key_end.saturating_sub(1))?);
+        let mut j = skip_ws(b, key_end);
+        if b.get(j) != Some(&b':') {
+            self.rest = "";
+            return None;
+        }
+        j = skip_ws(b, j + 1);
+        let end = skip_value(b, j);
+        let value = Value::new(self.rest.get(j..end)?);
+        let k = skip_ws(b, end);
+        let next = if b.get(k) == Some(&b',') { k + 1 } else { k };
+        self.rest = self.rest.get(next..).unwrap_or("");
+        Some((key, value))
+    }
+}
+
+/// Iterator over the elements of an array.
+pub struct Elements<'a> {
+    /// The text after `[` or after the previous element's comma.
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Value<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.rest.as_bytes();
+        let i = skip_ws(b, 0);
+        match b.get(i) {
+            None | Some(b']') => {
+                self.rest = "";
+                return None;
+            }
+            Some(_) => {}
+        }
+        let end = skip_value(b, i);
+        let value = Value::new(self.rest.get(i..end)?);
+        let k = skip_ws(b, end);
+        let next = if b.get(k) == Some(&b',') { k + 1 } else { k };
+        self.rest = self.rest.get(next..).unwrap_or("");
+        Some(value)
+    }
+}
+
+/// `b[open]` is a quote; returns the offset after the closing quote.
+fn skip_string(b: &[u8], open: usize) -> usize {
+    let mut j = open + 1;
+    loop {
+        let rest = b.get(j..).unwrap_or(&[]);
+        match memchr::memchr2(b'"', b'\\', rest) {
+            None => return b.len(),
+            Some(k) => {
+                j += k;
+                if b.get(j) == Some(&b'"') {
+                    return j + 1;
+                }
+                j += 2;
+            }
+        }
+    }
+}
+
+/// Returns the offset after the validated value starting at `i`.
+pub(crate) fn skip_value(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => skip_string(b, i),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                match c {
+                    b'"' => {
+                        j = skip_string(b, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            b.len()
+        }
+        _ => {
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_strict, Kind};
+
+    #[test]
+    fn navigates_members_and_elements() {
+        let src = br#" { "jsonrpc" : "2.0", "id": 7, "method":"tools/call",
+            "params": {"name": "cache\u005fcas", "arguments": {"k": [1, "a,]}", {"x": true}], "e": {}}}} "#;
+        let v = parse_strict(src, 8).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.kind(), Kind::Object);
+        let keys: Vec<String> = v.members().map(|(k, _)| k.decode().into_owned()).collect();
+        assert_eq!(keys, ["jsonrpc", "id", "method", "params"]);
+        assert_eq!(v.get("id").map(|v| v.raw()), Some("7"));
+        let params = v.get("params").unwrap_or_else(|| panic!("params"));
+        let name = params.get("name").and_then(|n| n.as_str());
+        assert!(name.is_some_and(|n| n.eq_str("cache_cas")));
+        let args = params.get("arguments").unwrap_or_else(|| panic!("arguments"));
+        let k: Vec<&str> = args
+            .get("k")
+            .map(|k| k.elements().map(|e| e.raw()).collect())
+            .unwrap_or_default();
+        assert_eq!(k, ["1", "\"a,]}\"", "{\"x\": true}"]);
+        assert_eq!(args.get("e").map(|e| e.members().count()), Some(0));
+        assert_eq!(v.get("missing"), None);
+        assert_eq!(v.elements().count(), 0);
+    }
+}

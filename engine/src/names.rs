@@ -1,0 +1,85 @@
+//! MCP names. Tool names are 1 to 128 characters of `A-Z a-z 0-9 _ . -`; methods also use
+//! `/`. Anything else is refused outright rather than guessed at: a name that equals a
+//! policy name only after NFKC normalisation, or with control characters or whitespace
+//! removed, necessarily has a character outside these sets.
+
+/// The longest tool or method name.
+pub const MAX_NAME_LEN: usize = 128;
+
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// Whether `s` is a valid MCP tool name.
+pub fn is_tool_name(s: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(is_name_byte)
+}
+
+/// Whether `s` is a plausible JSON-RPC method name for MCP.
+pub fn is_method_name(s: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(|c| is_name_byte(c) || c == b'/')
+}
+
+/// A valid name, lower-cased on the stack: the key policy lookups use (names match
+/// ASCII-case-insensitively).
+#[derive(Clone, Copy)]
+pub struct NameKey {
+    buf: [u8; MAX_NAME_LEN],
+    len: usize,
+}
+
+impl NameKey {
+    /// The lookup key of a valid tool or method name, `None` for anything else.
+    pub fn new(name: &str) -> Option<NameKey> {
+        if !is_method_name(name) {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME_LEN];
+        for (dst, src) in buf.iter_mut().zip(name.bytes()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        Some(NameKey {
+            buf,
+            len: name.len(),
+        })
+    }
+
+    /// The lower-cased name.
+    pub fn as_str(&self) -> &str {
+        // Lower-cased ASCII is UTF-8.
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names() {
+        assert!(is_tool_name("cache_cas"));
+        assert!(is_tool_name("a.b-c_D9"));
+        assert!(!is_tool_name(""));
+        assert!(!is_tool_name(&"a".repeat(129)));
+        assert!(is_tool_name(&"a".repeat(128)));
+        for bad in [
+            "cache cas",
+            " cache_cas",
+            "cache_cas\u{0}",
+            "ｃache_cas",
+            "cache/cas",
+            "cache_cas\u{200b}",
+            "cache:cas",
+        ] {
+            assert!(!is_tool_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_fold_ascii_case() {
+        assert_eq!(NameKey::new("Tools/CALL").map(|k| k.as_str().to_string()), Some("tools/call".into()));
+        assert!(NameKey::new("tools/call ").is_none());
+        assert!(is_method_name("notifications/initialized"));
+        assert!(!is_method_name("tools/call\t"));
+    }
+}
