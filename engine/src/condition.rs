@@ -65,10 +65,7 @@ fn step<'a>(v: Value<'a>, seg: &str, fold: bool) -> Option<Value<'a>> {
                 }
             })
             .map(|(_, v)| v),
-        Kind::Array => seg
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| v.elements().nth(i)),
+        Kind::Array => seg.parse::<usize>().ok().and_then(|i| v.elements().nth(i)),
         _ => None,
     }
 }
@@ -230,12 +227,15 @@ fn lenient_equal(lit: &Owned, v: Value<'_>) -> bool {
             (Some(a), Some(b)) => a.compare(b).is_some_and(Ordering::is_eq),
             _ => false,
         },
-        (Owned::Bool(b), Kind::String) => v
-            .as_str()
-            .is_some_and(|s| s.decode().trim().eq_ignore_ascii_case(if *b { "true" } else { "false" })),
-        (Owned::String(s), Kind::Bool) => v
-            .as_bool()
-            .is_some_and(|b| s.trim().eq_ignore_ascii_case(if b { "true" } else { "false" })),
+        (Owned::Bool(b), Kind::String) => v.as_str().is_some_and(|s| {
+            s.decode()
+                .trim()
+                .eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }),
+        (Owned::String(s), Kind::Bool) => v.as_bool().is_some_and(|b| {
+            s.trim()
+                .eq_ignore_ascii_case(if b { "true" } else { "false" })
+        }),
         _ => false,
     }
 }
@@ -272,7 +272,9 @@ fn ordering(n: Number, v: Value<'_>, accept: impl Fn(Ordering) -> bool) -> Truth
 fn contains(lit: &Owned, v: Value<'_>) -> Truth {
     match v.kind() {
         Kind::String => match (lit, v.as_str()) {
-            (Owned::String(needle), Some(hay)) => bool_truth(hay.decode().contains(needle.as_str())),
+            (Owned::String(needle), Some(hay)) => {
+                bool_truth(hay.decode().contains(needle.as_str()))
+            }
             _ => Truth::Unsure,
         },
         Kind::Array => {
@@ -329,11 +331,19 @@ mod tests {
         let c = cond("args.n", Op::Lte(Number::Int(10)));
         assert_eq!(eval(&c, r#"{"n":10}"#), (true, true));
         assert_eq!(eval(&c, r#"{"n":11}"#), (false, false));
-        assert_eq!(eval(&c, r#"{"n":"5"}"#), (false, true), "numeric string: unsure");
-        assert_eq!(eval(&c, r#"{}"#), (false, false), "absent: fails require, no deny_if");
-        assert_eq!(eval(&cond("args.n", Op::Lt(Number::Int(10))), r#"{"n":10}"#).0, false);
-        assert_eq!(eval(&cond("args.n", Op::Gt(Number::Float(1.5))), r#"{"n":2}"#).0, true);
-        assert_eq!(eval(&cond("args.n", Op::Gte(Number::Int(2))), r#"{"n":2.0}"#).0, true);
+        assert_eq!(
+            eval(&c, r#"{"n":"5"}"#),
+            (false, true),
+            "numeric string: unsure"
+        );
+        assert_eq!(
+            eval(&c, r#"{}"#),
+            (false, false),
+            "absent: fails require, no deny_if"
+        );
+        assert!(!eval(&cond("args.n", Op::Lt(Number::Int(10))), r#"{"n":10}"#).0);
+        assert!(eval(&cond("args.n", Op::Gt(Number::Float(1.5))), r#"{"n":2}"#).0);
+        assert!(eval(&cond("args.n", Op::Gte(Number::Int(2))), r#"{"n":2.0}"#).0);
 
         let eq = cond("args.b", Op::Eq(lit("\"main\"")));
         assert_eq!(eval(&eq, r#"{"b":"main"}"#), (true, true));

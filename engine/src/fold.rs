@@ -149,5 +149,4 @@ mod tests {
         assert!(fold_eq("Ключ".chars(), "ключ".chars()));
         assert!(!fold_eq("ключ".chars(), "key".chars()));
     }
-
 }

@@ -5,10 +5,18 @@
 
 pub mod condition;
 pub mod config;
+mod engine;
+mod explain;
 pub mod fold;
 mod fold_table;
 pub mod hash;
+pub mod http;
 pub mod json;
+pub mod mcp;
 pub mod names;
+pub mod outcome;
 pub mod policy;
 pub mod ratelimit;
+pub mod reply;
+
+pub use engine::{namespace, Attributes, Engine, Grant, Head, NoAttributes, RequestInfo};

@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn keys_fold_ascii_case() {
-        assert_eq!(NameKey::new("Tools/CALL").map(|k| k.as_str().to_string()), Some("tools/call".into()));
+        assert_eq!(
+            NameKey::new("Tools/CALL").map(|k| k.as_str().to_string()),
+            Some("tools/call".into())
+        );
         assert!(NameKey::new("tools/call ").is_none());
         assert!(is_method_name("notifications/initialized"));
         assert!(!is_method_name("tools/call\t"));

@@ -40,7 +40,11 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
     let root = match Validator::new().validate(document, opts) {
         Ok(v) => v,
         Err(e) => {
-            problems.push(&root_path, e, "a JSON object: a PolicyLayer policy, or settings with a \"policy\"");
+            problems.push(
+                &root_path,
+                e,
+                "a JSON object: a PolicyLayer policy, or settings with a \"policy\"",
+            );
             return Err(problems.into_vec());
         }
     };
@@ -75,7 +79,8 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
                 "a PolicyLayer policy document (an object with version, default, tools)",
                 &mut problems,
             )?;
-            let policy = policy_reader::read_policy(policy, &root_path.key("policy"), &mut problems)?;
+            let policy =
+                policy_reader::read_policy(policy, &root_path.key("policy"), &mut problems)?;
             Some(Config { policy, settings })
         })
     };

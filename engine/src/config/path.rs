@@ -38,8 +38,7 @@ impl Path {
 /// A key that reads unambiguously after a dot (anything else is written `["..."]`).
 fn is_plain_key(k: &str) -> bool {
     !k.is_empty()
-        && k
-            .bytes()
+        && k.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 

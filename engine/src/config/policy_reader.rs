@@ -14,8 +14,14 @@ use crate::ratelimit::Window;
 use std::num::NonZeroU64;
 
 /// The policy document's own fields.
-pub(crate) const POLICY_FIELDS: &[&str] =
-    &["version", "description", "default", "hide", "all_tools", "tools"];
+pub(crate) const POLICY_FIELDS: &[&str] = &[
+    "version",
+    "description",
+    "default",
+    "hide",
+    "all_tools",
+    "tools",
+];
 const TOOL_FIELDS: &[&str] = &[
     "action",
     "reason",
@@ -114,10 +120,22 @@ impl Counters {
 /// Reads a policy document; problems are collected, `None` when any was found.
 pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Policy> {
     let before = problems.is_empty();
-    let f = fields(v, path, "a PolicyLayer policy document", POLICY_FIELDS, problems)?;
+    let f = fields(
+        v,
+        path,
+        "a PolicyLayer policy document",
+        POLICY_FIELDS,
+        problems,
+    )?;
 
     if let Some(ver) = required(&f, path, "version", "\"1\"", problems) {
-        choice(ver, &path.key("version"), "a supported policy version", &[("1", ())], problems);
+        choice(
+            ver,
+            &path.key("version"),
+            "a supported policy version",
+            &[("1", ())],
+            problems,
+        );
     }
     if let Some(d) = f.get("description") {
         string(d, &path.key("description"), "a string", problems);
@@ -127,7 +145,10 @@ pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) ->
             d,
             &path.key("default"),
             "a default",
-            &[("allow", DefaultAction::Allow), ("deny", DefaultAction::Deny)],
+            &[
+                ("allow", DefaultAction::Allow),
+                ("deny", DefaultAction::Deny),
+            ],
             problems,
         )
     });
@@ -172,7 +193,9 @@ pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) ->
     if let Some(h) = f.get("hide") {
         let hpath = path.key("hide");
         let mut seen: Vec<String> = Vec::new();
-        for (p, e) in array(h, &hpath, "a list of tool names or \"*\"", problems).unwrap_or_default() {
+        for (p, e) in
+            array(h, &hpath, "a list of tool names or \"*\"", problems).unwrap_or_default()
+        {
             let Some(name) = string(e, &p, "a tool name or \"*\"", problems) else {
                 continue;
             };
@@ -184,8 +207,15 @@ pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) ->
             if name == "*" {
                 hide_all = true;
             } else if !is_tool_name(&name) {
-                problems.push(&p, format!("{name:?} is not a tool name"), format!("{NAME_EXPECTED}, or \"*\""));
-            } else if let Some(t) = tools.iter_mut().find(|t| t.name.eq_ignore_ascii_case(&name)) {
+                problems.push(
+                    &p,
+                    format!("{name:?} is not a tool name"),
+                    format!("{NAME_EXPECTED}, or \"*\""),
+                );
+            } else if let Some(t) = tools
+                .iter_mut()
+                .find(|t| t.name.eq_ignore_ascii_case(&name))
+            {
                 t.hidden = true;
             } else {
                 tools.push(ToolRules {
@@ -253,9 +283,14 @@ fn read_tool(
             problems,
         )
     });
-    let reason = f
-        .get("reason")
-        .and_then(|r| string(r, &path.key("reason"), "a string shown to the agent", problems));
+    let reason = f.get("reason").and_then(|r| {
+        string(
+            r,
+            &path.key("reason"),
+            "a string shown to the agent",
+            problems,
+        )
+    });
     if let Some(d) = f.get("description") {
         string(d, &path.key("description"), "a string", problems);
     }
@@ -275,7 +310,11 @@ fn read_tool(
         name: name.to_string(),
         listed: true,
         hidden: false,
-        action: if f.has("action") { action? } else { Action::Allow },
+        action: if f.has("action") {
+            action?
+        } else {
+            Action::Allow
+        },
         reason,
         require,
         deny_if,
@@ -327,7 +366,10 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
                 problems.push(&vpath, "[] is empty", "a non-empty list of values");
                 return None;
             }
-            let items = items.into_iter().map(|(_, e)| Owned::from_value(e)).collect();
+            let items = items
+                .into_iter()
+                .map(|(_, e)| Owned::from_value(e))
+                .collect();
             Some(if op_name? == OpName::In {
                 Op::In(items)
             } else {
@@ -401,7 +443,11 @@ fn read_limit(
             if c.len() <= 64 && is_tool_name(&c) {
                 Some(c)
             } else {
-                problems.push(&path.key("counter"), format!("{c:?} is not a counter name"), counter_expected);
+                problems.push(
+                    &path.key("counter"),
+                    format!("{c:?} is not a counter name"),
+                    counter_expected,
+                );
                 None
             }
         });

@@ -16,7 +16,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}; expected {}", self.path, self.found, self.expected)
+        write!(
+            f,
+            "{}: {}; expected {}",
+            self.path, self.found, self.expected
+        )
     }
 }
 

@@ -132,11 +132,7 @@ pub(crate) fn choice<T: Copy>(
         .as_str()
         .and_then(|s| options.iter().find(|(n, _)| s.eq_str(n)).map(|(_, t)| *t));
     if found.is_none() {
-        problems.push(
-            path,
-            format!("{} is not {what}", quote(v)),
-            one_of(&names),
-        );
+        problems.push(path, format!("{} is not {what}", quote(v)), one_of(&names));
     }
     found
 }
@@ -171,7 +167,11 @@ pub(crate) fn integer(
 pub(crate) fn boolean(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<bool> {
     let b = v.as_bool();
     if b.is_none() {
-        problems.push(path, format!("{} is not a boolean", quote(v)), "true or false");
+        problems.push(
+            path,
+            format!("{} is not a boolean", quote(v)),
+            "true or false",
+        );
     }
     b
 }
@@ -184,7 +184,11 @@ pub(crate) fn array<'a>(
     problems: &mut Problems,
 ) -> Option<Vec<(Path, Value<'a>)>> {
     if v.kind() != Kind::Array {
-        problems.push(path, format!("{} is {}", quote(v), v.kind().name()), expected);
+        problems.push(
+            path,
+            format!("{} is {}", quote(v), v.kind().name()),
+            expected,
+        );
         return None;
     }
     Some(

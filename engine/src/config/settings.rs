@@ -113,9 +113,8 @@ pub(crate) const SETTINGS_FIELDS: &[&str] = &[
 
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|c| {
-            c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-        })
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 fn header_name(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<String> {
@@ -160,7 +159,11 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
             .filter_map(|(sp, s)| string(s, &sp, "a path segment", problems))
             .collect();
         if segs.is_empty() || segs.iter().any(|s| s.is_empty() || s.contains('\0')) {
-            problems.push(&ppath, format!("{} is not an attribute path", quote(p)), expected);
+            problems.push(
+                &ppath,
+                format!("{} is not an attribute path", quote(p)),
+                expected,
+            );
             return None;
         }
         return Some(GrantSource::Property(segs));
@@ -168,30 +171,64 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
     let d = f.get("downstream_address")?;
     let on = boolean(d, &path.key("downstream_address"), problems)?;
     if !on {
-        problems.push(&path.key("downstream_address"), "false", "true (or leave the source out)");
+        problems.push(
+            &path.key("downstream_address"),
+            "false",
+            "true (or leave the source out)",
+        );
         return None;
     }
     Some(GrantSource::DownstreamAddress)
 }
 
-fn count(f: &Fields<'_>, name: &str, path: &Path, min: i64, max: i64, problems: &mut Problems) -> Option<i64> {
-    f.get(name).and_then(|v| integer(v, &path.key(name), min, max, problems))
+fn count(
+    f: &Fields<'_>,
+    name: &str,
+    path: &Path,
+    min: i64,
+    max: i64,
+    problems: &mut Problems,
+) -> Option<i64> {
+    f.get(name)
+        .and_then(|v| integer(v, &path.key(name), min, max, problems))
 }
 
 /// Reads the settings fields of a settings-form document (`policy` is read elsewhere).
 pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems) -> Settings {
     let mut s = Settings::default();
     if let Some(v) = f.get("mode") {
-        if let Some(m) = choice(v, &path.key("mode"), "a mode", &[("enforce", Mode::Enforce), ("shadow", Mode::Shadow)], problems) {
+        if let Some(m) = choice(
+            v,
+            &path.key("mode"),
+            "a mode",
+            &[("enforce", Mode::Enforce), ("shadow", Mode::Shadow)],
+            problems,
+        ) {
             s.mode = m;
         }
     }
     if let Some(v) = f.get("denial_style") {
-        if let Some(d) = choice(v, &path.key("denial_style"), "a denial style", &[("result", DenialStyle::Result), ("error", DenialStyle::Error)], problems) {
+        if let Some(d) = choice(
+            v,
+            &path.key("denial_style"),
+            "a denial style",
+            &[
+                ("result", DenialStyle::Result),
+                ("error", DenialStyle::Error),
+            ],
+            problems,
+        ) {
             s.denial_style = d;
         }
     }
-    if let Some(c) = count(f, "denial_error_code", path, i64::from(i32::MIN), i64::from(i32::MAX), problems) {
+    if let Some(c) = count(
+        f,
+        "denial_error_code",
+        path,
+        i64::from(i32::MIN),
+        i64::from(i32::MAX),
+        problems,
+    ) {
         s.denial_error_code = i32::try_from(c).unwrap_or(s.denial_error_code);
     }
     if let Some(n) = count(f, "max_body_bytes", path, 1, 64 << 20, problems) {
@@ -205,7 +242,8 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
     }
     if let Some(v) = f.get("grant_sources") {
         let gpath = path.key("grant_sources");
-        let items = array(v, &gpath, "a non-empty list of grant sources", problems).unwrap_or_default();
+        let items =
+            array(v, &gpath, "a non-empty list of grant sources", problems).unwrap_or_default();
         if items.is_empty() && v.kind() == crate::json::Kind::Array {
             problems.push(&gpath, "[] is empty", "a non-empty list of grant sources");
         }
@@ -223,10 +261,16 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
         }
     }
     if let Some(n) = count(f, "counter_slots", path, 1, 65_536, problems) {
-        s.counter_slots = u32::try_from(n).ok().and_then(NonZeroU32::new).unwrap_or(s.counter_slots);
+        s.counter_slots = u32::try_from(n)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .unwrap_or(s.counter_slots);
     }
     if let Some(n) = count(f, "cas_retries", path, 1, 1000, problems) {
-        s.cas_retries = u32::try_from(n).ok().and_then(NonZeroU32::new).unwrap_or(s.cas_retries);
+        s.cas_retries = u32::try_from(n)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .unwrap_or(s.cas_retries);
     }
     if let Some(v) = f.get("key_namespace") {
         let p = path.key("key_namespace");

@@ -22,7 +22,10 @@ fn seed_policy_loads() {
     let c = ok(SEED);
     assert_eq!(c.policy.default, DefaultAction::Deny);
     assert_eq!(c.settings, Settings::default());
-    let (_, t) = c.policy.lookup(&NameKey::new("cache_cas").unwrap()).unwrap();
+    let (_, t) = c
+        .policy
+        .lookup(&NameKey::new("cache_cas").unwrap())
+        .unwrap();
     assert_eq!(t.action, Action::Allow);
     assert_eq!(t.limits.len(), 1);
     let l = &t.limits[0];
@@ -30,9 +33,18 @@ fn seed_policy_loads() {
     assert_eq!(l.rule, "tools.cache_cas.limits[0]");
     assert_eq!(l.increment, Increment::One);
     let def = c.policy.counter(l.counter).unwrap();
-    assert_eq!((def.name.as_str(), def.scope, def.window), ("cache_cas_rate", Scope::Grant, Window::Minute));
-    assert!(c.policy.lookup(&NameKey::new("CACHE_CAS").unwrap()).is_some());
-    assert!(c.policy.lookup(&NameKey::new("cache_get").unwrap()).is_none());
+    assert_eq!(
+        (def.name.as_str(), def.scope, def.window),
+        ("cache_cas_rate", Scope::Grant, Window::Minute)
+    );
+    assert!(c
+        .policy
+        .lookup(&NameKey::new("CACHE_CAS").unwrap())
+        .is_some());
+    assert!(c
+        .policy
+        .lookup(&NameKey::new("cache_get").unwrap())
+        .is_none());
 }
 
 #[test]
@@ -75,10 +87,16 @@ fn every_problem_is_reported_with_its_path() {
         "hide[3]: \"ok\" is listed twice; expected each name once",
     ];
     for e in expect {
-        assert!(p.iter().any(|l| l == e), "missing {e:?} in\n{}", p.join("\n"));
+        assert!(
+            p.iter().any(|l| l == e),
+            "missing {e:?} in\n{}",
+            p.join("\n")
+        );
     }
     assert!(
-        p.iter().any(|l| l.starts_with("tools.c.deny_if[0].value: \"(\" is not a valid regular expression")),
+        p.iter()
+            .any(|l| l
+                .starts_with("tools.c.deny_if[0].value: \"(\" is not a valid regular expression")),
         "{p:?}"
     );
 }
@@ -114,20 +132,44 @@ fn shared_counters_share_an_id_per_scope() {
 
 #[test]
 fn tools_with_every_field() {
-    let c = ok(r#"{"version":"1","description":"d","default":"allow","hide":["secret_tool"],"tools":{
+    let c = ok(
+        r#"{"version":"1","description":"d","default":"allow","hide":["secret_tool"],"tools":{
         "db.query":{"description":"x","action":"allow","reason":"Only SELECT","require":[{"path":"args.sql","op":"regex","value":"^SELECT"}],
                   "deny_if":[{"path":"args.sql","op":"contains","value":"DROP"},{"path":"args.force","op":"exists"}]},
         "rm":{"action":"deny","reason":"never"},
         "pay":{"action":"require_approval"},
-        "secret_tool":{}}}"#);
-    let q = c.policy.lookup(&NameKey::new("DB.Query").unwrap()).unwrap().1;
+        "secret_tool":{}}}"#,
+    );
+    let q = c
+        .policy
+        .lookup(&NameKey::new("DB.Query").unwrap())
+        .unwrap()
+        .1;
     assert_eq!(q.reason.as_deref(), Some("Only SELECT"));
     assert!(matches!(q.require[0].op, Op::Regex(_)));
     assert!(matches!(q.deny_if[1].op, Op::Exists(true)));
     assert_eq!(q.deny_if[0].rule, "tools[\"db.query\"].deny_if[0]");
-    assert_eq!(c.policy.lookup(&NameKey::new("rm").unwrap()).unwrap().1.action, Action::Deny);
-    assert_eq!(c.policy.lookup(&NameKey::new("pay").unwrap()).unwrap().1.action, Action::RequireApproval);
-    let s = c.policy.lookup(&NameKey::new("secret_tool").unwrap()).unwrap().1;
+    assert_eq!(
+        c.policy
+            .lookup(&NameKey::new("rm").unwrap())
+            .unwrap()
+            .1
+            .action,
+        Action::Deny
+    );
+    assert_eq!(
+        c.policy
+            .lookup(&NameKey::new("pay").unwrap())
+            .unwrap()
+            .1
+            .action,
+        Action::RequireApproval
+    );
+    let s = c
+        .policy
+        .lookup(&NameKey::new("secret_tool").unwrap())
+        .unwrap()
+        .1;
     assert!(s.hidden && s.listed);
     assert!(!c.policy.hide_all);
 }
@@ -136,7 +178,11 @@ fn tools_with_every_field() {
 fn hide_star_and_hidden_only_names() {
     let c = ok(r#"{"version":"1","default":"allow","hide":["*","drop_all"]}"#);
     assert!(c.policy.hide_all);
-    let d = c.policy.lookup(&NameKey::new("drop_all").unwrap()).unwrap().1;
+    let d = c
+        .policy
+        .lookup(&NameKey::new("drop_all").unwrap())
+        .unwrap()
+        .1;
     assert!(d.hidden && !d.listed);
 }
 
@@ -153,7 +199,10 @@ fn settings_form() {
     assert_eq!(s.mode, Mode::Shadow);
     assert_eq!(s.denial_style, DenialStyle::Error);
     assert_eq!(s.denial_error_code, -32099);
-    assert_eq!((s.max_body_bytes, s.max_json_depth, s.max_batch_size), (4096, 8, 2));
+    assert_eq!(
+        (s.max_body_bytes, s.max_json_depth, s.max_batch_size),
+        (4096, 8, 2)
+    );
     assert_eq!(s.grant_sources[0], GrantSource::Header("x-user".into()));
     assert!(matches!(&s.grant_sources[1], GrantSource::Property(p) if p.len() == 5));
     assert_eq!(s.grant_sources[2], GrantSource::DownstreamAddress);
@@ -182,9 +231,16 @@ fn settings_problems() {
         "policy: missing; expected a PolicyLayer policy document (an object with version, default, tools)",
     ];
     for e in expect {
-        assert!(p.iter().any(|l| l == e), "missing {e:?} in\n{}", p.join("\n"));
+        assert!(
+            p.iter().any(|l| l == e),
+            "missing {e:?} in\n{}",
+            p.join("\n")
+        );
     }
-    assert!(p.iter().any(|l| l.starts_with("grant_sources[1]: ")), "{p:?}");
+    assert!(
+        p.iter().any(|l| l.starts_with("grant_sources[1]: ")),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -101,12 +101,18 @@ fn decode_unicode_escape(s: &str) -> (char, &str) {
             if (0xDC00..0xE000).contains(&lo) {
                 let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                 let rest = after.get(6..).unwrap_or("");
-                return (char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER), rest);
+                return (
+                    char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER),
+                    rest,
+                );
             }
         }
         return (char::REPLACEMENT_CHARACTER, after);
     }
-    (char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER), after)
+    (
+        char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER),
+        after,
+    )
 }
 
 #[cfg(test)]

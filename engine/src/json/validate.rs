@@ -322,7 +322,11 @@ fn check_keys(
     }
     order.clear();
     order.extend((0..keys.len()).filter_map(|i| u32::try_from(i).ok()));
-    let at = |i: u32| keys.get(i as usize).copied().unwrap_or(KeySpan { start: 0, end: 0 });
+    let at = |i: u32| {
+        keys.get(i as usize)
+            .copied()
+            .unwrap_or(KeySpan { start: 0, end: 0 })
+    };
     order.sort_unstable_by(|&x, &y| compare(text, at(x), at(y), rule));
     for pair in order.windows(2) {
         if let [x, y] = *pair {
@@ -560,8 +564,11 @@ mod tests {
         use ErrorKind::*;
         assert_eq!(check(r#"{"a":1,"a":2}"#), Err(DuplicateKey));
         assert_eq!(check(r#"{"a":1,"\u0061":2}"#), Err(DuplicateKey));
-        assert_eq!(check(r#"{"x":[{"y":{"a":1,"b":2,"a":3}}]}"#), Err(DuplicateKey));
-        assert_eq!(check(r#"{"a":{"k":1},"b":{"k":1}}"#).is_ok(), true);
+        assert_eq!(
+            check(r#"{"x":[{"y":{"a":1,"b":2,"a":3}}]}"#),
+            Err(DuplicateKey)
+        );
+        assert!(check(r#"{"a":{"k":1},"b":{"k":1}}"#).is_ok());
         assert_eq!(check(r#"{"method":1,"Method":2}"#), Err(AmbiguousKey));
         assert_eq!(check(r#"{"name":1,"name\u0000":2}"#), Err(AmbiguousKey));
         assert_eq!(check(r#"{"path":1,"ｐath":2}"#), Err(AmbiguousKey));

@@ -259,7 +259,9 @@ mod tests {
         let params = v.get("params").unwrap_or_else(|| panic!("params"));
         let name = params.get("name").and_then(|n| n.as_str());
         assert!(name.is_some_and(|n| n.eq_str("cache_cas")));
-        let args = params.get("arguments").unwrap_or_else(|| panic!("arguments"));
+        let args = params
+            .get("arguments")
+            .unwrap_or_else(|| panic!("arguments"));
         let k: Vec<&str> = args
             .get("k")
             .map(|k| k.elements().map(|e| e.raw()).collect())

@@ -70,7 +70,10 @@ mod tests {
         assert_eq!(Window::Second.start(t), t);
         assert_eq!(Window::Minute.seconds_left(t * 1_000_000_000), 48);
         assert_eq!(Window::Minute.seconds_left(t * 1_000_000_000 + 1), 48);
-        assert_eq!(Window::Second.seconds_left(t * 1_000_000_000 + 999_999_999), 1);
+        assert_eq!(
+            Window::Second.seconds_left(t * 1_000_000_000 + 999_999_999),
+            1
+        );
         assert_eq!(Window::Minute.seconds_left((t - 12) * 1_000_000_000), 60);
     }
 }

@@ -1,0 +1,180 @@
+//! What the request head says before the body arrives: whether to inspect at all, and the
+//! refusals that need no body (content type, encoding, declared size, repeated headers).
+
+/// Request headers as the host gives them: lower-case names, raw values, in order.
+pub type HeaderList<'a> = [(&'a [u8], &'a [u8])];
+
+/// Every value of header `name` (lower case).
+pub fn values<'a>(
+    headers: &'a HeaderList<'a>,
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| *v)
+}
+
+/// A header that must appear at most once appeared several times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repeated;
+
+/// The single value of a header: `Ok(None)` if absent, `Err(Repeated)` if repeated.
+pub fn single<'a>(
+    headers: &'a HeaderList<'a>,
+    name: &'a str,
+) -> Result<Option<&'a [u8]>, Repeated> {
+    let mut it = values(headers, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(Repeated);
+    }
+    Ok(first)
+}
+
+/// Methods that carry no JSON-RPC when they have no body.
+fn is_passive_method(method: &[u8]) -> bool {
+    matches!(method, b"GET" | b"HEAD" | b"DELETE" | b"OPTIONS")
+}
+
+/// Whether a request must be inspected: everything but a body-less GET, HEAD, DELETE or
+/// OPTIONS (a lenient server may read JSON-RPC from any method, or from a GET's body).
+pub fn must_inspect(method: &[u8], has_body: bool) -> bool {
+    has_body || !is_passive_method(method)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or(&[])
+}
+
+/// Whether a Content-Type is JSON in UTF-8: `application/json`, optionally with
+/// `charset=utf-8` (case-insensitive, optionally quoted) and nothing else.
+pub fn is_json_content_type(v: &[u8]) -> bool {
+    let mut parts = v.split(|&c| c == b';');
+    let Some(mime) = parts.next() else {
+        return false;
+    };
+    if !trim(mime).eq_ignore_ascii_case(b"application/json") {
+        return false;
+    }
+    parts.all(|p| {
+        let p = trim(p);
+        if p.is_empty() {
+            return true;
+        }
+        let Some(eq) = p.iter().position(|&c| c == b'=') else {
+            return false;
+        };
+        let (name, value) = (
+            trim(p.get(..eq).unwrap_or(&[])),
+            trim(p.get(eq + 1..).unwrap_or(&[])),
+        );
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        name.eq_ignore_ascii_case(b"charset") && value.eq_ignore_ascii_case(b"utf-8")
+    })
+}
+
+/// Whether every coding listed is one of `allowed`.
+pub fn only_codings(v: &[u8], allowed: &[&[u8]]) -> bool {
+    v.split(|&c| c == b',')
+        .map(trim)
+        .all(|t| t.is_empty() || allowed.iter().any(|a| t.eq_ignore_ascii_case(a)))
+}
+
+/// A declared Content-Length, if present and well formed.
+pub fn content_length(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(trim(v)).ok()?.parse().ok()
+}
+
+/// The client IP of an Envoy `source.address` (`ip:port`, `[v6]:port`, or a bare address).
+pub fn address_without_port(addr: &[u8]) -> &[u8] {
+    if let Some(rest) = addr.strip_prefix(b"[") {
+        if let Some(end) = rest.iter().position(|&c| c == b']') {
+            return rest.get(..end).unwrap_or(rest);
+        }
+        return addr;
+    }
+    let colons = addr.iter().filter(|&&c| c == b':').count();
+    if colons == 1 {
+        if let Some(i) = addr.iter().position(|&c| c == b':') {
+            return addr.get(..i).unwrap_or(addr);
+        }
+    }
+    addr
+}
+
+/// A header value printable in a log line: ASCII graphic characters, at most 64.
+pub fn loggable(v: &[u8]) -> String {
+    v.iter()
+        .take(64)
+        .map(|&c| {
+            if c.is_ascii_graphic() {
+                char::from(c)
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            " application/json ; ",
+        ] {
+            assert!(is_json_content_type(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/json-rpc",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=utf-16",
+            "application/json; charset=latin1",
+            "application/json; boundary=x",
+            "application/json, text/plain",
+            "multipart/form-data",
+        ] {
+            assert!(!is_json_content_type(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn codings_lengths_addresses() {
+        assert!(only_codings(b"identity", &[b"identity"]));
+        assert!(!only_codings(b"gzip", &[b"identity"]));
+        assert!(!only_codings(b"identity, br", &[b"identity"]));
+        assert!(only_codings(b"chunked", &[b"chunked", b"identity"]));
+        assert_eq!(content_length(b" 42 "), Some(42));
+        assert_eq!(content_length(b"4x"), None);
+        assert_eq!(address_without_port(b"10.1.2.3:5555"), b"10.1.2.3");
+        assert_eq!(address_without_port(b"[::1]:443"), b"::1");
+        assert_eq!(address_without_port(b"::1"), b"::1");
+        assert!(must_inspect(b"POST", false));
+        assert!(must_inspect(b"post", false));
+        assert!(must_inspect(b"GET", true));
+        assert!(!must_inspect(b"GET", false));
+        assert!(!must_inspect(b"DELETE", false));
+        assert_eq!(loggable(b"abc\n\x01d"), "abc??d");
+    }
+}

@@ -1,0 +1,219 @@
+//! Rendering replies: JSON-RPC denials (as tool results or errors) and refusals.
+
+use crate::config::DenialStyle;
+use crate::outcome::{LimitState, Reason, Rejection, Reply};
+use std::fmt::Write as _;
+
+/// Appends `s` as a JSON string literal.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A denial of one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// Why.
+    pub reason: Reason,
+    /// The rule's path in the policy.
+    pub rule: String,
+    /// The counter, for rate limits.
+    pub counter: Option<String>,
+    /// Seconds until a retry can succeed, for rate limits.
+    pub retry_after: Option<u64>,
+    /// The text the agent reads.
+    pub message: String,
+    /// The exhausted limit, for the rate-limit headers.
+    pub limit: Option<LimitState>,
+}
+
+fn push_detail(out: &mut String, d: &Denial) {
+    out.push_str("{\"reason\":");
+    push_json_string(out, d.reason.code());
+    out.push_str(",\"rule\":");
+    push_json_string(out, &d.rule);
+    if let Some(c) = &d.counter {
+        out.push_str(",\"counter\":");
+        push_json_string(out, c);
+    }
+    if let Some(r) = d.retry_after {
+        let _ = write!(out, ",\"retry_after\":{r}");
+    }
+    out.push('}');
+}
+
+/// The JSON-RPC response denying one call. `id` is the request id's JSON text; a
+/// notification (no id) is answered in the error style with `id: null`.
+pub fn push_denial(out: &mut String, id: Option<&str>, style: DenialStyle, code: i32, d: &Denial) {
+    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    out.push_str(id.unwrap_or("null"));
+    match (style, id) {
+        (DenialStyle::Result, Some(_)) => {
+            out.push_str(",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
+            push_json_string(out, &d.message);
+            out.push_str("}],\"isError\":true,\"_meta\":{\"toolgate/decision\":");
+            push_detail(out, d);
+            out.push_str("}}}");
+        }
+        _ => {
+            let _ = write!(out, ",\"error\":{{\"code\":{code},\"message\":");
+            push_json_string(out, &d.message);
+            out.push_str(",\"data\":");
+            push_detail(out, d);
+            out.push_str("}}");
+        }
+    }
+}
+
+/// The headers of a rate-limited denial: `Retry-After` and the IETF `RateLimit` fields.
+pub fn rate_limit_headers(l: &LimitState, headers: &mut Vec<(String, String)>) {
+    headers.push(("retry-after".into(), l.reset_secs.to_string()));
+    headers.extend(limit_state_headers(std::slice::from_ref(l)));
+}
+
+/// `RateLimit-Policy` and `RateLimit` for counted limits (draft-ietf-httpapi-ratelimit-headers).
+pub fn limit_state_headers(limits: &[LimitState]) -> Vec<(String, String)> {
+    if limits.is_empty() {
+        return Vec::new();
+    }
+    let mut policy = String::new();
+    let mut state = String::new();
+    for (i, l) in limits.iter().enumerate() {
+        if i > 0 {
+            policy.push_str(", ");
+            state.push_str(", ");
+        }
+        let _ = write!(policy, "\"{}\";q={};w={}", l.counter, l.max, l.window_secs);
+        let _ = write!(
+            state,
+            "\"{}\";r={};t={}",
+            l.counter, l.remaining, l.reset_secs
+        );
+    }
+    vec![
+        ("ratelimit-policy".into(), policy),
+        ("ratelimit".into(), state),
+    ]
+}
+
+/// A JSON reply with status 200.
+pub fn json_reply(body: String, mut headers: Vec<(String, String)>) -> Reply {
+    headers.insert(0, ("content-type".into(), "application/json".into()));
+    Reply {
+        status: 200,
+        headers,
+        body,
+    }
+}
+
+/// A refusal before judging: HTTP 400/413/415 with a JSON-RPC error, id null.
+pub fn rejection(kind: Rejection, detail: &str) -> Reply {
+    let label = match kind {
+        Rejection::ParseError => "Parse error",
+        Rejection::InvalidRequest => "Invalid request",
+        Rejection::InvalidParams => "Invalid params",
+        Rejection::BodyTooLarge => "Request body too large",
+        Rejection::UnsupportedMediaType => "Unsupported media type",
+    };
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":{},\"message\":",
+        kind.rpc_code()
+    );
+    push_json_string(&mut body, &format!("{label}: {detail}"));
+    body.push_str(",\"data\":{\"reason\":");
+    push_json_string(&mut body, kind.code());
+    body.push_str("}}}");
+    Reply {
+        status: kind.status(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denial() -> Denial {
+        Denial {
+            reason: Reason::RateLimited,
+            rule: "tools.cache_cas.limits[0]".into(),
+            counter: Some("cache_cas_rate".into()),
+            retry_after: Some(12),
+            message: "no \"more\"\n".into(),
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn denial_styles() {
+        let mut out = String::new();
+        push_denial(
+            &mut out,
+            Some("\"a\""),
+            DenialStyle::Result,
+            -32003,
+            &denial(),
+        );
+        assert_eq!(
+            out,
+            r#"{"jsonrpc":"2.0","id":"a","result":{"content":[{"type":"text","text":"no \"more\"\n"}],"isError":true,"_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":12}}}}"#
+        );
+        let mut out = String::new();
+        push_denial(&mut out, Some("7"), DenialStyle::Error, -32003, &denial());
+        assert_eq!(
+            out,
+            r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"no \"more\"\n","data":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":12}}}"#
+        );
+        let mut out = String::new();
+        push_denial(&mut out, None, DenialStyle::Result, -32003, &denial());
+        assert!(out.starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32003"#));
+    }
+
+    #[test]
+    fn headers_and_rejections() {
+        let l = LimitState {
+            counter: "c".into(),
+            max: 30,
+            window_secs: 60,
+            remaining: 0,
+            reset_secs: 12,
+        };
+        let mut h = Vec::new();
+        rate_limit_headers(&l, &mut h);
+        assert_eq!(
+            h,
+            [
+                ("retry-after".to_string(), "12".to_string()),
+                ("ratelimit-policy".into(), "\"c\";q=30;w=60".into()),
+                ("ratelimit".into(), "\"c\";r=0;t=12".into())
+            ]
+        );
+        let r = rejection(Rejection::ParseError, "invalid JSON at byte 3");
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: invalid JSON at byte 3","data":{"reason":"parse_error"}}}"#
+        );
+        assert_eq!(rejection(Rejection::BodyTooLarge, "x").status, 413);
+        assert_eq!(rejection(Rejection::UnsupportedMediaType, "x").status, 415);
+        let mut s = String::new();
+        push_json_string(&mut s, "\u{1}\u{2028}é");
+        assert_eq!(s, "\"\\u0001\\u2028é\"");
+    }
+}

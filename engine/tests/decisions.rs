@@ -1,0 +1,690 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The engine's decisions, feature by feature, through its public API.
+
+mod common;
+use common::*;
+use toolgate_engine::outcome::{CallOutcome, Reason, Rejection, ToolLabel, Verdict};
+
+#[test]
+fn seed_policy_caps_cache_cas_at_30_per_minute_per_grant() {
+    let mut h = Harness::new(SEED);
+    h.clock.advance_secs(5);
+    for i in 0..30 {
+        let o = h.call(
+            "Bearer a",
+            "cache_cas",
+            r#"{"key":"k","value":"v","cas":1,"expire":60}"#,
+        );
+        assert!(forwarded(&o), "call {i} was not forwarded: {:?}", o.report);
+        assert_eq!(o.report.summary(), "allowed");
+        if let Verdict::Forward(states) = &o.verdict {
+            assert_eq!(states[0].remaining, 29 - i);
+        }
+    }
+    let o = h.call("Bearer a", "cache_cas", r#"{"key":"k"}"#);
+    assert_eq!(reason(&o), Some(Reason::RateLimited));
+    assert_eq!(status(&o), 200);
+    assert_eq!(header(&o, "retry-after").as_deref(), Some("55"));
+    assert_eq!(
+        header(&o, "ratelimit-policy").as_deref(),
+        Some("\"cache_cas_rate\";q=30;w=60")
+    );
+    assert_eq!(
+        header(&o, "ratelimit").as_deref(),
+        Some("\"cache_cas_rate\";r=0;t=55")
+    );
+    assert_eq!(
+        reply_body(&o),
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Toolgate denied tool \"cache_cas\": rate limit of 30 calls per minute reached (counter \"cache_cas_rate\"); retry in 55 seconds."}],"isError":true,"_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":55}}}}"#
+    );
+    assert_eq!(o.report.summary(), "denied:rate_limited:cache_cas");
+    // Another grant has its own count.
+    assert!(forwarded(&h.call("Bearer b", "cache_cas", "{}")));
+    // The next calendar minute starts afresh.
+    h.clock.advance_secs(55);
+    assert!(forwarded(&h.call("Bearer a", "cache_cas", "{}")));
+    // Every other tool is denied under default deny, and is not counted.
+    let o = h.call("Bearer a", "cache_delete", r#"{"key":"k"}"#);
+    assert_eq!(reason(&o), Some(Reason::NotAllowed));
+    assert!(reply_body(&o).contains(
+        r#""text":"Toolgate denied tool \"cache_delete\": it is not allowed by policy.""#
+    ));
+    assert_eq!(o.report.calls[0].tool, ToolLabel::Other);
+}
+
+#[test]
+fn other_methods_pass() {
+    let mut h = Harness::new(SEED);
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":"s1","result":{"content":[]}}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///x"}}"#,
+    ] {
+        let o = h.post("Bearer a", body);
+        assert!(forwarded(&o), "{body}");
+        assert_eq!(o.report.summary(), "passed");
+    }
+}
+
+#[test]
+fn names_match_case_insensitively_and_invalid_names_are_refused() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"cache_delete":{"action":"deny","reason":"Deletes are not allowed."}}}"#,
+    );
+    for name in [
+        "cache_delete",
+        "CACHE_DELETE",
+        "Cache_Delete",
+        "cache\\u005fdelete",
+    ] {
+        let o = h.call("k", name, "{}");
+        assert_eq!(reason(&o), Some(Reason::ToolDenied), "{name}");
+        assert!(reply_body(&o).contains("Deletes are not allowed."));
+    }
+    for name in [
+        "cache_delete ",
+        " cache_delete",
+        "cache_delete\\u0000",
+        "ｃache_delete",
+        "cache\\u200bdelete",
+        "",
+        "cache/delete",
+    ] {
+        let o = h.call("k", name, "{}");
+        assert_eq!(reason(&o), Some(Reason::InvalidToolName), "{name:?}");
+    }
+    let o = h.call("k", "cache_get", "{}");
+    assert!(forwarded(&o));
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":1,"method":"TOOLS/CALL","params":{"name":"cache_delete"}}"#,
+    );
+    assert_eq!(
+        reason(&o),
+        Some(Reason::ToolDenied),
+        "method case variants are tools/call"
+    );
+}
+
+#[test]
+fn hide_denies_at_call_time() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","hide":["cache_delete"],"tools":{"cache_flush":{}}}"#,
+    );
+    let o = h.call("k", "cache_delete", "{}");
+    assert_eq!(reason(&o), Some(Reason::Hidden));
+    assert!(reply_body(&o).contains("it is hidden by policy"));
+    assert!(matches!(o.report.calls[0].tool, ToolLabel::Policy(_)));
+    assert!(forwarded(&h.call("k", "cache_flush", "{}")));
+    let mut all = Harness::new(r#"{"version":"1","default":"allow","hide":["*"]}"#);
+    assert_eq!(
+        reason(&all.call("k", "anything", "{}")),
+        Some(Reason::Hidden)
+    );
+}
+
+#[test]
+fn actions_and_conditions() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"deny","tools":{
+        "pay":{"action":"require_approval","reason":"Payments need a human."},
+        "charge":{"require":[{"path":"args.amount","op":"lte","value":500},{"path":"args.currency","op":"in","value":["usd","eur"]}],
+                  "deny_if":[{"path":"args.note","op":"regex","value":"(?i)refund"}]},
+        "read":{"require":[{"path":"args.path","op":"regex","value":"^/srv/"}],"deny_if":[{"path":"args.path","op":"contains","value":".."}]}}}"#,
+    );
+    let o = h.call("k", "pay", "{}");
+    assert_eq!(reason(&o), Some(Reason::ApprovalRequired));
+    assert!(reply_body(&o).contains("Payments need a human."));
+    assert!(forwarded(&h.call(
+        "k",
+        "charge",
+        r#"{"amount":500,"currency":"usd"}"#
+    )));
+    let o = h.call("k", "charge", r#"{"amount":501,"currency":"usd"}"#);
+    assert_eq!(reason(&o), Some(Reason::RequireFailed));
+    assert!(
+        reply_body(&o).contains(r#"argument \"amount\" must be a number at most 500."#),
+        "{}",
+        reply_body(&o)
+    );
+    assert_eq!(
+        o.report.calls[0].outcome,
+        CallOutcome::Denied {
+            reason: Reason::RequireFailed,
+            rule: "tools.charge.require[0]".into(),
+            counter: None
+        }
+    );
+    assert_eq!(
+        reason(&h.call("k", "charge", r#"{"currency":"usd"}"#)),
+        Some(Reason::RequireFailed)
+    );
+    assert_eq!(
+        reason(&h.call("k", "charge", r#"{"amount":"5","currency":"usd"}"#)),
+        Some(Reason::RequireFailed)
+    );
+    assert_eq!(
+        reason(&h.call("k", "charge", r#"{"amount":5,"currency":"gbp"}"#)),
+        Some(Reason::RequireFailed)
+    );
+    let o = h.call(
+        "k",
+        "charge",
+        r#"{"amount":5,"currency":"eur","note":"a REFUND"}"#,
+    );
+    assert_eq!(reason(&o), Some(Reason::DenyIfMatched));
+    assert!(reply_body(&o).contains(r#"must not match the pattern"#));
+    assert!(forwarded(&h.call("k", "read", r#"{"path":"/srv/a"}"#)));
+    assert_eq!(
+        reason(&h.call("k", "read", r#"{"path":"/srv/../etc"}"#)),
+        Some(Reason::DenyIfMatched)
+    );
+    assert_eq!(
+        reason(&h.call("k", "read", r#"{"path":"/etc"}"#)),
+        Some(Reason::RequireFailed)
+    );
+    // A look-alike key cannot satisfy require, and a lenient server's reading triggers deny_if.
+    assert_eq!(
+        reason(&h.call("k", "read", r#"{"PATH":"/srv/a"}"#)),
+        Some(Reason::RequireFailed)
+    );
+    assert_eq!(
+        reason(&h.call("k", "read", r#"{"path":"/srv/a","Path":"/etc"}"#)),
+        None
+    );
+    assert_eq!(
+        status(&h.call("k", "read", r#"{"path":"/srv/a","Path":"/etc"}"#)),
+        400
+    );
+}
+
+#[test]
+fn all_tools_limits_and_shared_counters() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow",
+        "all_tools":{"limits":[{"counter":"calls","window":"minute","max":5,"scope":"grant"}]},
+        "tools":{"a":{"limits":[{"counter":"writes","window":"hour","max":3}]},"b":{"limits":[{"counter":"writes","window":"hour","max":3}]}}}"#,
+    );
+    assert!(forwarded(&h.call("k", "a", "{}")));
+    assert!(forwarded(&h.call("k", "b", "{}")));
+    assert!(forwarded(&h.call("k", "a", "{}")));
+    let o = h.call("k", "b", "{}");
+    assert_eq!(
+        reason(&o),
+        Some(Reason::RateLimited),
+        "a and b share writes"
+    );
+    assert_eq!(
+        o.report.calls[0].outcome,
+        CallOutcome::Denied {
+            reason: Reason::RateLimited,
+            rule: "tools.b.limits[0]".into(),
+            counter: Some("writes".into())
+        }
+    );
+    // The denied call consumed nothing from "calls": two more unlisted calls fit under 5.
+    assert!(forwarded(&h.call("k", "c", "{}")));
+    assert!(forwarded(&h.call("k", "c", "{}")));
+    let o = h.call("k", "c", "{}");
+    assert_eq!(reason(&o), Some(Reason::RateLimited));
+    assert!(reply_body(&o).contains("all_tools.limits[0]"));
+}
+
+#[test]
+fn windows_reset_on_the_calendar() {
+    for (window, secs) in [
+        ("second", 1u64),
+        ("minute", 60),
+        ("hour", 3600),
+        ("day", 86_400),
+    ] {
+        let mut h = Harness::new(&format!(
+            r#"{{"version":"1","default":"allow","tools":{{"t":{{"limits":[{{"counter":"c","window":"{window}","max":2}}]}}}}}}"#
+        ));
+        // Start of a day (T0 is 10:31:00): align to the window start.
+        h.clock.set_nanos((T0 - T0 % secs) * 1_000_000_000);
+        assert!(forwarded(&h.call("k", "t", "{}")));
+        assert!(forwarded(&h.call("k", "t", "{}")));
+        let o = h.call("k", "t", "{}");
+        assert_eq!(reason(&o), Some(Reason::RateLimited), "{window}");
+        assert_eq!(header(&o, "retry-after"), Some(secs.to_string()));
+        h.clock.advance_nanos(secs * 1_000_000_000 - 1);
+        assert_eq!(
+            reason(&h.call("k", "t", "{}")),
+            Some(Reason::RateLimited),
+            "{window} still"
+        );
+        h.clock.advance_nanos(1);
+        assert!(forwarded(&h.call("k", "t", "{}")), "{window} reset");
+    }
+}
+
+#[test]
+fn scopes() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{
+        "g":{"limits":[{"counter":"cg","window":"minute","max":1,"scope":"global"}]},
+        "s":{"limits":[{"counter":"cs","window":"minute","max":1,"scope":"session"}]}}}"#,
+    );
+    assert!(forwarded(&h.call("k1", "g", "{}")));
+    assert_eq!(
+        reason(&h.call("k2", "g", "{}")),
+        Some(Reason::RateLimited),
+        "global is shared"
+    );
+
+    let sess = |h: &mut Harness, grant: &str, session: &str| {
+        h.request(
+            &[
+                ("content-type", "application/json"),
+                ("authorization", grant),
+                ("mcp-session-id", session),
+            ],
+            &call_body(1, "s", "{}"),
+        )
+    };
+    assert!(forwarded(&sess(&mut h, "k1", "S1")));
+    assert_eq!(reason(&sess(&mut h, "k1", "S1")), Some(Reason::RateLimited));
+    assert!(
+        forwarded(&sess(&mut h, "k1", "S2")),
+        "a new session of the grant has its own count"
+    );
+    // The same session id under another grant is another session.
+    assert!(forwarded(&sess(&mut h, "k2", "S1")));
+    assert_eq!(reason(&sess(&mut h, "k2", "S1")), Some(Reason::RateLimited));
+}
+
+#[test]
+fn grant_sources() {
+    let cfg = |sources: &str| {
+        format!(
+            r#"{{"policy":{{"version":"1","default":"allow","tools":{{"t":{{"limits":[{{"counter":"c","window":"minute","max":1}}]}}}}}},"grant_sources":{sources}}}"#
+        )
+    };
+    // Default: authorization, else x-api-key, else the address (without port).
+    let mut h = Harness::new(&cfg(
+        r#"[{"header":"authorization"},{"header":"x-api-key"},{"downstream_address":true}]"#,
+    ));
+    let body = call_body(1, "t", "{}");
+    assert!(forwarded(&h.request(
+        &[("content-type", "application/json"), ("x-api-key", "K")],
+        &body
+    )));
+    assert_eq!(
+        reason(&h.request(
+            &[("content-type", "application/json"), ("x-api-key", "K")],
+            &body
+        )),
+        Some(Reason::RateLimited)
+    );
+    assert!(
+        forwarded(&h.request(&[("content-type", "application/json")], &body)),
+        "by address"
+    );
+    assert_eq!(
+        reason(&h.request(&[("content-type", "application/json")], &body)),
+        Some(Reason::RateLimited)
+    );
+    // A header cannot pose as the address grant.
+    assert!(forwarded(&h.request(
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "10.0.0.9")
+        ],
+        &body
+    )));
+    // Only a header source: no header means no grant.
+    let mut only = Harness::new(&cfg(r#"[{"header":"x-user"}]"#));
+    let o = only.request(&[("content-type", "application/json")], &body);
+    assert_eq!(reason(&o), Some(Reason::NoGrant));
+    assert!(forwarded(&only.request(
+        &[("content-type", "application/json"), ("x-user", "u")],
+        &body
+    )));
+    // Fingerprints are reported, never credentials.
+    let o = only.request(
+        &[("content-type", "application/json"), ("x-user", "u")],
+        &body,
+    );
+    let fp = o.report.grant.clone().unwrap();
+    assert_eq!(fp.len(), 16);
+    assert!(!format!("{:?}", o.report).contains("\"u\""));
+}
+
+#[test]
+fn increment_from() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"spend":{"limits":[{"counter":"cents","window":"day","max":1000,"increment_from":"args.amount"}]}}}"#,
+    );
+    assert!(forwarded(&h.call("k", "spend", r#"{"amount":600}"#)));
+    assert!(forwarded(&h.call("k", "spend", r#"{"amount":399.5}"#)));
+    let o = h.call("k", "spend", r#"{"amount":1}"#);
+    assert_eq!(
+        reason(&o),
+        Some(Reason::RateLimited),
+        "600 + 400 (rounded up) is the max"
+    );
+    assert!(reply_body(&o).contains("1000 units per day"));
+    for bad in [
+        r#"{}"#,
+        r#"{"amount":-1}"#,
+        r#"{"amount":"5"}"#,
+        r#"{"amount":null}"#,
+    ] {
+        assert_eq!(
+            reason(&h.call("k2", "spend", bad)),
+            Some(Reason::InvalidIncrement),
+            "{bad}"
+        );
+    }
+    // A look-alike key counts the larger amount.
+    assert_eq!(
+        reason(&h.call("k3", "spend", r#"{"Amount":5000}"#)),
+        Some(Reason::RateLimited)
+    );
+}
+
+#[test]
+fn shadow_mode_forwards_and_reports() {
+    let cfg = format!(r#"{{"policy":{SEED},"mode":"shadow"}}"#);
+    let mut h = Harness::new(&cfg);
+    let o = h.call("k", "cache_delete", "{}");
+    assert!(forwarded(&o));
+    assert_eq!(o.report.summary(), "shadow_denied:not_allowed:cache_delete");
+    for _ in 0..30 {
+        assert!(forwarded(&h.call("k", "cache_cas", "{}")));
+    }
+    let o = h.call("k", "cache_cas", "{}");
+    assert!(forwarded(&o));
+    assert_eq!(o.report.summary(), "shadow_denied:rate_limited:cache_cas");
+    let o = h.post("k", "{not json");
+    assert!(forwarded(&o));
+    assert_eq!(o.report.summary(), "shadow_rejected:parse_error");
+}
+
+#[test]
+fn error_denial_style() {
+    let cfg = format!(r#"{{"policy":{SEED},"denial_style":"error"}}"#);
+    let mut h = Harness::new(&cfg);
+    let o = h.post(
+        "k",
+        &call_body(1, "x", "{}").replace("\"id\":1", "\"id\":\"abc\""),
+    );
+    assert_eq!(
+        reply_body(&o),
+        r#"{"jsonrpc":"2.0","id":"abc","error":{"code":-32003,"message":"Toolgate denied tool \"x\": it is not allowed by policy.","data":{"reason":"not_allowed","rule":"default"}}}"#
+    );
+}
+
+#[test]
+fn hot_reload_keeps_counters() {
+    let mut h = Harness::new(SEED);
+    for _ in 0..30 {
+        assert!(forwarded(&h.call("k", "cache_cas", "{}")));
+    }
+    h.reload(&SEED.replace("\"default\":\"deny\"", "\"default\":\"allow\""));
+    assert_eq!(
+        reason(&h.call("k", "cache_cas", "{}")),
+        Some(Reason::RateLimited)
+    );
+    assert!(
+        forwarded(&h.call("k", "cache_get", "{}")),
+        "the new policy applies"
+    );
+}
+
+#[test]
+fn batches_are_all_or_nothing() {
+    let mut h = Harness::new(&SEED.replace("\"max\":30", "\"max\":2"));
+    let batch = format!(
+        "[{},{},{}]",
+        call_body(1, "cache_cas", "{}"),
+        r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#,
+        call_body(2, "cache_delete", "{}")
+    );
+    let o = h.post("k", &batch);
+    let body = reply_body(&o);
+    assert!(body.starts_with('[') && body.ends_with(']'));
+    assert!(body.contains(r#""id":1,"result""#) && body.contains("batch_refused"));
+    assert!(body.contains(r#""id":2,"result""#) && body.contains("not_allowed"));
+    assert_eq!(reason(&o), Some(Reason::NotAllowed));
+    // Nothing was counted: two single calls still fit.
+    assert!(forwarded(&h.call("k", "cache_cas", "{}")));
+    let two = format!(
+        "[{},{}]",
+        call_body(3, "cache_cas", "{}"),
+        call_body(4, "cache_cas", "{}")
+    );
+    let o = h.post("k", &two);
+    assert_eq!(
+        reason(&o),
+        Some(Reason::RateLimited),
+        "the second element is over"
+    );
+    assert!(
+        forwarded(&h.call("k", "cache_cas", "{}")),
+        "the refused batch consumed nothing"
+    );
+    let o = h.post("k", &format!("[{}]", call_body(5, "cache_cas", "{}")));
+    assert_eq!(reason(&o), Some(Reason::RateLimited));
+    // A batch of allowed calls and other messages goes through.
+    let mut h = Harness::new(SEED);
+    let ok = format!(
+        "[{},{}]",
+        call_body(1, "cache_cas", "{}"),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#
+    );
+    assert!(forwarded(&h.post("k", &ok)));
+}
+
+#[test]
+fn notifications_are_judged() {
+    let mut h = Harness::new(SEED);
+    let o = h.post("k", r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"cache_delete","arguments":{}}}"#);
+    assert_eq!(reason(&o), Some(Reason::NotAllowed));
+    assert!(reply_body(&o).starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32003"#));
+}
+
+#[test]
+fn refusals_before_judging() {
+    let mut h = Harness::new(SEED);
+    let body = call_body(1, "cache_cas", "{}");
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, u16, Rejection);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            vec![("content-type", "text/plain")],
+            body.as_str(),
+            415,
+            Rejection::UnsupportedMediaType,
+        ),
+        (vec![], body.as_str(), 415, Rejection::UnsupportedMediaType),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("content-type", "application/json"),
+            ],
+            body.as_str(),
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            body.as_str(),
+            415,
+            Rejection::UnsupportedMediaType,
+        ),
+        (
+            vec![("content-type", "application/json; charset=utf-16")],
+            body.as_str(),
+            415,
+            Rejection::UnsupportedMediaType,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("content-length", "2000000"),
+            ],
+            body.as_str(),
+            413,
+            Rejection::BodyTooLarge,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("authorization", "a"),
+                ("authorization", "b"),
+            ],
+            body.as_str(),
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("mcp-session-id", "a"),
+                ("mcp-session-id", "b"),
+            ],
+            body.as_str(),
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            "",
+            400,
+            Rejection::ParseError,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            "{\"jsonrpc\":\"2.0\"",
+            400,
+            Rejection::ParseError,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            "\u{feff}{}",
+            400,
+            Rejection::ParseError,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"} {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}"#,
+            400,
+            Rejection::ParseError,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"x"}}"#,
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas","name":"x"}}"#,
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas","Name":"x"}}"#,
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"x"}}"#,
+            400,
+            Rejection::InvalidParams,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"x"}}"#,
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["x",{}]}"#,
+            400,
+            Rejection::InvalidParams,
+        ),
+        (
+            vec![("content-type", "application/json")],
+            "[]",
+            400,
+            Rejection::InvalidRequest,
+        ),
+    ];
+    for (headers, body, code, kind) in cases {
+        let o = h.request(&headers, body);
+        assert_eq!(status(&o), code, "{headers:?} {body}");
+        assert_eq!(
+            o.report.rejection.as_ref().map(|r| r.0),
+            Some(kind),
+            "{headers:?} {body}"
+        );
+        let b = reply_body(&o);
+        assert!(
+            b.starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32"#),
+            "{b}"
+        );
+    }
+    // Depth beyond the bound.
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(status(&h.post("k", &deep)), 400);
+    // Invalid UTF-8 is a parse error.
+    let o = h.request(&[("content-type", "application/json")], "\"\u{0}\"");
+    assert_eq!(status(&o), 400);
+}
+
+#[test]
+fn store_failure_fails_closed() {
+    let mut h = Harness::new(SEED);
+    assert!(forwarded(&h.call("k", "cache_cas", "{}")));
+    h.store.set_failing(true);
+    let o = h.call("k", "cache_cas", "{}");
+    assert_eq!(reason(&o), Some(Reason::StoreError));
+    assert!(o.report.store_error.is_some());
+    // Calls that need no counter are unaffected.
+    let mut h = Harness::new(r#"{"version":"1","default":"allow"}"#);
+    h.store.set_failing(true);
+    assert!(forwarded(&h.call("k", "anything", "{}")));
+}
+
+#[test]
+fn passive_methods_pass_untouched() {
+    let h = Harness::new(SEED);
+    let attrs = Attrs {
+        address: None,
+        jwt_sub: None,
+    };
+    for m in ["GET", "HEAD", "DELETE", "OPTIONS"] {
+        assert_eq!(
+            h.engine.inspect_head(m.as_bytes(), &[], false, &attrs),
+            toolgate_engine::Head::Pass
+        );
+    }
+    assert!(matches!(
+        h.engine.inspect_head(
+            b"PUT",
+            &[(b"content-type", b"application/json")],
+            true,
+            &attrs
+        ),
+        toolgate_engine::Head::Inspect(_)
+    ));
+    assert!(matches!(
+        h.engine.inspect_head(b"GET", &[], true, &attrs),
+        toolgate_engine::Head::Done(_)
+    ));
+}
