@@ -305,6 +305,25 @@ impl Engine {
         })
     }
 
+    /// The refusal of a body found over `max_body_bytes` while buffering.
+    pub fn refuse_oversize(&self, info: &RequestInfo) -> Outcome {
+        let max = self.config.settings.max_body_bytes;
+        self.refuse(
+            Rejection::BodyTooLarge,
+            format!("the body is over {max} bytes"),
+            self.base_report(Some(info)),
+        )
+    }
+
+    /// The refusal of a body the host could not hand over: fail closed.
+    pub fn refuse_unreadable(&self, info: &RequestInfo) -> Outcome {
+        self.refuse(
+            Rejection::InvalidRequest,
+            "the request body could not be read".into(),
+            self.base_report(Some(info)),
+        )
+    }
+
     /// Decides a complete request body.
     pub fn decide(
         &self,

@@ -1,1 +1,386 @@
-//! Toolgate proxy-wasm filter.
+//! Toolgate as a proxy-wasm HTTP filter: thin glue between Envoy and the engine.
+//!
+//! Each request moves through an explicit [`Stage`]: the head decides whether to inspect,
+//! the body is buffered to its end (trailers included) before anything goes upstream, then
+//! the request is forwarded or answered locally. Every host call goes through [`abi`],
+//! where statuses become typed errors; any error fails closed.
+
+mod abi;
+mod headers;
+mod metrics;
+
+use abi::{HostError, Level};
+use metrics::Metrics;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use toolgate_engine::config;
+use toolgate_engine::json::Validator;
+use toolgate_engine::outcome::{CallOutcome, Outcome, Rejection, Report, Verdict};
+use toolgate_engine::ratelimit::{CasStore, Clock, SetOutcome, StoreError};
+use toolgate_engine::{namespace, reply, Attributes, Engine, Head, RequestInfo};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Proxy-wasm shared data as the engine's CAS store.
+struct SharedData;
+
+fn store_error(e: HostError) -> StoreError {
+    match e {
+        HostError::NotFound => StoreError("shared data: not found"),
+        HostError::BadArgument => StoreError("shared data: bad argument"),
+        HostError::CasMismatch => StoreError("shared data: unexpected CAS mismatch"),
+        HostError::Status(_) => StoreError("shared data: host failure"),
+    }
+}
+
+impl CasStore for SharedData {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        abi::shared_get(key).map_err(store_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<SetOutcome, StoreError> {
+        match abi::shared_set(key, value, cas) {
+            Ok(()) => Ok(SetOutcome::Written),
+            Err(HostError::CasMismatch) => Ok(SetOutcome::CasMismatch),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+/// The host's wall clock. A failing clock reads as 0, which can only count into an old
+/// window that every real slot is past: calls are then limited, never freed.
+struct HostClock;
+
+impl Clock for HostClock {
+    fn now_nanos(&self) -> u64 {
+        abi::now_nanos().unwrap_or(0)
+    }
+}
+
+/// Envoy attributes.
+struct HostAttributes;
+
+impl Attributes for HostAttributes {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        abi::property(path).ok().flatten()
+    }
+}
+
+/// What one VM shares between its streams.
+struct Shared {
+    engine: Engine,
+    metrics: Metrics,
+    validator: RefCell<Validator>,
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<Shared>>,
+}
+
+fn random_salt() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // Without randomness the salt is still secret-free but unpredictable enough to
+        // differ per start; the configured hash_salt is mixed in as well.
+        let t = abi::now_nanos().unwrap_or(0).to_le_bytes();
+        for (d, s) in b.iter_mut().zip(t.iter().cycle()) {
+            *d = *s;
+        }
+    }
+    b
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _: usize) -> bool {
+        true
+    }
+
+    fn on_configure(&mut self, _: usize) -> bool {
+        let document = match abi::buffer(abi::Buffer::PluginConfiguration, 0, usize::MAX >> 1) {
+            Ok(d) => d,
+            Err(HostError::NotFound) => Vec::new(),
+            Err(e) => {
+                abi::log(
+                    Level::Error,
+                    &format!("toolgate: configuration: cannot read it ({})", e.describe()),
+                );
+                return false;
+            }
+        };
+        let config = match config::load(&document) {
+            Ok(c) => c,
+            Err(problems) => {
+                for p in problems {
+                    abi::log(Level::Error, &format!("toolgate: configuration: {p}"));
+                }
+                return false;
+            }
+        };
+        let plugin = abi::property(&["plugin_name"])
+            .ok()
+            .flatten()
+            .and_then(|n| String::from_utf8(n).ok())
+            .unwrap_or_default();
+        let ns = namespace(&config, &plugin);
+        match Engine::new(config, &ns, &SharedData, random_salt()) {
+            Ok(engine) => {
+                self.shared = Some(Rc::new(Shared {
+                    engine,
+                    metrics: Metrics::default(),
+                    validator: RefCell::new(Validator::new()),
+                }));
+                true
+            }
+            Err(e) => {
+                abi::log(
+                    Level::Error,
+                    &format!(
+                        "toolgate: configuration: counters cannot be prepared in shared data: {}",
+                        e.0
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            shared: self.shared.clone(),
+            stage: Stage::Head,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Where a request is in its life.
+enum Stage {
+    /// Waiting for the request head.
+    Head,
+    /// Not inspected (or decided and forwarded): everything passes.
+    Pass,
+    /// Buffering the body to its end before deciding.
+    Buffering(RequestInfo),
+    /// Answered locally; nothing more goes upstream.
+    Answered,
+}
+
+struct Stream {
+    shared: Option<Rc<Shared>>,
+    stage: Stage,
+}
+
+impl Context for Stream {}
+
+impl Stream {
+    /// Logs, counts and records the decision, then forwards or answers.
+    fn apply(&mut self, shared: &Shared, outcome: Outcome) -> Action {
+        report(shared, &outcome.report);
+        match outcome.verdict {
+            Verdict::Forward(_) => {
+                self.stage = Stage::Pass;
+                Action::Continue
+            }
+            Verdict::Respond(r) => {
+                let details = if outcome.report.rejection.is_some() {
+                    "toolgate_rejected"
+                } else {
+                    "toolgate_denied"
+                };
+                if let Err(e) =
+                    abi::send_local_response(r.status, details, r.body.as_bytes(), &r.headers)
+                {
+                    abi::log(
+                        Level::Error,
+                        &format!("toolgate: cannot answer the request ({})", e.describe()),
+                    );
+                }
+                self.stage = Stage::Answered;
+                Action::Pause
+            }
+        }
+    }
+
+    /// Answers without an engine (the configuration never loaded): fail closed.
+    fn unavailable(&mut self) -> Action {
+        let r = reply::rejection(
+            Rejection::InvalidRequest,
+            "the Toolgate filter is not configured",
+        );
+        let _ =
+            abi::send_local_response(503, "toolgate_unconfigured", r.body.as_bytes(), &r.headers);
+        self.stage = Stage::Answered;
+        Action::Pause
+    }
+
+    fn decide(&mut self, shared: &Shared, info: &RequestInfo, body: &[u8]) -> Action {
+        let outcome = match shared.validator.try_borrow_mut() {
+            Ok(mut v) => shared
+                .engine
+                .decide(info, body, &SharedData, &HostClock, &mut v),
+            Err(_) => {
+                shared
+                    .engine
+                    .decide(info, body, &SharedData, &HostClock, &mut Validator::new())
+            }
+        };
+        self.apply(shared, outcome)
+    }
+
+    fn finish_body(&mut self, shared: &Shared, size: usize) -> Action {
+        let info = match std::mem::replace(&mut self.stage, Stage::Pass) {
+            Stage::Buffering(info) => info,
+            other => {
+                self.stage = other;
+                return Action::Continue;
+            }
+        };
+        let max = shared.engine.config().settings.max_body_bytes;
+        match abi::buffer(abi::Buffer::RequestBody, 0, size.min(max.saturating_add(1))) {
+            Ok(body) => self.decide(shared, &info, &body),
+            // No buffered body at all: an empty body.
+            Err(HostError::NotFound) => self.decide(shared, &info, &[]),
+            Err(e) => {
+                abi::log(
+                    Level::Error,
+                    &format!("toolgate: cannot read the request body ({})", e.describe()),
+                );
+                let outcome = shared.engine.refuse_unreadable(&info);
+                self.apply(shared, outcome)
+            }
+        }
+    }
+}
+
+fn report(shared: &Shared, report: &Report) {
+    let policy = shared.engine.policy();
+    shared.metrics.record(report, policy);
+    let grant = report.grant.as_deref().unwrap_or("-");
+    let request_id = report.request_id.as_deref().unwrap_or("-");
+    let verb = if report.shadow { "shadow_" } else { "" };
+    if let Some((kind, detail)) = &report.rejection {
+        abi::log(
+            Level::Info,
+            &format!("toolgate: {verb}rejected reason={} detail={detail:?} grant={grant} request_id={request_id}", kind.code()),
+        );
+    }
+    if let Some(e) = &report.store_error {
+        abi::log(
+            Level::Warn,
+            &format!(
+                "toolgate: counter store failure ({e}); failing closed request_id={request_id}"
+            ),
+        );
+    }
+    for c in &report.calls {
+        if let CallOutcome::Denied {
+            reason,
+            rule,
+            counter,
+        } = &c.outcome
+        {
+            abi::log(
+                Level::Info,
+                &format!(
+                    "toolgate: {verb}denied tool={:?} reason={} rule={rule} counter={} grant={grant} request_id={request_id}",
+                    c.name,
+                    reason.code(),
+                    counter.as_deref().unwrap_or("-"),
+                ),
+            );
+        }
+    }
+    let _ = abi::set_property(&["toolgate.decision"], report.summary().as_bytes());
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return self.unavailable();
+        };
+        let raw = match abi::header_pairs(abi::Map::RequestHeaders) {
+            Ok(raw) => raw,
+            Err(e) => {
+                abi::log(
+                    Level::Error,
+                    &format!("toolgate: cannot read request headers ({})", e.describe()),
+                );
+                return self.unavailable();
+            }
+        };
+        let Some(pairs) = headers::decode(&raw) else {
+            return self.unavailable();
+        };
+        let method = pairs
+            .iter()
+            .find(|(k, _)| *k == b":method")
+            .map_or(&b""[..], |(_, v)| *v);
+        match shared
+            .engine
+            .inspect_head(method, &pairs, !end_of_stream, &HostAttributes)
+        {
+            Head::Pass => {
+                self.stage = Stage::Pass;
+                Action::Continue
+            }
+            Head::Done(outcome) => self.apply(&shared, outcome),
+            Head::Inspect(info) if end_of_stream => self.decide(&shared, &info, &[]),
+            Head::Inspect(info) => {
+                self.stage = Stage::Buffering(info);
+                if shared.engine.config().settings.pause_on_request_headers {
+                    Action::Pause
+                } else {
+                    // The body is held back below; only the head may go on.
+                    Action::Continue
+                }
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return self.unavailable();
+        };
+        match &self.stage {
+            Stage::Buffering(info) => {
+                let max = shared.engine.config().settings.max_body_bytes;
+                if size > max {
+                    let outcome = shared.engine.refuse_oversize(info);
+                    return self.apply(&shared, outcome);
+                }
+                if end_of_stream {
+                    self.finish_body(&shared, size)
+                } else {
+                    Action::Pause
+                }
+            }
+            Stage::Answered => Action::Pause,
+            Stage::Head | Stage::Pass => Action::Continue,
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _: usize) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return self.unavailable();
+        };
+        match &self.stage {
+            // Trailers end the body: decide on everything buffered.
+            Stage::Buffering(_) => {
+                let max = shared.engine.config().settings.max_body_bytes;
+                self.finish_body(&shared, max.saturating_add(1))
+            }
+            Stage::Answered => Action::Pause,
+            Stage::Head | Stage::Pass => Action::Continue,
+        }
+    }
+}
