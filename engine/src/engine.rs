@@ -1,21 +1,27 @@
 //! The engine: one compiled configuration, its counters, and the decision for each request.
 
 use crate::condition::ArgPath;
-use crate::config::{Config, GrantSource, Mode};
+use crate::config::{Config, DenialStyle, GrantSource, Mode};
 use crate::explain;
 use crate::hash::{siphash, siphash_parts, HashKey};
 use crate::http::{self, HeaderList};
-use crate::json::{JsonStr, KeyRule, Options, Validator, Value};
-use crate::mcp::{self, Envelope, Id, Invalid, Message, NamedCall};
+use crate::json::{JsonStr, KeyRule, Kind as JsonKind, Options, Validator, Value};
+use crate::listing::{ListRules, PendingList};
+use crate::mcp::{self, Envelope, Id, Invalid, Message};
+use crate::mcp_headers;
 use crate::names::{is_tool_name, NameKey};
 use crate::outcome::{
-    CallOutcome, CallReport, LimitState, Outcome, Reason, Rejection, Report, ToolLabel, Verdict,
+    CallOutcome, CallReport, Forward, LimitState, Outcome, Reason, Rejection, Report, ToolLabel,
+    Verdict,
 };
-use crate::policy::{Action, CounterId, DefaultAction, Increment, Limit, Policy, Scope, ToolRules};
+use crate::policy::{
+    Action, CounterId, DefaultAction, Increment, Kind, Limit, Policy, Rules, Scope, Surface,
+};
 use crate::ratelimit::{
     acquire, release, Admission, CasStore, Clock, CounterKeys, Held, StoreError, SHARED_TAG,
 };
 use crate::reply::{self, Denial};
+use crate::uri;
 
 /// Values of the request only the host can give (Envoy attributes).
 pub trait Attributes {
@@ -50,6 +56,10 @@ pub struct RequestInfo {
     pub grant: Option<Grant>,
     /// The `x-request-id`, printable, for logs.
     pub request_id: Option<String>,
+    /// The `Mcp-Method` header (MCP 2026-07-28), as sent.
+    pub mcp_method: Option<Vec<u8>>,
+    /// The `Mcp-Name` header, as sent (possibly base64-wrapped).
+    pub mcp_name: Option<Vec<u8>>,
 }
 
 /// The decision on a request head.
@@ -63,12 +73,26 @@ pub enum Head {
     Done(Outcome),
 }
 
-/// One `tools/call` being judged.
+/// How a response must be handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Nothing to filter.
+    Pass,
+    /// A JSON body: buffer it, then filter.
+    Json,
+    /// An event stream: filter event by event.
+    Sse,
+    /// Something that cannot be filtered (compressed, unknown type): replace it.
+    Fail,
+}
+
+/// One call being judged.
 struct Call<'a> {
+    kind: Kind,
     id: Option<Id<'a>>,
     label: ToolLabel,
     name: String,
-    rules: Option<&'a ToolRules>,
+    rules: Option<&'a Rules>,
     arguments: Option<Value<'a>>,
     denial: Option<Denial>,
 }
@@ -152,14 +176,24 @@ impl Engine {
         self.config.settings.mode == Mode::Shadow
     }
 
-    fn refuse(&self, kind: Rejection, detail: String, mut report: Report) -> Outcome {
+    fn refuse_with(
+        &self,
+        kind: Rejection,
+        detail: String,
+        id: Option<&str>,
+        mut report: Report,
+    ) -> Outcome {
         let verdict = if self.shadow() {
-            Verdict::Forward(Vec::new())
+            Verdict::Forward(Forward::default())
         } else {
-            Verdict::Respond(reply::rejection(kind, &detail))
+            Verdict::Respond(reply::rejection_for(kind, &detail, id))
         };
         report.rejection = Some((kind, detail));
         Outcome { verdict, report }
+    }
+
+    fn refuse(&self, kind: Rejection, detail: String, report: Report) -> Outcome {
+        self.refuse_with(kind, detail, None, report)
     }
 
     fn base_report(&self, info: Option<&RequestInfo>) -> Report {
@@ -267,9 +301,12 @@ impl Engine {
                 return early(Rejection::InvalidRequest, format!("repeated {h} header"));
             }
         }
+        let header = |name: &str| http::values(headers, name).next().map(<[u8]>::to_vec);
         Head::Inspect(RequestInfo {
             grant: self.identify(headers, attrs),
             request_id,
+            mcp_method: header("mcp-method"),
+            mcp_name: header("mcp-name"),
         })
     }
 
@@ -358,79 +395,218 @@ impl Engine {
             Ok(Envelope::Batch(ms)) => (ms, true),
             Err(Invalid(why)) => return self.refuse(Rejection::InvalidRequest, why, report),
         };
+        if info.mcp_method.is_some() || info.mcp_name.is_some() {
+            if let Err(why) = mcp_headers::check(
+                info.mcp_method.as_deref(),
+                info.mcp_name.as_deref(),
+                &messages,
+                batch,
+            ) {
+                let id = match messages.first() {
+                    Some(Message::Request { id: Some(id), .. }) if !batch => Some(id.raw()),
+                    _ => None,
+                };
+                return self.refuse_with(Rejection::HeaderMismatch, why, id, report);
+            }
+        }
+        let rules = self.list_rules();
         let mut calls = Vec::new();
+        let mut lists = Vec::new();
         for m in &messages {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
-            if !is_tools_call(method) {
+            let Some(method) = NameKey::new(&method.decode()) else {
                 continue;
-            }
-            match mcp::read_named_call(params) {
-                Ok(call) => calls.push(self.judge(id, call)),
+            };
+            let judged = match method.as_str() {
+                "tools/call" => Some(Kind::Tool),
+                "prompts/get" if self.policy().prompts.is_some() => Some(Kind::Prompt),
+                "resources/read" if self.policy().resources.is_some() => Some(Kind::Resource),
+                "tools/list" | "resources/list" | "prompts/list" => {
+                    let kind = match method.as_str() {
+                        "tools/list" => Kind::Tool,
+                        "resources/list" => Kind::Resource,
+                        _ => Kind::Prompt,
+                    };
+                    if let (Some(id), true) = (id, rules.filters(kind)) {
+                        lists.push(PendingList {
+                            id: id.raw().to_string(),
+                            kind,
+                        });
+                    }
+                    None
+                }
+                _ => None,
+            };
+            let Some(kind) = judged else {
+                continue;
+            };
+            match self.read_call(kind, id, params) {
+                Ok(call) => calls.push(call),
                 Err(Invalid(why)) => return self.refuse(Rejection::InvalidParams, why, report),
             }
         }
-        self.conclude(calls, batch, info, store, clock, report)
+        self.conclude(calls, lists, batch, info, store, clock, report)
+    }
+
+    /// The rules for filtering list responses.
+    pub fn list_rules(&self) -> ListRules<'_> {
+        ListRules {
+            policy: &self.config.policy,
+            hide_denied_tools: self.config.settings.hide_denied_tools,
+            max_depth: self.config.settings.max_json_depth,
+        }
+    }
+
+    /// How to treat the response to a request with list responses to filter.
+    pub fn response_mode(
+        &self,
+        status: &[u8],
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> ResponseMode {
+        if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) {
+            return ResponseMode::Fail;
+        }
+        let mime = content_type
+            .and_then(|c| c.split(|&b| b == b';').next())
+            .map(|m| String::from_utf8_lossy(m).trim().to_ascii_lowercase());
+        match mime.as_deref() {
+            Some("application/json") => ResponseMode::Json,
+            Some("text/event-stream") => ResponseMode::Sse,
+            _ if status.starts_with(b"2") => ResponseMode::Fail,
+            _ => ResponseMode::Pass,
+        }
+    }
+
+    /// Reads the params of a judged call.
+    fn read_call<'a>(
+        &'a self,
+        kind: Kind,
+        id: Option<Id<'a>>,
+        params: Option<Value<'a>>,
+    ) -> Result<Call<'a>, Invalid> {
+        if kind == Kind::Resource {
+            let p = params.ok_or_else(|| Invalid("params with a uri are required".into()))?;
+            if p.kind() != JsonKind::Object {
+                return Err(Invalid("params must be an object".into()));
+            }
+            mcp::check_member_names(p, &mcp::PARAMS_KEYS, "params")?;
+            let uri = p
+                .get("uri")
+                .and_then(|u| u.as_str())
+                .ok_or_else(|| Invalid("params.uri must be a string".into()))?;
+            // Conditions on a resource see its params: `args.uri`.
+            return Ok(self.judge(kind, id, uri, Some(p)));
+        }
+        let call = mcp::read_named_call(params)?;
+        Ok(self.judge(kind, id, call.name, call.arguments))
     }
 
     /// Everything but the counters: name, hide, default, action, conditions.
-    fn judge<'a>(&'a self, id: Option<Id<'a>>, call: NamedCall<'a>) -> Call<'a> {
-        let name = call.name.decode();
-        let policy = &self.config.policy;
+    fn judge<'a>(
+        &'a self,
+        kind: Kind,
+        id: Option<Id<'a>>,
+        name: JsonStr<'a>,
+        arguments: Option<Value<'a>>,
+    ) -> Call<'a> {
+        let decoded = name.decode();
         let mut out = Call {
+            kind,
             id,
             label: ToolLabel::Other,
-            name: printable_name(call.name),
+            name: printable_name(name),
             rules: None,
-            arguments: call.arguments,
+            arguments,
             denial: None,
         };
-        let Some(key) = NameKey::new(&name).filter(|_| is_tool_name(&name)) else {
-            out.denial = Some(self.denial(
-                &out.name,
-                Reason::InvalidToolName,
-                "params.name".into(),
-                None,
-                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
-            ));
+        let Some(surface) = self.policy().surface(kind) else {
             return out;
         };
-        let rules = policy.lookup(&key);
-        if let Some((id, r)) = rules {
-            out.label = ToolLabel::Policy(id);
-            out.rules = Some(r);
+        let invalid = match kind {
+            Kind::Tool => (!is_tool_name(&decoded)).then_some((
+                Reason::InvalidToolName,
+                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+            )),
+            Kind::Prompt => (!is_tool_name(&decoded)).then_some((
+                Reason::InvalidName,
+                "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+            )),
+            Kind::Resource => (!uri::is_acceptable(&decoded)).then_some((
+                Reason::InvalidName,
+                "the URI has whitespace, control characters or backslashes, or is over 2048 characters",
+            )),
+        };
+        if let Some((reason, why)) = invalid {
+            out.denial = Some(self.denial(kind, &out.name, reason, "params".into(), None, why));
+            return out;
         }
-        let configured = out.rules.and_then(|r| r.reason.as_deref());
-        let denial = if policy.hide_all || out.rules.is_some_and(|r| r.hidden) {
+        // A resource is judged as sent and as a lenient server would read it.
+        let sent = decoded.into_owned();
+        let lenient = (kind == Kind::Resource)
+            .then(|| uri::normalize(&sent))
+            .filter(|l| *l != sent);
+        let readings: Vec<String> = std::iter::once(sent).chain(lenient).collect();
+        for reading in &readings {
+            let (rules, denial) = self.judge_name(surface, reading, arguments);
+            if out.rules.is_none() {
+                out.rules = rules.map(|(_, r)| r);
+                if let (Kind::Tool, Some((id, _))) = (kind, rules) {
+                    out.label = ToolLabel::Policy(id);
+                }
+            }
+            if let Some((reason, rule, why)) = denial {
+                let configured = rules.and_then(|(_, r)| r.reason.as_deref());
+                out.denial = Some(self.denial(kind, &out.name, reason, rule, configured, &why));
+                out.rules = rules.map(|(_, r)| r);
+                break;
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn judge_name<'a>(
+        &'a self,
+        surface: &'a Surface,
+        name: &str,
+        arguments: Option<Value<'_>>,
+    ) -> (
+        Option<(crate::policy::ToolId, &'a Rules)>,
+        Option<(Reason, String, String)>,
+    ) {
+        let rules = surface.lookup(name);
+        let denial = if surface.is_hidden(name) {
             Some((
                 Reason::Hidden,
-                "hide".to_string(),
+                surface.rule_path("hide"),
                 "it is hidden by policy".to_string(),
             ))
         } else {
-            match out.rules {
-                None if policy.default == DefaultAction::Deny => Some((
+            match rules {
+                None if surface.default == DefaultAction::Deny => Some((
                     Reason::NotAllowed,
-                    "default".into(),
+                    surface.rule_path("default"),
                     "it is not allowed by policy".into(),
                 )),
                 None => None,
-                Some(r) => match r.action {
+                Some((_, r)) => match r.action {
                     Action::Deny => Some((
                         Reason::ToolDenied,
                         format!("{}.action", r.path),
-                        "this tool may not be called".into(),
+                        format!("this {} may not be used", surface.kind.noun()),
                     )),
                     Action::RequireApproval => Some((
                         Reason::ApprovalRequired,
                         format!("{}.action", r.path),
-                        "this tool requires human approval, which this gateway cannot grant".into(),
+                        "it requires human approval, which this gateway cannot grant".into(),
                     )),
                     Action::Allow => r
                         .require
                         .iter()
-                        .find(|c| !c.required_holds(call.arguments))
+                        .find(|c| !c.required_holds(arguments))
                         .map(|c| {
                             (
                                 Reason::RequireFailed,
@@ -441,7 +617,7 @@ impl Engine {
                         .or_else(|| {
                             r.deny_if
                                 .iter()
-                                .find(|c| c.deny_triggers(call.arguments))
+                                .find(|c| c.deny_triggers(arguments))
                                 .map(|c| {
                                     (
                                         Reason::DenyIfMatched,
@@ -453,15 +629,13 @@ impl Engine {
                 },
             }
         };
-        if let Some((reason, rule, why)) = denial {
-            out.denial = Some(self.denial(&out.name, reason, rule, configured, &why));
-        }
-        out
+        (rules, denial)
     }
 
     fn denial(
         &self,
-        tool: &str,
+        kind: Kind,
+        name: &str,
         reason: Reason,
         rule: String,
         configured: Option<&str>,
@@ -472,15 +646,17 @@ impl Engine {
             rule,
             counter: None,
             retry_after: None,
-            message: explain::denial_message(tool, reason, configured, why),
+            message: explain::denial_message(kind.noun(), name, reason, configured, why),
             limit: None,
         }
     }
 
     /// Counts every allowed call (all or nothing), then builds the verdict.
+    #[allow(clippy::too_many_arguments)]
     fn conclude(
         &self,
         mut calls: Vec<Call<'_>>,
+        lists: Vec<PendingList>,
         batch: bool,
         info: &RequestInfo,
         store: &impl CasStore,
@@ -488,11 +664,11 @@ impl Engine {
         mut report: Report,
     ) -> Outcome {
         let mut held: Vec<(CounterId, Held)> = Vec::new();
-        let mut states: Vec<LimitState> = Vec::new();
+        let mut limits: Vec<LimitState> = Vec::new();
         if calls.iter().all(|c| c.denial.is_none()) {
             let now = clock.now_nanos();
             for c in &mut calls {
-                if let Err(d) = self.count(c, info, store, now, &mut held, &mut states, &mut report)
+                if let Err(d) = self.count(c, info, store, now, &mut held, &mut limits, &mut report)
                 {
                     c.denial = Some(*d);
                     break;
@@ -507,7 +683,7 @@ impl Engine {
                         }
                     }
                 }
-                states.clear();
+                limits.clear();
             }
         }
         let denied = calls.iter().any(|c| c.denial.is_some());
@@ -515,6 +691,7 @@ impl Engine {
             for c in &mut calls {
                 if c.denial.is_none() {
                     c.denial = Some(self.denial(
+                        c.kind,
                         &c.name,
                         Reason::BatchRefused,
                         "batch".into(),
@@ -527,6 +704,7 @@ impl Engine {
         report.calls = calls
             .iter()
             .map(|c| CallReport {
+                kind: c.kind,
                 tool: c.label,
                 name: c.name.clone(),
                 outcome: match &c.denial {
@@ -541,7 +719,7 @@ impl Engine {
             .collect();
         if !denied || self.shadow() {
             return Outcome {
-                verdict: Verdict::Forward(states),
+                verdict: Verdict::Forward(Forward { limits, lists }),
                 report,
             };
         }
@@ -553,7 +731,15 @@ impl Engine {
 
     fn render(&self, calls: &[Call<'_>], batch: bool) -> crate::outcome::Reply {
         let s = &self.config.settings;
-        let (style, code) = (s.denial_style, s.denial_error_code);
+        let code = s.denial_error_code;
+        // Only a tool call has a result type that can carry an error for the model.
+        let style = |c: &Call<'_>| {
+            if c.kind == Kind::Tool {
+                s.denial_style
+            } else {
+                DenialStyle::Error
+            }
+        };
         let mut headers = Vec::new();
         if let Some(l) = calls
             .iter()
@@ -571,7 +757,7 @@ impl Engine {
                     body.push(',');
                 }
                 if let Some(d) = &c.denial {
-                    reply::push_denial(&mut body, c.id.map(|i| i.raw()), style, code, d);
+                    reply::push_denial(&mut body, c.id.map(|i| i.raw()), style(c), code, d);
                 }
             }
             body.push(']');
@@ -582,7 +768,7 @@ impl Engine {
                 .find(|(_, d)| d.reason != Reason::BatchRefused);
             if let Some((c, d)) = first {
                 let id = if batch { None } else { c.id.map(|i| i.raw()) };
-                reply::push_denial(&mut body, id, style, code, d);
+                reply::push_denial(&mut body, id, style(c), code, d);
             }
         }
         reply::json_reply(body, headers)
@@ -603,17 +789,23 @@ impl Engine {
         let policy = &self.config.policy;
         let configured = c.rules.and_then(|r| r.reason.as_deref());
         let own = c.rules.map(|r| r.limits.as_slice()).unwrap_or(&[]);
+        let shared: &[Limit] = if c.kind == Kind::Tool {
+            &policy.all_tools
+        } else {
+            &[]
+        };
         // Limits naming one counter count once: the smallest max, the largest increment.
         let mut groups: Vec<(CounterId, &Limit, u64)> = Vec::new();
-        for l in own.iter().chain(policy.all_tools.iter()) {
+        for l in own.iter().chain(shared.iter()) {
             let amount = self.amount(l, c.arguments).map_err(|why| {
-                self.denial(
+                Box::new(self.denial(
+                    c.kind,
                     &c.name,
                     Reason::InvalidIncrement,
                     l.rule.clone(),
                     configured,
                     &why,
-                )
+                ))
             })?;
             match groups.iter_mut().find(|(id, _, _)| *id == l.counter) {
                 Some(g) => {
@@ -629,6 +821,7 @@ impl Engine {
         for (id, limit, amount) in groups {
             let (Some(def), Some(keys)) = (policy.counter(id), self.counters.get(id.0)) else {
                 return Err(Box::new(self.denial(
+                    c.kind,
                     &c.name,
                     Reason::StoreError,
                     limit.rule.clone(),
@@ -642,6 +835,7 @@ impl Engine {
                 (Scope::Session, Some(g)) => g.session_tag,
                 (_, None) => {
                     return Err(Box::new(self.denial(
+                        c.kind,
                         &c.name,
                         Reason::NoGrant,
                         limit.rule.clone(),
@@ -677,6 +871,7 @@ impl Engine {
                         def.name
                     );
                     let mut d = self.denial(
+                        c.kind,
                         &c.name,
                         Reason::RateLimited,
                         limit.rule.clone(),
@@ -691,6 +886,7 @@ impl Engine {
                 Err(e) => {
                     report.store_error = Some(e.0.to_string());
                     let mut d = self.denial(
+                        c.kind,
                         &c.name,
                         Reason::StoreError,
                         limit.rule.clone(),
@@ -727,10 +923,6 @@ impl Engine {
         }
         amount.ok_or_else(bad)
     }
-}
-
-fn is_tools_call(method: JsonStr<'_>) -> bool {
-    NameKey::new(&method.decode()).is_some_and(|k| k.as_str() == "tools/call")
 }
 
 /// A requested name as it may appear in logs and messages: printable, at most 128 chars.

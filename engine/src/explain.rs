@@ -70,7 +70,8 @@ pub(crate) fn deny_if_matched(c: &Condition) -> String {
 
 /// The sentence for a denial: a configured `reason` replaces the generated explanation.
 pub(crate) fn denial_message(
-    tool: &str,
+    noun: &str,
+    name: &str,
     reason: Reason,
     configured: Option<&str>,
     explanation: &str,
@@ -79,11 +80,11 @@ pub(crate) fn denial_message(
     if reason == Reason::BatchRefused {
         let _ = write!(
             m,
-            "Toolgate refused this call to \"{tool}\": {explanation}."
+            "Toolgate refused this request for {noun} \"{name}\": {explanation}."
         );
         return m;
     }
-    let _ = write!(m, "Toolgate denied tool \"{tool}\": ");
+    let _ = write!(m, "Toolgate denied {noun} \"{name}\": ");
     match configured {
         Some(r) => m.push_str(r),
         None => {

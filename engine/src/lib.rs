@@ -12,11 +12,18 @@ mod fold_table;
 pub mod hash;
 pub mod http;
 pub mod json;
+pub mod listing;
 pub mod mcp;
+mod mcp_headers;
 pub mod names;
 pub mod outcome;
+pub mod pattern;
 pub mod policy;
 pub mod ratelimit;
 pub mod reply;
+pub mod sse;
+pub mod uri;
 
-pub use engine::{namespace, Attributes, Engine, Grant, Head, NoAttributes, RequestInfo};
+pub use engine::{
+    namespace, Attributes, Engine, Grant, Head, NoAttributes, RequestInfo, ResponseMode,
+};

@@ -1,6 +1,7 @@
 //! What the engine decided, for the reply, the logs, the metrics and the access log.
 
-use crate::policy::ToolId;
+use crate::listing::PendingList;
+use crate::policy::{Kind, ToolId};
 
 /// Why a tool call was denied (the `reason` code agents and operators see).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +22,8 @@ pub enum Reason {
     RateLimited,
     /// The tool name is not a valid MCP tool name.
     InvalidToolName,
+    /// A prompt name or resource URI that cannot be judged unambiguously.
+    InvalidName,
     /// An `increment_from` argument is missing or not a non-negative number.
     InvalidIncrement,
     /// A grant- or session-scoped limit applies but no grant source was present.
@@ -33,7 +36,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for defining metrics up front.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotAllowed,
         Reason::Hidden,
         Reason::ToolDenied,
@@ -42,6 +45,7 @@ impl Reason {
         Reason::DenyIfMatched,
         Reason::RateLimited,
         Reason::InvalidToolName,
+        Reason::InvalidName,
         Reason::InvalidIncrement,
         Reason::NoGrant,
         Reason::StoreError,
@@ -59,6 +63,7 @@ impl Reason {
             Reason::DenyIfMatched => "deny_if_matched",
             Reason::RateLimited => "rate_limited",
             Reason::InvalidToolName => "invalid_tool_name",
+            Reason::InvalidName => "invalid_name",
             Reason::InvalidIncrement => "invalid_increment",
             Reason::NoGrant => "no_grant",
             Reason::StoreError => "store_error",
@@ -81,6 +86,8 @@ pub enum Rejection {
     InvalidRequest,
     /// A judged method's params are malformed (-32602).
     InvalidParams,
+    /// `Mcp-Method` / `Mcp-Name` headers disagree with the body (-32020).
+    HeaderMismatch,
     /// Over the body limit (413).
     BodyTooLarge,
     /// Not `application/json`, or encoded (415).
@@ -89,10 +96,11 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every kind, for defining metrics up front.
-    pub const ALL: [Rejection; 5] = [
+    pub const ALL: [Rejection; 6] = [
         Rejection::ParseError,
         Rejection::InvalidRequest,
         Rejection::InvalidParams,
+        Rejection::HeaderMismatch,
         Rejection::BodyTooLarge,
         Rejection::UnsupportedMediaType,
     ];
@@ -103,6 +111,7 @@ impl Rejection {
             Rejection::ParseError => "parse_error",
             Rejection::InvalidRequest => "invalid_request",
             Rejection::InvalidParams => "invalid_params",
+            Rejection::HeaderMismatch => "header_mismatch",
             Rejection::BodyTooLarge => "body_too_large",
             Rejection::UnsupportedMediaType => "unsupported_media_type",
         }
@@ -127,6 +136,7 @@ impl Rejection {
         match self {
             Rejection::ParseError => -32700,
             Rejection::InvalidParams => -32602,
+            Rejection::HeaderMismatch => -32020,
             _ => -32600,
         }
     }
@@ -175,6 +185,8 @@ pub enum CallOutcome {
 /// One judged call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallReport {
+    /// A tool call, a resource read or a prompt get.
+    pub kind: Kind,
     /// Metric label.
     pub tool: ToolLabel,
     /// The requested name, printable and bounded (for logs).
@@ -241,11 +253,20 @@ pub struct Reply {
     pub body: String,
 }
 
+/// What the response to a forwarded request needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// The limits the request was counted against (for `RateLimit` headers).
+    pub limits: Vec<LimitState>,
+    /// List requests whose responses must be filtered.
+    pub lists: Vec<PendingList>,
+}
+
 /// Forward or answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the request on; the limits it was counted against.
-    Forward(Vec<LimitState>),
+    /// Send the request on.
+    Forward(Forward),
     /// Answer with this reply; nothing goes upstream.
     Respond(Reply),
 }

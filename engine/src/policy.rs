@@ -2,20 +2,20 @@
 //! [`crate::config::load`], so every value here is valid by construction.
 
 use crate::condition::{ArgPath, Condition};
-use crate::names::NameKey;
+use crate::pattern::{most_specific, Pattern};
 use crate::ratelimit::Window;
 use std::num::NonZeroU64;
 
-/// What happens to a tool not listed under `tools`.
+/// What happens to a name no entry matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefaultAction {
-    /// Unlisted tools are allowed.
+    /// Allowed.
     Allow,
-    /// Unlisted tools are denied (`not_allowed`).
+    /// Denied (`not_allowed`).
     Deny,
 }
 
-/// A tool's `action`.
+/// An entry's `action`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Allowed, subject to its conditions and limits.
@@ -79,7 +79,7 @@ pub enum Increment {
     From(ArgPath),
 }
 
-/// A limit on a tool (or on all tools).
+/// A limit.
 #[derive(Clone, Debug)]
 pub struct Limit {
     /// The count it checks and advances.
@@ -92,20 +92,42 @@ pub struct Limit {
     pub rule: String,
 }
 
-/// Index of a tool in [`Policy::tools`].
+/// Index of an entry in [`Surface::entries`] (a bounded metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ToolId(pub usize);
 
-/// Everything the policy says about one tool name.
+/// What kind of MCP object a surface governs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Tools (`tools/call`, `tools/list`).
+    Tool,
+    /// Resources (`resources/read`, `resources/list`), by URI.
+    Resource,
+    /// Prompts (`prompts/get`, `prompts/list`).
+    Prompt,
+}
+
+impl Kind {
+    /// The word used in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource",
+            Kind::Prompt => "prompt",
+        }
+    }
+}
+
+/// The rules of one entry (a tool name or glob, a resource URI pattern, a prompt name).
 #[derive(Clone, Debug)]
-pub struct ToolRules {
-    /// The name as written in the policy.
+pub struct Rules {
+    /// The name or pattern as written in the policy.
     pub name: String,
-    /// Listed under `tools` (as opposed to named only in `hide`).
+    /// Its matcher.
+    pub pattern: Pattern,
+    /// Listed with rules (as opposed to named only in `hide`).
     pub listed: bool,
-    /// Named in `hide`.
-    pub hidden: bool,
-    /// The tool's action.
+    /// The action.
     pub action: Action,
     /// The text shown to the agent when these rules deny a call.
     pub reason: Option<String>,
@@ -113,23 +135,140 @@ pub struct ToolRules {
     pub require: Vec<Condition>,
     /// Conditions any of which denies.
     pub deny_if: Vec<Condition>,
-    /// Limits of this tool.
+    /// Limits.
     pub limits: Vec<Limit>,
-    /// Path of the tool's entry (`tools.cache_cas`).
+    /// Path of the entry (`tools.cache_cas`).
     pub path: String,
+}
+
+/// Backwards-compatible name of [`Rules`] for tools.
+pub type ToolRules = Rules;
+
+/// The rules for one kind of object.
+#[derive(Clone, Debug)]
+pub struct Surface {
+    /// What it governs.
+    pub kind: Kind,
+    /// For names no entry matches.
+    pub default: DefaultAction,
+    /// `hide` contains `"*"`.
+    pub hide_all: bool,
+    /// `hide` patterns.
+    pub hide: Vec<Pattern>,
+    /// Every entry, in policy order.
+    pub entries: Vec<Rules>,
+    /// Exact entries: `(normalised name, index)`, sorted.
+    pub(crate) exact: Vec<(String, usize)>,
+    /// Glob entries, in policy order.
+    pub(crate) globs: Vec<(Pattern, usize)>,
+}
+
+impl Surface {
+    /// A surface with no entries.
+    pub fn empty(kind: Kind, default: DefaultAction) -> Surface {
+        Surface {
+            kind,
+            default,
+            hide_all: false,
+            hide: Vec::new(),
+            entries: Vec::new(),
+            exact: Vec::new(),
+            globs: Vec::new(),
+        }
+    }
+
+    fn folds_case(&self) -> bool {
+        self.kind != Kind::Resource
+    }
+
+    /// Builds the lookup indexes after `entries` is complete.
+    pub(crate) fn index(&mut self) {
+        let fold = self.folds_case();
+        self.exact = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.pattern.is_exact())
+            .map(|(i, e)| {
+                (
+                    if fold {
+                        e.name.to_ascii_lowercase()
+                    } else {
+                        e.name.clone()
+                    },
+                    i,
+                )
+            })
+            .collect();
+        self.exact.sort_by(|a, b| a.0.cmp(&b.0));
+        self.globs = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.pattern.is_exact())
+            .map(|(i, e)| (e.pattern.clone(), i))
+            .collect();
+    }
+
+    /// The entry governing `name`: an exact entry, else the most specific glob.
+    pub fn lookup(&self, name: &str) -> Option<(ToolId, &Rules)> {
+        let owned;
+        let key = if self.folds_case() && name.bytes().any(|c| c.is_ascii_uppercase()) {
+            owned = name.to_ascii_lowercase();
+            owned.as_str()
+        } else {
+            name
+        };
+        let i = match self.exact.binary_search_by(|(n, _)| n.as_str().cmp(key)) {
+            Ok(pos) => self.exact.get(pos).map(|(_, i)| *i),
+            Err(_) => most_specific(&self.globs, name).map(|(_, i)| *i),
+        }?;
+        self.entries.get(i).map(|e| (ToolId(i), e))
+    }
+
+    /// Whether `name` is hidden.
+    pub fn is_hidden(&self, name: &str) -> bool {
+        self.hide_all || self.hide.iter().any(|p| p.matches(name))
+    }
+
+    /// Whether every call to `name` is denied whatever its arguments (hidden, unlisted
+    /// under `default: deny`, or an action other than allow).
+    pub fn always_denied(&self, name: &str) -> bool {
+        if self.is_hidden(name) {
+            return true;
+        }
+        match self.lookup(name) {
+            None => self.default == DefaultAction::Deny,
+            Some((_, r)) => {
+                (!r.listed && self.default == DefaultAction::Deny) || r.action != Action::Allow
+            }
+        }
+    }
+
+    /// The path of a field of this surface in the policy (`hide`, `resources.default`).
+    pub fn rule_path(&self, field: &str) -> String {
+        match self.kind {
+            Kind::Tool => field.to_string(),
+            Kind::Resource => format!("resources.{field}"),
+            Kind::Prompt => format!("prompts.{field}"),
+        }
+    }
+
+    /// Whether list responses of this kind need filtering (something is hidden).
+    pub fn hides_anything(&self) -> bool {
+        self.hide_all || !self.hide.is_empty()
+    }
 }
 
 /// A compiled policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    /// For tools not listed.
-    pub default: DefaultAction,
-    /// `hide` contains `"*"`.
-    pub hide_all: bool,
-    /// Every tool named in `tools` or `hide`.
-    pub tools: Vec<ToolRules>,
-    /// `(lower-cased name, tool)` sorted by name, for lookups.
-    pub(crate) index: Vec<(String, ToolId)>,
+    /// Tools (PolicyLayer's `default`, `hide`, `tools`).
+    pub tools: Surface,
+    /// Resources, if the policy has a `resources` section.
+    pub resources: Option<Surface>,
+    /// Prompts, if the policy has a `prompts` section.
+    pub prompts: Option<Surface>,
     /// `all_tools.limits`.
     pub all_tools: Vec<Limit>,
     /// Every distinct (counter, scope).
@@ -137,17 +276,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The rules for a tool, matched ASCII-case-insensitively.
-    pub fn lookup(&self, name: &NameKey) -> Option<(ToolId, &ToolRules)> {
-        let key = name.as_str();
-        let i = self
-            .index
-            .binary_search_by(|(n, _)| n.as_str().cmp(key))
-            .ok()?;
-        let (_, id) = self.index.get(i)?;
-        self.tools.get(id.0).map(|t| (*id, t))
-    }
-
     /// The counter definition of an id.
     pub fn counter(&self, id: CounterId) -> Option<&CounterDef> {
         self.counters.get(id.0)
@@ -156,5 +284,14 @@ impl Policy {
     /// Whether any limit keys on the grant or session (so a grant must be identified).
     pub fn needs_grant(&self) -> bool {
         self.counters.iter().any(|c| c.scope != Scope::Global)
+    }
+
+    /// The surface for a kind, if the policy governs it.
+    pub fn surface(&self, kind: Kind) -> Option<&Surface> {
+        match kind {
+            Kind::Tool => Some(&self.tools),
+            Kind::Resource => self.resources.as_ref(),
+            Kind::Prompt => self.prompts.as_ref(),
+        }
     }
 }

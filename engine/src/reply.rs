@@ -121,17 +121,24 @@ pub fn json_reply(body: String, mut headers: Vec<(String, String)>) -> Reply {
 
 /// A refusal before judging: HTTP 400/413/415 with a JSON-RPC error, id null.
 pub fn rejection(kind: Rejection, detail: &str) -> Reply {
+    rejection_for(kind, detail, None)
+}
+
+/// A refusal answering the request `id` (its JSON text), or `null`.
+pub fn rejection_for(kind: Rejection, detail: &str, id: Option<&str>) -> Reply {
     let label = match kind {
         Rejection::ParseError => "Parse error",
         Rejection::InvalidRequest => "Invalid request",
         Rejection::InvalidParams => "Invalid params",
+        Rejection::HeaderMismatch => "Header mismatch",
         Rejection::BodyTooLarge => "Request body too large",
         Rejection::UnsupportedMediaType => "Unsupported media type",
     };
     let mut body = String::new();
     let _ = write!(
         body,
-        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":{},\"message\":",
+        "{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{{\"code\":{},\"message\":",
+        id.unwrap_or("null"),
         kind.rpc_code()
     );
     push_json_string(&mut body, &format!("{label}: {detail}"));

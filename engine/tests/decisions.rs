@@ -22,8 +22,8 @@ fn seed_policy_caps_cache_cas_at_30_per_minute_per_grant() {
         );
         assert!(forwarded(&o), "call {i} was not forwarded: {:?}", o.report);
         assert_eq!(o.report.summary(), "allowed");
-        if let Verdict::Forward(states) = &o.verdict {
-            assert_eq!(states[0].remaining, 29 - i);
+        if let Verdict::Forward(f) = &o.verdict {
+            assert_eq!(f.limits[0].remaining, 29 - i);
         }
     }
     let o = h.call("Bearer a", "cache_cas", r#"{"key":"k"}"#);

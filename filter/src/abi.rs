@@ -46,6 +46,8 @@ fn check(status: u32) -> Result<(), HostError> {
 pub enum Buffer {
     /// The request body.
     RequestBody = 0,
+    /// The response body.
+    ResponseBody = 1,
     /// The plugin configuration.
     PluginConfiguration = 7,
 }
@@ -56,6 +58,8 @@ pub enum Buffer {
 pub enum Map {
     /// Request headers.
     RequestHeaders = 0,
+    /// Response headers.
+    ResponseHeaders = 2,
 }
 
 /// Log levels.
@@ -83,6 +87,28 @@ extern "C" {
         size: *mut usize,
     ) -> u32;
     fn proxy_get_header_map_pairs(kind: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_add_header_map_value(
+        kind: u32,
+        kd: *const u8,
+        ks: usize,
+        vd: *const u8,
+        vs: usize,
+    ) -> u32;
+    fn proxy_replace_header_map_value(
+        kind: u32,
+        kd: *const u8,
+        ks: usize,
+        vd: *const u8,
+        vs: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(kind: u32, kd: *const u8, ks: usize) -> u32;
+    fn proxy_set_buffer_bytes(
+        kind: u32,
+        start: usize,
+        size: usize,
+        data: *const u8,
+        data_size: usize,
+    ) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -162,6 +188,46 @@ pub fn header_pairs(kind: Map) -> Result<Vec<u8>, HostError> {
     // SAFETY: out-pointers are valid for the call.
     check(unsafe { proxy_get_header_map_pairs(kind as u32, &mut data, &mut size) })?;
     Ok(take(data, size))
+}
+
+/// Adds a header value.
+pub fn add_header(kind: Map, name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths describe live strings.
+    check(unsafe {
+        proxy_add_header_map_value(
+            kind as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Sets a header, replacing every value it had.
+pub fn replace_header(kind: Map, name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths describe live strings.
+    check(unsafe {
+        proxy_replace_header_map_value(
+            kind as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Removes a header.
+pub fn remove_header(kind: Map, name: &str) -> Result<(), HostError> {
+    // SAFETY: pointer and length describe a live string.
+    check(unsafe { proxy_remove_header_map_value(kind as u32, name.as_ptr(), name.len()) })
+}
+
+/// Replaces `size` bytes of a buffer from `start` with `data`.
+pub fn set_buffer(kind: Buffer, start: usize, size: usize, data: &[u8]) -> Result<(), HostError> {
+    // SAFETY: the data buffer is valid for the call.
+    check(unsafe { proxy_set_buffer_bytes(kind as u32, start, size, data.as_ptr(), data.len()) })
 }
 
 fn join_path(path: &[&str]) -> Vec<u8> {

@@ -17,9 +17,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use toolgate_engine::config;
 use toolgate_engine::json::Validator;
-use toolgate_engine::outcome::{CallOutcome, Outcome, Rejection, Report, Verdict};
+use toolgate_engine::listing::{unfilterable, PendingList};
+use toolgate_engine::outcome::{CallOutcome, Forward, Outcome, Rejection, Report, Verdict};
 use toolgate_engine::ratelimit::{CasStore, Clock, SetOutcome, StoreError};
-use toolgate_engine::{namespace, reply, Attributes, Engine, Head, RequestInfo};
+use toolgate_engine::sse::SseFilter;
+use toolgate_engine::{namespace, reply, Attributes, Engine, Head, RequestInfo, ResponseMode};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
@@ -155,6 +157,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             shared: self.shared.clone(),
             stage: Stage::Head,
+            response: Response::Pass,
         }))
     }
 
@@ -167,17 +170,32 @@ impl RootContext for Root {
 enum Stage {
     /// Waiting for the request head.
     Head,
-    /// Not inspected (or decided and forwarded): everything passes.
+    /// Not inspected: everything passes.
     Pass,
     /// Buffering the body to its end before deciding.
     Buffering(RequestInfo),
+    /// Forwarded; the response may carry rate-limit state and need list filtering.
+    Forwarded(Forward),
     /// Answered locally; nothing more goes upstream.
     Answered,
+}
+
+/// How the response is being handled.
+enum Response {
+    /// Untouched.
+    Pass,
+    /// A JSON list response, buffered to its end, then filtered.
+    Json(Vec<PendingList>),
+    /// An event stream, filtered event by event.
+    Sse(SseFilter),
+    /// Cannot be filtered: replaced by an error.
+    Replace(Vec<PendingList>),
 }
 
 struct Stream {
     shared: Option<Rc<Shared>>,
     stage: Stage,
+    response: Response,
 }
 
 impl Context for Stream {}
@@ -187,8 +205,8 @@ impl Stream {
     fn apply(&mut self, shared: &Shared, outcome: Outcome) -> Action {
         report(shared, &outcome.report);
         match outcome.verdict {
-            Verdict::Forward(_) => {
-                self.stage = Stage::Pass;
+            Verdict::Forward(forward) => {
+                self.stage = Stage::Forwarded(forward);
                 Action::Continue
             }
             Verdict::Respond(r) => {
@@ -365,7 +383,7 @@ impl HttpContext for Stream {
                 }
             }
             Stage::Answered => Action::Pause,
-            Stage::Head | Stage::Pass => Action::Continue,
+            Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
         }
     }
 
@@ -380,7 +398,131 @@ impl HttpContext for Stream {
                 self.finish_body(&shared, max.saturating_add(1))
             }
             Stage::Answered => Action::Pause,
-            Stage::Head | Stage::Pass => Action::Continue,
+            Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
         }
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        let Stage::Forwarded(forward) = std::mem::replace(&mut self.stage, Stage::Pass) else {
+            return Action::Continue;
+        };
+        let Some(shared) = self.shared.clone() else {
+            return Action::Continue;
+        };
+        let map = abi::Map::ResponseHeaders;
+        for (name, value) in reply::limit_state_headers(&forward.limits) {
+            let _ = abi::add_header(map, &name, &value);
+        }
+        if forward.lists.is_empty() {
+            return Action::Continue;
+        }
+        let raw = abi::header_pairs(map).unwrap_or_default();
+        let pairs = headers::decode(&raw).unwrap_or_default();
+        let get = |name: &[u8]| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        let encoding = pairs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(b"content-encoding"))
+            .find(|(_, v)| !toolgate_engine::http::only_codings(v, &[b"identity"]))
+            .map(|(_, v)| *v);
+        let mode = shared.engine.response_mode(
+            get(b":status").unwrap_or(b"200"),
+            get(b"content-type"),
+            encoding,
+        );
+        self.response = match mode {
+            ResponseMode::Pass => Response::Pass,
+            ResponseMode::Json => Response::Json(forward.lists),
+            ResponseMode::Sse => Response::Sse(SseFilter::new(
+                forward.lists,
+                shared.engine.config().settings.max_response_bytes,
+            )),
+            ResponseMode::Fail => {
+                shared.metrics.list_unfilterable();
+                abi::log(Level::Warn, "toolgate: a list response that cannot be filtered (compressed or of an unknown type) was withheld");
+                let _ = abi::replace_header(map, ":status", "502");
+                let _ = abi::replace_header(map, "content-type", "application/json");
+                let _ = abi::remove_header(map, "content-encoding");
+                Response::Replace(forward.lists)
+            }
+        };
+        if !matches!(self.response, Response::Pass) {
+            // The body changes length.
+            let _ = abi::remove_header(map, "content-length");
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return Action::Continue;
+        };
+        let max = shared.engine.config().settings.max_response_bytes;
+        if let Response::Json(lists) = &mut self.response {
+            if size > max {
+                self.response = Response::Replace(std::mem::take(lists));
+            } else if !end_of_stream {
+                return Action::Pause;
+            }
+        }
+        let body = abi::Buffer::ResponseBody;
+        let rules = shared.engine.list_rules();
+        match &mut self.response {
+            Response::Pass => {}
+            Response::Json(lists) => {
+                let filtered = abi::buffer(body, 0, size)
+                    .map_err(|e| e.describe())
+                    .and_then(|b| rules.json_body(&b, lists));
+                match filtered {
+                    Ok(None) => {}
+                    Ok(Some(new)) => {
+                        let _ = abi::set_buffer(body, 0, size, &new);
+                    }
+                    Err(why) => {
+                        shared.metrics.list_unfilterable();
+                        abi::log(
+                            Level::Warn,
+                            &format!("toolgate: a list response was withheld: {why}"),
+                        );
+                        let _ = abi::set_buffer(body, 0, size, unfilterable(lists).as_bytes());
+                    }
+                }
+                self.response = Response::Pass;
+            }
+            Response::Sse(filter) => {
+                let chunk = abi::buffer(body, 0, size).unwrap_or_default();
+                let mut out = filter.push(&rules, &chunk);
+                if end_of_stream {
+                    out.extend(filter.finish(&rules));
+                }
+                if out != chunk {
+                    let _ = abi::set_buffer(body, 0, size, &out);
+                }
+            }
+            Response::Replace(lists) => {
+                let replacement = if end_of_stream {
+                    unfilterable(lists)
+                } else {
+                    String::new()
+                };
+                let _ = abi::set_buffer(body, 0, size, replacement.as_bytes());
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _: usize) -> Action {
+        // Trailers end the body: a buffered JSON list is filtered now.
+        if let (Response::Json(_), Some(shared)) = (&self.response, self.shared.clone()) {
+            let max = shared.engine.config().settings.max_response_bytes;
+            let size = abi::buffer(abi::Buffer::ResponseBody, 0, max.saturating_add(1))
+                .map_or(0, |b| b.len());
+            return self.on_http_response_body(size, true);
+        }
+        Action::Continue
     }
 }

@@ -5,7 +5,7 @@ use crate::abi;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use toolgate_engine::outcome::{CallOutcome, Report, ToolLabel};
-use toolgate_engine::policy::Policy;
+use toolgate_engine::policy::{Kind, Policy};
 
 /// Metric ids of one VM, defined on first use.
 #[derive(Default)]
@@ -34,6 +34,11 @@ impl Metrics {
         let _ = abi::increment(id, 1);
     }
 
+    /// Counts a list response Toolgate withheld because it could not filter it.
+    pub fn list_unfilterable(&self) {
+        self.add("toolgate.list_unfilterable".into());
+    }
+
     /// Counts what a report says happened.
     pub fn record(&self, report: &Report, policy: &Policy) {
         if let Some((kind, _)) = &report.rejection {
@@ -43,36 +48,47 @@ impl Metrics {
             self.add("toolgate.store_errors".into());
         }
         for call in &report.calls {
+            let decision = match (&call.outcome, report.shadow) {
+                (CallOutcome::Allowed, _) => "allowed",
+                (CallOutcome::Denied { .. }, false) => "denied",
+                (CallOutcome::Denied { .. }, true) => "shadow_denied",
+            };
+            match call.kind {
+                Kind::Tool => {}
+                Kind::Resource => {
+                    self.add(format!("toolgate.resource_reads.decision.{decision}"));
+                    continue;
+                }
+                Kind::Prompt => {
+                    self.add(format!("toolgate.prompt_gets.decision.{decision}"));
+                    continue;
+                }
+            }
             let tool = match call.tool {
-                ToolLabel::Policy(id) => policy.tools.get(id.0).map_or(OTHER, |t| t.name.as_str()),
+                ToolLabel::Policy(id) => policy
+                    .tools
+                    .entries
+                    .get(id.0)
+                    .map_or(OTHER, |t| t.name.as_str()),
                 ToolLabel::Other => OTHER,
             };
-            match &call.outcome {
-                CallOutcome::Allowed => {
-                    self.add(format!("toolgate.tool_calls.tool.{tool}.decision.allowed"));
-                }
-                CallOutcome::Denied {
-                    reason, counter, ..
-                } => {
-                    let decision = if report.shadow {
-                        "shadow_denied"
-                    } else {
-                        "denied"
-                    };
-                    self.add(format!(
-                        "toolgate.tool_calls.tool.{tool}.decision.{decision}"
-                    ));
-                    self.add(format!(
-                        "toolgate.denials.tool.{tool}.reason.{}",
-                        reason.code()
-                    ));
-                    if let Some(c) = counter {
-                        // The counter name comes from the policy (the engine only reports
-                        // names of counters it holds).
-                        if policy.counters.iter().any(|d| &d.name == c) {
-                            self.add(format!("toolgate.rate_limited.counter.{c}"));
-                        }
-                    }
+            self.add(format!(
+                "toolgate.tool_calls.tool.{tool}.decision.{decision}"
+            ));
+            if let CallOutcome::Denied {
+                reason, counter, ..
+            } = &call.outcome
+            {
+                self.add(format!(
+                    "toolgate.denials.tool.{tool}.reason.{}",
+                    reason.code()
+                ));
+                // Only counters the policy defines are named (the engine reports no other).
+                if let Some(c) = counter
+                    .as_ref()
+                    .filter(|c| policy.counters.iter().any(|d| &d.name == *c))
+                {
+                    self.add(format!("toolgate.rate_limited.counter.{c}"));
                 }
             }
         }

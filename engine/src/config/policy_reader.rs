@@ -1,19 +1,20 @@
-//! Reading a PolicyLayer policy document into a [`Policy`].
+//! Reading a PolicyLayer policy document (plus Toolgate's `resources` and `prompts`
+//! sections) into a [`Policy`].
 
 use super::path::Path;
 use super::problems::Problems;
-use super::read::{array, boolean, choice, fields, integer, quote, required, string};
+use super::read::{array, boolean, choice, fields, integer, one_of, quote, required, string};
 use crate::condition::{ArgPath, Condition, Op};
-use crate::json::{Kind, Number, Owned, Value};
-use crate::names::is_tool_name;
+use crate::json::{Kind as JsonKind, Number, Owned, Value};
+use crate::pattern::Pattern;
 use crate::policy::{
-    Action, CounterDef, CounterId, DefaultAction, Increment, Limit, Policy, Scope, ToolId,
-    ToolRules,
+    Action, CounterDef, CounterId, DefaultAction, Increment, Kind, Limit, Policy, Rules, Scope,
+    Surface,
 };
 use crate::ratelimit::Window;
 use std::num::NonZeroU64;
 
-/// The policy document's own fields.
+/// The policy document's fields: PolicyLayer's, then Toolgate's `resources` and `prompts`.
 pub(crate) const POLICY_FIELDS: &[&str] = &[
     "version",
     "description",
@@ -21,8 +22,11 @@ pub(crate) const POLICY_FIELDS: &[&str] = &[
     "hide",
     "all_tools",
     "tools",
+    "resources",
+    "prompts",
 ];
-const TOOL_FIELDS: &[&str] = &[
+const SECTION_FIELDS: &[&str] = &["default", "hide", "rules"];
+const RULE_FIELDS: &[&str] = &[
     "action",
     "reason",
     "require",
@@ -32,7 +36,11 @@ const TOOL_FIELDS: &[&str] = &[
 ];
 const LIMIT_FIELDS: &[&str] = &["counter", "window", "max", "scope", "increment_from"];
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
-const NAME_EXPECTED: &str = "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -";
+const NAME_EXPECTED: &str =
+    "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
+const PROMPT_EXPECTED: &str =
+    "a prompt name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
+const URI_EXPECTED: &str = "a resource URI, or a glob with *, without spaces or control characters (at most 2048 characters)";
 /// The largest `max` accepted (far beyond any real limit, and safe to add to).
 const MAX_LIMIT: i64 = 1_000_000_000_000_000;
 /// Compiled regular expressions stay small: matching cost grows with their size.
@@ -66,6 +74,40 @@ const OPS: [(&str, OpName); 11] = [
     ("contains", OpName::Contains),
     ("exists", OpName::Exists),
 ];
+
+const DEFAULTS: [(&str, DefaultAction); 2] = [
+    ("allow", DefaultAction::Allow),
+    ("deny", DefaultAction::Deny),
+];
+
+/// Whether a name or name glob is acceptable for a kind.
+fn valid_name(kind: Kind, s: &str) -> bool {
+    match kind {
+        Kind::Tool | Kind::Prompt => {
+            (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*'))
+        }
+        Kind::Resource => {
+            (1..=2048).contains(&s.len()) && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+        }
+    }
+}
+
+fn name_expected(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tool => NAME_EXPECTED,
+        Kind::Prompt => PROMPT_EXPECTED,
+        Kind::Resource => URI_EXPECTED,
+    }
+}
+
+fn same_name(kind: Kind, a: &str, b: &str) -> bool {
+    match kind {
+        Kind::Resource => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
 
 /// Counters seen so far: one window per name, one id per (name, scope).
 #[derive(Default)]
@@ -140,98 +182,18 @@ pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) ->
     if let Some(d) = f.get("description") {
         string(d, &path.key("description"), "a string", problems);
     }
-    let default = required(&f, path, "default", "allow or deny", problems).and_then(|d| {
-        choice(
-            d,
-            &path.key("default"),
-            "a default",
-            &[
-                ("allow", DefaultAction::Allow),
-                ("deny", DefaultAction::Deny),
-            ],
-            problems,
-        )
-    });
+    let default = required(&f, path, "default", "allow or deny", problems)
+        .and_then(|d| choice(d, &path.key("default"), "a default", &DEFAULTS, problems));
 
     let mut counters = Counters::default();
-    let mut tools: Vec<ToolRules> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-
+    let mut tools = Surface::empty(Kind::Tool, default.unwrap_or(DefaultAction::Deny));
     if let Some(t) = f.get("tools") {
-        let tpath = path.key("tools");
-        if t.kind() != Kind::Object {
-            problems.push(
-                &tpath,
-                format!("{} is {}", quote(t), t.kind().name()),
-                "an object of tool names to their rules",
-            );
-        } else {
-            for (name, rules) in t.members() {
-                let name = name.decode().into_owned();
-                let p = tpath.key(&name);
-                if !is_tool_name(&name) {
-                    problems.push(&p, format!("{name:?} is not a tool name"), NAME_EXPECTED);
-                    continue;
-                }
-                if let Some(other) = names.iter().find(|o| o.eq_ignore_ascii_case(&name)) {
-                    problems.push(
-                        &p,
-                        format!("{name:?} differs from {other:?} only by case"),
-                        "tool names that differ by more than case (they match case-insensitively)",
-                    );
-                    continue;
-                }
-                names.push(name.clone());
-                if let Some(t) = read_tool(rules, &name, &p, &mut counters, problems) {
-                    tools.push(t);
-                }
-            }
-        }
+        tools.entries = read_entries(Kind::Tool, t, &path.key("tools"), &mut counters, problems);
     }
-
-    let mut hide_all = false;
     if let Some(h) = f.get("hide") {
-        let hpath = path.key("hide");
-        let mut seen: Vec<String> = Vec::new();
-        for (p, e) in
-            array(h, &hpath, "a list of tool names or \"*\"", problems).unwrap_or_default()
-        {
-            let Some(name) = string(e, &p, "a tool name or \"*\"", problems) else {
-                continue;
-            };
-            if seen.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-                problems.push(&p, format!("{name:?} is listed twice"), "each name once");
-                continue;
-            }
-            seen.push(name.clone());
-            if name == "*" {
-                hide_all = true;
-            } else if !is_tool_name(&name) {
-                problems.push(
-                    &p,
-                    format!("{name:?} is not a tool name"),
-                    format!("{NAME_EXPECTED}, or \"*\""),
-                );
-            } else if let Some(t) = tools
-                .iter_mut()
-                .find(|t| t.name.eq_ignore_ascii_case(&name))
-            {
-                t.hidden = true;
-            } else {
-                tools.push(ToolRules {
-                    path: hpath.to_string(),
-                    name,
-                    listed: false,
-                    hidden: true,
-                    action: Action::Allow,
-                    reason: None,
-                    require: Vec::new(),
-                    deny_if: Vec::new(),
-                    limits: Vec::new(),
-                });
-            }
-        }
+        read_hide(&mut tools, h, &path.key("hide"), problems);
     }
+    tools.index();
 
     let mut all_tools = Vec::new();
     if let Some(a) = f.get("all_tools") {
@@ -242,34 +204,175 @@ pub(crate) fn read_policy(v: Value<'_>, path: &Path, problems: &mut Problems) ->
             }
         }
     }
+    let resources = f.get("resources").and_then(|r| {
+        read_section(
+            Kind::Resource,
+            r,
+            &path.key("resources"),
+            &mut counters,
+            problems,
+        )
+    });
+    let prompts = f.get("prompts").and_then(|r| {
+        read_section(
+            Kind::Prompt,
+            r,
+            &path.key("prompts"),
+            &mut counters,
+            problems,
+        )
+    });
 
     if !before || !problems.is_empty() {
         return None;
     }
-    let mut index: Vec<(String, ToolId)> = tools
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.to_ascii_lowercase(), ToolId(i)))
-        .collect();
-    index.sort_by(|a, b| a.0.cmp(&b.0));
+    default?;
     Some(Policy {
-        default: default?,
-        hide_all,
         tools,
-        index,
+        resources,
+        prompts,
         all_tools,
         counters: counters.defs,
     })
 }
 
-fn read_tool(
+/// A Toolgate section: `{"default": ..., "hide": [...], "rules": {pattern: rules}}`.
+fn read_section(
+    kind: Kind,
+    v: Value<'_>,
+    path: &Path,
+    counters: &mut Counters,
+    problems: &mut Problems,
+) -> Option<Surface> {
+    let what = match kind {
+        Kind::Resource => "resource rules",
+        _ => "prompt rules",
+    };
+    let f = fields(v, path, what, SECTION_FIELDS, problems)?;
+    let default = match f.get("default") {
+        Some(d) => choice(d, &path.key("default"), "a default", &DEFAULTS, problems)?,
+        None => DefaultAction::Allow,
+    };
+    let mut surface = Surface::empty(kind, default);
+    if let Some(r) = f.get("rules") {
+        surface.entries = read_entries(kind, r, &path.key("rules"), counters, problems);
+    }
+    if let Some(h) = f.get("hide") {
+        read_hide(&mut surface, h, &path.key("hide"), problems);
+    }
+    surface.index();
+    Some(surface)
+}
+
+fn read_entries(
+    kind: Kind,
+    v: Value<'_>,
+    path: &Path,
+    counters: &mut Counters,
+    problems: &mut Problems,
+) -> Vec<Rules> {
+    let mut out = Vec::new();
+    if v.kind() != JsonKind::Object {
+        problems.push(
+            path,
+            format!("{} is {}", quote(v), v.kind().name()),
+            format!("an object of {} names to their rules", kind.noun()),
+        );
+        return out;
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (name, rules) in v.members() {
+        let name = name.decode().into_owned();
+        let p = path.key(&name);
+        if !valid_name(kind, &name) {
+            problems.push(
+                &p,
+                format!("{name:?} is not a {} name or pattern", kind.noun()),
+                name_expected(kind),
+            );
+            continue;
+        }
+        if let Some(other) = names.iter().find(|o| same_name(kind, o, &name)) {
+            problems.push(
+                &p,
+                format!("{name:?} differs from {other:?} only by case"),
+                "names that differ by more than case (they match case-insensitively)",
+            );
+            continue;
+        }
+        names.push(name.clone());
+        if let Some(r) = read_rules(kind, rules, &name, &p, counters, problems) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Problems) {
+    let kind = surface.kind;
+    let fold = kind != Kind::Resource;
+    let mut seen: Vec<String> = Vec::new();
+    for (p, e) in array(v, path, "a list of names, globs or \"*\"", problems).unwrap_or_default() {
+        let Some(name) = string(e, &p, "a name, a glob or \"*\"", problems) else {
+            continue;
+        };
+        if seen.iter().any(|s| same_name(kind, s, &name)) {
+            problems.push(&p, format!("{name:?} is listed twice"), "each name once");
+            continue;
+        }
+        seen.push(name.clone());
+        if name == "*" {
+            surface.hide_all = true;
+            continue;
+        }
+        if !valid_name(kind, &name) {
+            problems.push(
+                &p,
+                format!("{name:?} is not a {} name or pattern", kind.noun()),
+                format!("{}, or \"*\"", name_expected(kind)),
+            );
+            continue;
+        }
+        let pattern = Pattern::new(&name, fold);
+        // An exact hidden tool without rules still gets an entry: its metrics are labelled.
+        if kind == Kind::Tool
+            && pattern.is_exact()
+            && !surface
+                .entries
+                .iter()
+                .any(|e| same_name(kind, &e.name, &name))
+        {
+            surface.entries.push(Rules {
+                name: name.clone(),
+                pattern: pattern.clone(),
+                listed: false,
+                action: Action::Allow,
+                reason: None,
+                require: Vec::new(),
+                deny_if: Vec::new(),
+                limits: Vec::new(),
+                path: path.to_string(),
+            });
+        }
+        surface.hide.push(pattern);
+    }
+}
+
+fn read_rules(
+    kind: Kind,
     v: Value<'_>,
     name: &str,
     path: &Path,
     counters: &mut Counters,
     problems: &mut Problems,
-) -> Option<ToolRules> {
-    let f = fields(v, path, "the rules for a tool", TOOL_FIELDS, problems)?;
+) -> Option<Rules> {
+    let f = fields(
+        v,
+        path,
+        &format!("the rules for a {}", kind.noun()),
+        RULE_FIELDS,
+        problems,
+    )?;
     let action = f.get("action").and_then(|a| {
         choice(
             a,
@@ -306,10 +409,10 @@ fn read_tool(
         .get("limits")
         .map(|l| read_limits(l, &path.key("limits"), counters, problems))
         .unwrap_or_default();
-    Some(ToolRules {
+    Some(Rules {
         name: name.to_string(),
+        pattern: Pattern::new(name, kind != Kind::Resource),
         listed: true,
-        hidden: false,
         action: if f.has("action") {
             action?
         } else {
@@ -346,7 +449,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
     let arg = required(&f, path, "path", "a path such as \"args.amount\"", problems)
         .and_then(|p| read_arg_path(p, &path.key("path"), problems));
     let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
-    let op_name = required(&f, path, "op", &super::read::one_of(&names), problems)
+    let op_name = required(&f, path, "op", &one_of(&names), problems)
         .and_then(|o| choice(o, &path.key("op"), "an operator", &OPS, problems));
     let vpath = path.key("value");
     let value = f.get("value");
@@ -440,7 +543,7 @@ fn read_limit(
     let counter = required(&f, path, "counter", counter_expected, problems)
         .and_then(|c| string(c, &path.key("counter"), counter_expected, problems))
         .and_then(|c| {
-            if c.len() <= 64 && is_tool_name(&c) {
+            if c.len() <= 64 && crate::names::is_tool_name(&c) {
                 Some(c)
             } else {
                 problems.push(

@@ -64,6 +64,10 @@ pub struct Settings {
     pub hash_salt: Option<String>,
     /// Pause at request headers (only with `allow_on_headers_stop_iteration`).
     pub pause_on_request_headers: bool,
+    /// Also remove from `tools/list` the tools every call to which would be denied.
+    pub hide_denied_tools: bool,
+    /// Larger list responses (or single SSE events, while a list is awaited) fail closed.
+    pub max_response_bytes: usize,
 }
 
 /// The default counter slots per (counter, scope).
@@ -89,6 +93,8 @@ impl Default for Settings {
             key_namespace: None,
             hash_salt: None,
             pause_on_request_headers: false,
+            hide_denied_tools: false,
+            max_response_bytes: 8 << 20,
         }
     }
 }
@@ -109,6 +115,8 @@ pub(crate) const SETTINGS_FIELDS: &[&str] = &[
     "key_namespace",
     "hash_salt",
     "pause_on_request_headers",
+    "hide_denied_tools",
+    "max_response_bytes",
 ];
 
 fn is_header_name(s: &str) -> bool {
@@ -291,6 +299,14 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
             } else {
                 s.hash_salt = Some(salt);
             }
+        }
+    }
+    if let Some(n) = count(f, "max_response_bytes", path, 1024, 256 << 20, problems) {
+        s.max_response_bytes = usize::try_from(n).unwrap_or(s.max_response_bytes);
+    }
+    if let Some(v) = f.get("hide_denied_tools") {
+        if let Some(b) = boolean(v, &path.key("hide_denied_tools"), problems) {
+            s.hide_denied_tools = b;
         }
     }
     if let Some(v) = f.get("pause_on_request_headers") {

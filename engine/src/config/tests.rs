@@ -1,6 +1,5 @@
 use super::*;
 use crate::condition::Op;
-use crate::names::NameKey;
 use crate::policy::{Action, DefaultAction, Increment, Scope};
 use crate::ratelimit::Window;
 
@@ -20,12 +19,9 @@ fn ok(doc: &str) -> Config {
 #[test]
 fn seed_policy_loads() {
     let c = ok(SEED);
-    assert_eq!(c.policy.default, DefaultAction::Deny);
+    assert_eq!(c.policy.tools.default, DefaultAction::Deny);
     assert_eq!(c.settings, Settings::default());
-    let (_, t) = c
-        .policy
-        .lookup(&NameKey::new("cache_cas").unwrap())
-        .unwrap();
+    let (_, t) = c.policy.tools.lookup("cache_cas").unwrap();
     assert_eq!(t.action, Action::Allow);
     assert_eq!(t.limits.len(), 1);
     let l = &t.limits[0];
@@ -37,14 +33,8 @@ fn seed_policy_loads() {
         (def.name.as_str(), def.scope, def.window),
         ("cache_cas_rate", Scope::Grant, Window::Minute)
     );
-    assert!(c
-        .policy
-        .lookup(&NameKey::new("CACHE_CAS").unwrap())
-        .is_some());
-    assert!(c
-        .policy
-        .lookup(&NameKey::new("cache_get").unwrap())
-        .is_none());
+    assert!(c.policy.tools.lookup("CACHE_CAS").is_some());
+    assert!(c.policy.tools.lookup("cache_get").is_none());
 }
 
 #[test]
@@ -71,7 +61,7 @@ fn every_problem_is_reported_with_its_path() {
     let expect = [
         "version: \"2\" is not a supported policy version; expected 1",
         "default: \"maybe\" is not a default; expected allow or deny",
-        "colour: unknown field; expected one of version, description, default, hide, all_tools or tools",
+        "colour: unknown field; expected one of version, description, default, hide, all_tools, tools, resources or prompts",
         "tools.a.action: \"block\" is not an action; expected allow, deny or require_approval",
         "tools.a.limits[0].extra: unknown field; expected one of counter, window, max, scope or increment_from",
         "tools.a.limits[0].max: 0 is out of range; expected an integer from 1 to 1000000000000000",
@@ -81,9 +71,9 @@ fn every_problem_is_reported_with_its_path() {
         "tools.b.require[2].op: \"like\" is not an operator; expected eq, neq, in, not_in, lt, lte, gt, gte, regex, contains or exists",
         "tools.c.deny_if[1].value: [] is empty; expected a non-empty list of values",
         "tools.c.deny_if[2].value: missing; expected the value to compare with",
-        "tools.A: \"A\" differs from \"a\" only by case; expected tool names that differ by more than case (they match case-insensitively)",
-        "hide[1]: 3 is a number; expected a tool name or \"*\"",
-        "hide[2]: \"bad name\" is not a tool name; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or \"*\"",
+        "tools.A: \"A\" differs from \"a\" only by case; expected names that differ by more than case (they match case-insensitively)",
+        "hide[1]: 3 is a number; expected a name, a glob or \"*\"",
+        "hide[2]: \"bad name\" is not a tool name or pattern; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *, or \"*\"",
         "hide[3]: \"ok\" is listed twice; expected each name once",
     ];
     for e in expect {
@@ -119,8 +109,8 @@ fn shared_counters_share_an_id_per_scope() {
         "tools":{
         "a":{"limits":[{"counter":"writes","window":"hour","max":10}]},
         "b":{"limits":[{"counter":"writes","window":"hour","max":20},{"counter":"writes","window":"hour","max":3,"scope":"session","increment_from":"args.n"}]}}}"#);
-    let a = c.policy.lookup(&NameKey::new("a").unwrap()).unwrap().1;
-    let b = c.policy.lookup(&NameKey::new("b").unwrap()).unwrap().1;
+    let a = c.policy.tools.lookup("a").unwrap().1;
+    let b = c.policy.tools.lookup("b").unwrap().1;
     assert_eq!(a.limits[0].counter, b.limits[0].counter);
     assert_ne!(b.limits[0].counter, b.limits[1].counter);
     assert_eq!(c.policy.counters.len(), 3);
@@ -140,50 +130,27 @@ fn tools_with_every_field() {
         "pay":{"action":"require_approval"},
         "secret_tool":{}}}"#,
     );
-    let q = c
-        .policy
-        .lookup(&NameKey::new("DB.Query").unwrap())
-        .unwrap()
-        .1;
+    let q = c.policy.tools.lookup("DB.Query").unwrap().1;
     assert_eq!(q.reason.as_deref(), Some("Only SELECT"));
     assert!(matches!(q.require[0].op, Op::Regex(_)));
     assert!(matches!(q.deny_if[1].op, Op::Exists(true)));
     assert_eq!(q.deny_if[0].rule, "tools[\"db.query\"].deny_if[0]");
+    assert_eq!(c.policy.tools.lookup("rm").unwrap().1.action, Action::Deny);
     assert_eq!(
-        c.policy
-            .lookup(&NameKey::new("rm").unwrap())
-            .unwrap()
-            .1
-            .action,
-        Action::Deny
-    );
-    assert_eq!(
-        c.policy
-            .lookup(&NameKey::new("pay").unwrap())
-            .unwrap()
-            .1
-            .action,
+        c.policy.tools.lookup("pay").unwrap().1.action,
         Action::RequireApproval
     );
-    let s = c
-        .policy
-        .lookup(&NameKey::new("secret_tool").unwrap())
-        .unwrap()
-        .1;
-    assert!(s.hidden && s.listed);
-    assert!(!c.policy.hide_all);
+    let s = c.policy.tools.lookup("secret_tool").unwrap().1;
+    assert!(c.policy.tools.is_hidden("secret_tool") && s.listed);
+    assert!(!c.policy.tools.hide_all);
 }
 
 #[test]
 fn hide_star_and_hidden_only_names() {
     let c = ok(r#"{"version":"1","default":"allow","hide":["*","drop_all"]}"#);
-    assert!(c.policy.hide_all);
-    let d = c
-        .policy
-        .lookup(&NameKey::new("drop_all").unwrap())
-        .unwrap()
-        .1;
-    assert!(d.hidden && !d.listed);
+    assert!(c.policy.tools.hide_all);
+    let d = c.policy.tools.lookup("drop_all").unwrap().1;
+    assert!(c.policy.tools.is_hidden("drop_all") && !d.listed);
 }
 
 #[test]
@@ -227,7 +194,7 @@ fn settings_problems() {
         "counter_slots: 0 is out of range; expected an integer from 1 to 65536",
         "hash_salt: \"\" is empty; expected a non-empty secret string",
         "session_header: 7 is a number; expected an HTTP header name",
-        "verbose: unknown field; expected one of policy, mode, denial_style, denial_error_code, max_body_bytes, max_json_depth, max_batch_size, grant_sources, session_header, counter_slots, cas_retries, key_namespace, hash_salt or pause_on_request_headers",
+        "verbose: unknown field; expected one of policy, mode, denial_style, denial_error_code, max_body_bytes, max_json_depth, max_batch_size, grant_sources, session_header, counter_slots, cas_retries, key_namespace, hash_salt, pause_on_request_headers, hide_denied_tools or max_response_bytes",
         "policy: missing; expected a PolicyLayer policy document (an object with version, default, tools)",
     ];
     for e in expect {
@@ -260,6 +227,6 @@ fn malformed_documents() {
     );
     assert_eq!(
         problems(r#"{"version":"1","default":"allow","tools":{"bad tool":{}}}"#),
-        ["tools[\"bad tool\"]: \"bad tool\" is not a tool name; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -"]
+        ["tools[\"bad tool\"]: \"bad tool\" is not a tool name or pattern; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *"]
     );
 }

@@ -1,0 +1,228 @@
+//! Filtering list responses (`tools/list`, `resources/list`, `prompts/list`): hidden entries
+//! are cut out of the result array by splicing the original text, so everything else is
+//! byte-for-byte what the server sent. Anything that cannot be read strictly while a list
+//! response is expected fails closed.
+
+use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
+use crate::mcp::check_member_names;
+use crate::names::is_tool_name;
+use crate::policy::{Kind, Policy};
+use crate::reply::push_json_string;
+use crate::uri;
+
+/// A list request whose response must be filtered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingList {
+    /// The request id's JSON text.
+    pub id: String,
+    /// What is listed.
+    pub kind: Kind,
+}
+
+/// What decides which entries vanish.
+#[derive(Clone, Copy)]
+pub struct ListRules<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Also remove tools every call to which would be denied.
+    pub hide_denied_tools: bool,
+    /// JSON depth bound.
+    pub max_depth: u32,
+}
+
+const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
+
+impl Kind {
+    fn array_key(self) -> &'static str {
+        match self {
+            Kind::Tool => "tools",
+            Kind::Resource => "resources",
+            Kind::Prompt => "prompts",
+        }
+    }
+
+    fn name_key(self) -> &'static str {
+        match self {
+            Kind::Resource => "uri",
+            _ => "name",
+        }
+    }
+
+    /// The list method for this kind.
+    pub fn list_method(self) -> &'static str {
+        match self {
+            Kind::Tool => "tools/list",
+            Kind::Resource => "resources/list",
+            Kind::Prompt => "prompts/list",
+        }
+    }
+}
+
+/// A canonical form of an id: numbers by value, strings decoded. A client may match a
+/// response id `"5"` to request `5`, so both compare equal here.
+fn id_key(v: Value<'_>) -> Option<String> {
+    match v.kind() {
+        JsonKind::Number => v.as_number().map(|n| match n {
+            Number::Int(i) => i.to_string(),
+            Number::Float(f) => f.to_string(),
+        }),
+        JsonKind::String => {
+            let s = v.as_str()?.decode().into_owned();
+            match Number::parse(s.trim()) {
+                Some(Number::Int(i)) => Some(i.to_string()),
+                Some(Number::Float(f)) => Some(f.to_string()),
+                None => Some(s),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn offset_in(outer: &str, inner: &str) -> Option<usize> {
+    let o = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (o + inner.len() <= outer.len()).then_some(o)
+}
+
+impl ListRules<'_> {
+    fn removes(&self, kind: Kind, name: &str) -> bool {
+        let Some(surface) = self.policy.surface(kind) else {
+            return false;
+        };
+        match kind {
+            Kind::Resource => surface.is_hidden(name) || surface.is_hidden(&uri::normalize(name)),
+            Kind::Tool if self.hide_denied_tools => {
+                !is_tool_name(name) || surface.always_denied(name)
+            }
+            _ => surface.is_hidden(name),
+        }
+    }
+
+    /// Whether list responses of `kind` need filtering at all.
+    pub fn filters(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Tool => self.hide_denied_tools || self.policy.tools.hides_anything(),
+            k => self.policy.surface(k).is_some_and(|s| s.hides_anything()),
+        }
+    }
+
+    /// Filters one JSON-RPC message. `Ok(None)`: unchanged. Answered lists are removed
+    /// from `pending`.
+    fn message(
+        &self,
+        msg: Value<'_>,
+        pending: &mut Vec<PendingList>,
+    ) -> Result<Option<String>, String> {
+        if msg.kind() != JsonKind::Object {
+            return Ok(None);
+        }
+        check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
+        let Some(id) = msg.get("id").and_then(id_key) else {
+            return Ok(None);
+        };
+        let Some(at) = pending.iter().position(|p| {
+            crate::json::parse_strict(p.id.as_bytes(), 2)
+                .ok()
+                .and_then(id_key)
+                .is_some_and(|k| k == id)
+        }) else {
+            return Ok(None);
+        };
+        let kind = pending.remove(at).kind;
+        let Some(result) = msg.get("result") else {
+            return Ok(None);
+        };
+        if result.kind() != JsonKind::Object {
+            return Err("the result is not an object".into());
+        }
+        check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
+        let Some(list) = result.get(kind.array_key()) else {
+            return Ok(None);
+        };
+        if list.kind() != JsonKind::Array {
+            return Err(format!("result.{} is not an array", kind.array_key()));
+        }
+        let mut kept: Vec<&str> = Vec::new();
+        let mut removed = false;
+        for item in list.elements() {
+            if item.kind() != JsonKind::Object {
+                return Err("a listed entry is not an object".into());
+            }
+            check_member_names(item, &[kind.name_key()], "entry").map_err(|e| e.0)?;
+            let name = item
+                .get(kind.name_key())
+                .and_then(|n| n.as_str())
+                .ok_or_else(|| format!("a listed entry has no string {}", kind.name_key()))?
+                .decode();
+            if self.removes(kind, &name) {
+                removed = true;
+            } else {
+                kept.push(item.raw());
+            }
+        }
+        if !removed {
+            return Ok(None);
+        }
+        let outer = msg.raw();
+        let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
+        let mut out = String::with_capacity(outer.len());
+        out.push_str(outer.get(..start).unwrap_or(""));
+        out.push('[');
+        out.push_str(&kept.join(","));
+        out.push(']');
+        out.push_str(outer.get(start + list.raw().len()..).unwrap_or(""));
+        Ok(Some(out))
+    }
+
+    /// Filters a JSON body (one message or a batch). `Ok(None)`: unchanged.
+    pub fn json_body(
+        &self,
+        body: &[u8],
+        pending: &mut Vec<PendingList>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let opts = Options {
+            max_depth: self.max_depth,
+            keys: KeyRule::Folded,
+        };
+        let mut validator = Validator::new();
+        let root = validator.validate(body, opts).map_err(|e| e.to_string())?;
+        if root.kind() != JsonKind::Array {
+            return Ok(self.message(root, pending)?.map(String::into_bytes));
+        }
+        let mut parts: Vec<String> = Vec::new();
+        let mut changed = false;
+        for e in root.elements() {
+            match self.message(e, pending)? {
+                Some(new) => {
+                    changed = true;
+                    parts.push(new);
+                }
+                None => parts.push(e.raw().to_string()),
+            }
+        }
+        Ok(changed.then(|| format!("[{}]", parts.join(",")).into_bytes()))
+    }
+}
+
+/// The error that replaces a list response Toolgate could not filter.
+pub fn unfilterable(pending: &[PendingList]) -> String {
+    let one = |p: &PendingList| {
+        let mut s = String::from("{\"jsonrpc\":\"2.0\",\"id\":");
+        s.push_str(&p.id);
+        s.push_str(",\"error\":{\"code\":-32603,\"message\":");
+        push_json_string(
+            &mut s,
+            &format!(
+                "Toolgate could not check the {} response against the policy, so it was withheld.",
+                p.kind.list_method()
+            ),
+        );
+        s.push_str(",\"data\":{\"reason\":\"list_unfilterable\"}}}");
+        s
+    };
+    match pending {
+        [p] => one(p),
+        [] => "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"Toolgate could not check this response against the policy, so it was withheld.\",\"data\":{\"reason\":\"list_unfilterable\"}}}".into(),
+        many => format!("[{}]", many.iter().map(one).collect::<Vec<_>>().join(",")),
+    }
+}

@@ -1,0 +1,214 @@
+//! Incremental filtering of a `text/event-stream` response: events are parsed as they
+//! arrive (split across chunks or many per chunk, CR, LF or CRLF line ends, comments,
+//! `id:`/`event:` lines), every event that is not the awaited list response is passed on
+//! byte for byte as soon as it is complete, and only that one event is rewritten.
+
+use crate::json::{KeyRule, Options, Validator};
+use crate::listing::{unfilterable, ListRules, PendingList};
+
+/// The state of one response stream.
+pub struct SseFilter {
+    pending: Vec<PendingList>,
+    /// Raw bytes of the event being read.
+    event: Vec<u8>,
+    /// The current line (without its end).
+    line: Vec<u8>,
+    /// The event's data field.
+    data: Vec<u8>,
+    has_data: bool,
+    /// The previous byte was CR: a following LF belongs to the same line end.
+    after_cr: bool,
+    /// At the start of the stream (a BOM is ignored there).
+    at_start: bool,
+    /// Once a list cannot be filtered, the rest of the stream is dropped.
+    failed: bool,
+    max_event: usize,
+}
+
+impl SseFilter {
+    /// A filter awaiting `pending` list responses; events over `max_event` bytes while a
+    /// list is awaited fail closed.
+    pub fn new(pending: Vec<PendingList>, max_event: usize) -> SseFilter {
+        SseFilter {
+            pending,
+            event: Vec::new(),
+            line: Vec::new(),
+            data: Vec::new(),
+            has_data: false,
+            after_cr: false,
+            at_start: true,
+            failed: false,
+            max_event,
+        }
+    }
+
+    /// Whether a list response is still awaited.
+    pub fn awaiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn fail(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"event: message\ndata: ");
+        out.extend_from_slice(unfilterable(&self.pending).as_bytes());
+        out.extend_from_slice(b"\n\n");
+        self.failed = true;
+        self.pending.clear();
+        self.event.clear();
+    }
+
+    /// Feeds a chunk; returns the bytes to pass on now.
+    pub fn push(&mut self, rules: &ListRules<'_>, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len());
+        if self.failed {
+            return out;
+        }
+        let mut rest = chunk;
+        if self.at_start && !rest.is_empty() {
+            self.at_start = false;
+            if let Some(r) = rest.strip_prefix(b"\xEF\xBB\xBF") {
+                self.event.extend_from_slice(b"\xEF\xBB\xBF");
+                rest = r;
+            }
+        }
+        for (i, &b) in rest.iter().enumerate() {
+            if !self.awaiting() {
+                // Nothing left to filter: everything from here on streams untouched.
+                out.append(&mut self.event);
+                out.extend_from_slice(rest.get(i..).unwrap_or(&[]));
+                return out;
+            }
+            if self.after_cr {
+                self.after_cr = false;
+                if b == b'\n' {
+                    // The LF of a CRLF that ended an event goes out with that event.
+                    if self.event.is_empty() {
+                        out.push(b);
+                    } else {
+                        self.event.push(b);
+                    }
+                    continue;
+                }
+            }
+            self.event.push(b);
+            if b == b'\r' || b == b'\n' {
+                self.after_cr = b == b'\r';
+                let line = std::mem::take(&mut self.line);
+                self.field(&line);
+                if line.is_empty() {
+                    self.dispatch(rules, &mut out);
+                    if self.failed {
+                        return out;
+                    }
+                }
+            } else {
+                self.line.push(b);
+            }
+            if self.event.len() > self.max_event {
+                self.fail(&mut out);
+                return out;
+            }
+        }
+        if !self.awaiting() {
+            out.append(&mut self.event);
+        }
+        out
+    }
+
+    /// The end of the stream: an unterminated last event is judged like a complete one.
+    pub fn finish(&mut self, rules: &ListRules<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.field(&line);
+        }
+        if !self.event.is_empty() {
+            self.dispatch(rules, &mut out);
+        }
+        out
+    }
+
+    fn field(&mut self, line: &[u8]) {
+        if line.is_empty() || line.first() == Some(&b':') {
+            return;
+        }
+        let (name, value) = match line.iter().position(|&c| c == b':') {
+            Some(i) => {
+                let v = line.get(i + 1..).unwrap_or(&[]);
+                (
+                    line.get(..i).unwrap_or(&[]),
+                    v.strip_prefix(b" ").unwrap_or(v),
+                )
+            }
+            None => (line, &[][..]),
+        };
+        if name == b"data" {
+            if self.has_data {
+                self.data.push(b'\n');
+            }
+            self.data.extend_from_slice(value);
+            self.has_data = true;
+        }
+    }
+
+    fn dispatch(&mut self, rules: &ListRules<'_>, out: &mut Vec<u8>) {
+        let event = std::mem::take(&mut self.event);
+        let data = std::mem::take(&mut self.data);
+        let had_data = std::mem::replace(&mut self.has_data, false);
+        if !had_data || !self.awaiting() {
+            out.extend_from_slice(&event);
+            return;
+        }
+        let opts = Options {
+            max_depth: rules.max_depth,
+            keys: KeyRule::Folded,
+        };
+        if Validator::new().validate(&data, opts).is_err() {
+            // Not strict JSON-RPC while a list is awaited: a lenient client might read it.
+            self.fail(out);
+            return;
+        }
+        match rules.json_body(&data, &mut self.pending) {
+            Ok(None) => out.extend_from_slice(&event),
+            Ok(Some(new)) => {
+                for line in split_lines(&event) {
+                    if !line.is_empty() && !line.starts_with(b"data") {
+                        out.extend_from_slice(line);
+                        out.push(b'\n');
+                    }
+                }
+                // Data that spanned several lines is written back as several lines.
+                for piece in new.split(|&c| c == b'\n') {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(piece);
+                    out.push(b'\n');
+                }
+                out.push(b'\n');
+            }
+            Err(_) => self.fail(out),
+        }
+    }
+}
+
+/// The lines of an event (without their ends).
+fn split_lines(event: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while let Some(&b) = event.get(i) {
+        if b == b'\r' || b == b'\n' {
+            lines.push(event.get(start..i).unwrap_or(&[]));
+            if b == b'\r' && event.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if start < event.len() {
+        lines.push(event.get(start..).unwrap_or(&[]));
+    }
+    lines
+}

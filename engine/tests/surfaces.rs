@@ -1,0 +1,391 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Globs, resources and prompts rules, MCP headers, and list-response filtering.
+
+mod common;
+use common::*;
+use toolgate_engine::listing::PendingList;
+use toolgate_engine::outcome::{Reason, Rejection, Verdict};
+use toolgate_engine::policy::Kind;
+use toolgate_engine::sse::SseFilter;
+use toolgate_engine::ResponseMode;
+
+const GLOBS: &str = r#"{"version":"1","default":"deny","hide":["*_secret"],"tools":{
+    "*":{"limits":[{"counter":"any","window":"minute","max":100}]},
+    "cache_*":{"action":"allow"},
+    "cache_de*":{"action":"deny","reason":"No deleting."},
+    "cache_delete_one":{},
+    "db.*":{"require":[{"path":"args.ro","op":"eq","value":true}]}}}"#;
+
+#[test]
+fn glob_precedence_exact_then_most_specific() {
+    let mut h = Harness::new(GLOBS);
+    assert!(forwarded(&h.call("k", "cache_get", "{}")), "cache_* allows");
+    let o = h.call("k", "cache_delete", "{}");
+    assert_eq!(
+        reason(&o),
+        Some(Reason::ToolDenied),
+        "cache_de* is more specific than cache_*"
+    );
+    assert!(reply_body(&o).contains("No deleting."));
+    assert!(
+        forwarded(&h.call("k", "cache_delete_one", "{}")),
+        "exact beats every glob"
+    );
+    assert!(
+        forwarded(&h.call("k", "CACHE_GET", "{}")),
+        "globs match case-insensitively"
+    );
+    assert!(
+        forwarded(&h.call("k", "anything_else", "{}")),
+        "* matches the rest"
+    );
+    assert_eq!(
+        reason(&h.call("k", "db.query", r#"{"ro":false}"#)),
+        Some(Reason::RequireFailed)
+    );
+    assert!(forwarded(&h.call("k", "db.query", r#"{"ro":true}"#)));
+    assert_eq!(
+        reason(&h.call("k", "cache_secret", "{}")),
+        Some(Reason::Hidden),
+        "hide globs"
+    );
+}
+
+const RESOURCES: &str = r#"{"version":"1","default":"allow","resources":{
+    "default":"allow",
+    "hide":["file:///secret/*"],
+    "rules":{
+      "file:///etc/*":{"action":"deny","reason":"System files are off limits."},
+      "db://prod/*":{"deny_if":[{"path":"args.uri","op":"contains","value":"users"}],"limits":[{"counter":"prod_reads","window":"minute","max":2}]}}},
+    "prompts":{"default":"deny","rules":{"summarize":{},"admin_*":{"action":"require_approval"}}}}"#;
+
+fn read(h: &mut Harness, uri: &str) -> toolgate_engine::outcome::Outcome {
+    h.post(
+        "k",
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{{"uri":"{uri}"}}}}"#
+        ),
+    )
+}
+
+#[test]
+fn resource_rules_under_both_readings() {
+    let mut h = Harness::new(RESOURCES);
+    assert!(forwarded(&read(&mut h, "file:///srv/readme.md")));
+    let o = read(&mut h, "file:///etc/passwd");
+    assert_eq!(reason(&o), Some(Reason::ToolDenied));
+    let body = reply_body(&o);
+    assert!(body.starts_with(r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32003,"message":"Toolgate denied resource \"file:///etc/passwd\": System files are off limits.""#), "{body}");
+    for sneaky in [
+        "file:///srv/../etc/passwd",
+        "file:///%65tc/passwd",
+        "FILE:///etc/passwd",
+        "file:////etc//passwd",
+        "file:///srv/%252e%252e/etc/passwd",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, sneaky)),
+            Some(Reason::ToolDenied),
+            "{sneaky}"
+        );
+    }
+    assert_eq!(
+        reason(&read(&mut h, "file:///secret/key")),
+        Some(Reason::Hidden)
+    );
+    assert_eq!(
+        reason(&read(&mut h, "file:///x/../secret/key")),
+        Some(Reason::Hidden)
+    );
+    assert_eq!(
+        reason(&read(&mut h, "file:///a b")),
+        Some(Reason::InvalidName)
+    );
+    assert_eq!(
+        reason(&read(&mut h, "db://prod/users")),
+        Some(Reason::DenyIfMatched)
+    );
+    assert!(forwarded(&read(&mut h, "db://prod/orders")));
+    assert!(forwarded(&read(&mut h, "db://prod/items")));
+    assert_eq!(
+        reason(&read(&mut h, "db://prod/orders")),
+        Some(Reason::RateLimited)
+    );
+}
+
+#[test]
+fn prompt_rules() {
+    let mut h = Harness::new(RESOURCES);
+    let get = |h: &mut Harness, name: &str| {
+        h.post("k", &format!(r#"{{"jsonrpc":"2.0","id":"p","method":"prompts/get","params":{{"name":"{name}","arguments":{{}}}}}}"#))
+    };
+    assert!(forwarded(&get(&mut h, "summarize")));
+    assert!(forwarded(&get(&mut h, "SUMMARIZE")));
+    assert_eq!(reason(&get(&mut h, "other")), Some(Reason::NotAllowed));
+    assert_eq!(
+        reason(&get(&mut h, "admin_reset")),
+        Some(Reason::ApprovalRequired)
+    );
+    assert_eq!(
+        reason(&get(&mut h, "ｓummarize")),
+        Some(Reason::InvalidName)
+    );
+    assert!(reply_body(&get(&mut h, "other")).contains(r#""id":"p","error""#));
+    // Without a prompts section prompts/get is not judged.
+    let mut plain = Harness::new(SEED);
+    assert!(forwarded(&get(&mut plain, "anything")));
+}
+
+#[test]
+fn mcp_headers_must_match_the_body() {
+    let mut h = Harness::new(SEED);
+    let body = call_body(9, "cache_cas", "{}");
+    let with = |h: &mut Harness, extra: &[(&str, &str)]| {
+        let mut headers = vec![("content-type", "application/json"), ("authorization", "k")];
+        headers.extend_from_slice(extra);
+        h.request(&headers, &body)
+    };
+    assert!(forwarded(&with(
+        &mut h,
+        &[("mcp-method", "tools/call"), ("mcp-name", "cache_cas")]
+    )));
+    assert!(forwarded(&with(
+        &mut h,
+        &[
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?Y2FjaGVfY2Fz?=")
+        ]
+    )));
+    for bad in [
+        vec![("mcp-method", "tools/list")],
+        vec![("mcp-method", "TOOLS/CALL")],
+        vec![("mcp-method", "tools/call"), ("mcp-name", "cache_delete")],
+        vec![("mcp-name", "=?base64?Y2FjaGVfZGVsZXRl?=")],
+        vec![("mcp-name", "=?base64?!!?=")],
+    ] {
+        let o = with(&mut h, &bad);
+        assert_eq!(status(&o), 400, "{bad:?}");
+        assert_eq!(
+            o.report.rejection.as_ref().map(|r| r.0),
+            Some(Rejection::HeaderMismatch)
+        );
+        assert!(
+            reply_body(&o).starts_with(r#"{"jsonrpc":"2.0","id":9,"error":{"code":-32020"#),
+            "{}",
+            reply_body(&o)
+        );
+    }
+}
+
+#[test]
+fn list_requests_are_tracked_for_their_responses() {
+    let mut h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"c1"}}"#,
+    );
+    let Verdict::Forward(f) = &o.verdict else {
+        panic!()
+    };
+    assert_eq!(
+        f.lists,
+        vec![PendingList {
+            id: "4".into(),
+            kind: Kind::Tool
+        }]
+    );
+    // Nothing hidden: nothing to track.
+    let mut plain = Harness::new(SEED);
+    let o = plain.post("k", r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#);
+    assert!(matches!(&o.verdict, Verdict::Forward(f) if f.lists.is_empty()));
+}
+
+fn pending(id: &str) -> Vec<PendingList> {
+    vec![PendingList {
+        id: id.into(),
+        kind: Kind::Tool,
+    }]
+}
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get","inputSchema":{"type":"object"}},{"name":"cache_delete","description":"x"},{"name":"CACHE_DELETE"},{"name":"cache_set"}],"nextCursor":"n2"}}"#;
+
+#[test]
+fn json_list_filtering() {
+    let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
+    let rules = h.engine.list_rules();
+    let mut p = pending("4");
+    let out = rules.json_body(LIST.as_bytes(), &mut p).unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get","inputSchema":{"type":"object"}},{"name":"cache_set"}],"nextCursor":"n2"}}"#
+    );
+    assert!(p.is_empty());
+    // A string id a client would match to the number.
+    let mut p = pending("4");
+    assert!(rules
+        .json_body(LIST.replace("\"id\":4", "\"id\":\"4\"").as_bytes(), &mut p)
+        .unwrap()
+        .is_some());
+    // Another id is left alone; so is a list without hidden tools.
+    let mut p = pending("5");
+    assert_eq!(rules.json_body(LIST.as_bytes(), &mut p).unwrap(), None);
+    let clean = r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"a"}]}}"#;
+    assert_eq!(rules.json_body(clean.as_bytes(), &mut p).unwrap(), None);
+    // Malformed while a list is awaited: refused.
+    for bad in [
+        LIST.replace("\"id\":4", "\"ID\":4"),
+        LIST.replace("\"tools\"", "\"Tools\""),
+        LIST.replace("{\"name\":\"cache_set\"}", "{\"Name\":\"cache_delete\"}"),
+        LIST.replace("{\"name\":\"cache_set\"}", "7"),
+        format!("{LIST} x"),
+        LIST.replace("\"result\":{", "\"result\":{\"tools\":[],"),
+    ] {
+        let mut p = pending("4");
+        assert!(rules.json_body(bad.as_bytes(), &mut p).is_err(), "{bad}");
+    }
+    // A batch of responses.
+    let batch = format!("[{LIST},{}]", r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    let mut p = pending("4");
+    let out =
+        String::from_utf8(rules.json_body(batch.as_bytes(), &mut p).unwrap().unwrap()).unwrap();
+    assert!(
+        out.starts_with('[')
+            && !out.contains("cache_delete")
+            && out.contains(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+    );
+}
+
+#[test]
+fn hide_denied_tools_setting() {
+    let cfg = format!(r#"{{"policy":{SEED},"hide_denied_tools":true}}"#);
+    let h = Harness::new(&cfg);
+    let mut p = pending("4");
+    let out = h
+        .engine
+        .list_rules()
+        .json_body(LIST.as_bytes(), &mut p)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[],"nextCursor":"n2"}}"#
+    );
+}
+
+fn sse(h: &Harness, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let rules = h.engine.list_rules();
+    let mut f = SseFilter::new(pending("4"), 1 << 20);
+    let mut outs = Vec::new();
+    for c in chunks {
+        outs.push(f.push(&rules, c));
+    }
+    outs.push(f.finish(&rules));
+    let all = outs.concat();
+    (outs, all)
+}
+
+#[test]
+fn sse_list_filtering() {
+    let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
+    let progress = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\r\n\r\n";
+    let stream = format!(": keepalive\n\nid: 7\nevent: message\ndata: {LIST}\n\n{progress}");
+    let expected_list = LIST.replace(
+        r#",{"name":"cache_delete","description":"x"},{"name":"CACHE_DELETE"}"#,
+        "",
+    );
+    let expected =
+        format!(": keepalive\n\nid: 7\nevent: message\ndata: {expected_list}\n\n{progress}");
+    // Whole, in 1-byte chunks, and in arbitrary splits: the same output.
+    let (_, whole) = sse(&h, &[stream.as_bytes()]);
+    assert_eq!(String::from_utf8(whole).unwrap(), expected);
+    let bytes: Vec<&[u8]> = stream.as_bytes().chunks(1).collect();
+    let (_, one) = sse(&h, &bytes);
+    assert_eq!(String::from_utf8(one).unwrap(), expected);
+    let (_, split) = sse(&h, &stream.as_bytes().chunks(7).collect::<Vec<_>>());
+    assert_eq!(String::from_utf8(split).unwrap(), expected);
+    // Events before the list response are passed on as soon as they are complete.
+    let early = format!("{progress}data: {LIST}\n\n");
+    let (outs, _) = sse(
+        &h,
+        &[progress.as_bytes(), &early.as_bytes()[progress.len()..]],
+    );
+    assert_eq!(outs[0], progress.as_bytes());
+    // Multi-line data is read whole and written back line by line.
+    let at = LIST.find(",\"result\"").unwrap();
+    let multi = format!("data: {}\ndata: {}\n\n", &LIST[..at], &LIST[at..]);
+    let (_, out) = sse(&h, &[multi.as_bytes()]);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        !out.contains("cache_delete") && out.contains("cache_set"),
+        "{out}"
+    );
+    // After the list response everything streams through untouched.
+    let tail = format!("data: {LIST}\n\ndata: not json\n\n");
+    let (_, out) = sse(&h, &[tail.as_bytes()]);
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .ends_with("data: not json\n\n"));
+}
+
+#[test]
+fn sse_fails_closed() {
+    let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
+    for bad in [
+        "data: not json\n\n".to_string(),
+        format!("data: {}\n\n", LIST.replace("\"id\":4", "\"Id\":4")),
+        format!("data: {LIST}trailing\n\n"),
+    ] {
+        let (_, out) = sse(
+            &h,
+            &[bad.as_bytes(), format!("data: {LIST}\n\n").as_bytes()],
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("list_unfilterable") && !out.contains("cache_delete"),
+            "{bad} -> {out}"
+        );
+    }
+    let rules = h.engine.list_rules();
+    let mut f = SseFilter::new(pending("4"), 64);
+    let out = String::from_utf8(f.push(&rules, format!("data: {LIST}\n\n").as_bytes())).unwrap();
+    assert!(out.contains("list_unfilterable") && !out.contains("cache_delete"));
+    assert!(
+        f.push(&rules, b"data: more\n\n").is_empty(),
+        "the rest is dropped"
+    );
+}
+
+#[test]
+fn response_modes() {
+    let h = Harness::new(SEED);
+    let e = &h.engine;
+    assert_eq!(
+        e.response_mode(b"200", Some(b"application/json"), None),
+        ResponseMode::Json
+    );
+    assert_eq!(
+        e.response_mode(b"200", Some(b"text/event-stream; charset=utf-8"), None),
+        ResponseMode::Sse
+    );
+    assert_eq!(
+        e.response_mode(b"200", Some(b"application/json"), Some(b"gzip")),
+        ResponseMode::Fail
+    );
+    assert_eq!(
+        e.response_mode(b"200", Some(b"text/html"), None),
+        ResponseMode::Fail
+    );
+    assert_eq!(
+        e.response_mode(b"500", Some(b"text/plain"), None),
+        ResponseMode::Pass
+    );
+    assert_eq!(
+        e.response_mode(b"200", Some(b"application/json"), Some(b"identity")),
+        ResponseMode::Json
+    );
+}
