@@ -6,7 +6,7 @@
 //! if it holds under every reading; `deny_if` triggers if it could hold under any.
 
 use crate::fold::fold_eq;
-use crate::json::{Kind, Number, Owned, Value};
+use crate::json::{Kind, Number, Owned, OwnedNumber, Value};
 use regex_lite::Regex;
 use std::cmp::Ordering;
 
@@ -98,13 +98,13 @@ pub enum Op {
     /// Equal to none of the literals.
     NotIn(Vec<Owned>),
     /// A number less than.
-    Lt(Number),
+    Lt(OwnedNumber),
     /// A number less than or equal to.
-    Lte(Number),
+    Lte(OwnedNumber),
     /// A number greater than.
-    Gt(Number),
+    Gt(OwnedNumber),
     /// A number greater than or equal to.
-    Gte(Number),
+    Gte(OwnedNumber),
     /// A string the expression matches.
     Regex(Regex),
     /// A string containing the text, or an array containing an equal element.
@@ -186,10 +186,10 @@ impl Condition {
             Op::Neq(lit) => negate(equality(lit, v)),
             Op::In(lits) => membership(lits, v),
             Op::NotIn(lits) => negate(membership(lits, v)),
-            Op::Lt(n) => ordering(*n, v, |o| o == Ordering::Less),
-            Op::Lte(n) => ordering(*n, v, |o| o != Ordering::Greater),
-            Op::Gt(n) => ordering(*n, v, |o| o == Ordering::Greater),
-            Op::Gte(n) => ordering(*n, v, |o| o != Ordering::Less),
+            Op::Lt(n) => ordering(n, v, |o| o == Ordering::Less),
+            Op::Lte(n) => ordering(n, v, |o| o != Ordering::Greater),
+            Op::Gt(n) => ordering(n, v, |o| o == Ordering::Greater),
+            Op::Gte(n) => ordering(n, v, |o| o != Ordering::Less),
             Op::Regex(re) => match v.as_str() {
                 Some(s) => bool_truth(re.is_match(&s.decode())),
                 None => Truth::Unsure,
@@ -215,16 +215,16 @@ fn negate(t: Truth) -> Truth {
     }
 }
 
-/// A string a lenient server could read as this number or boolean literal.
+/// Whether a lenient server could read `v` as this literal: a number that a double blurs
+/// with it, a numeric string, a `"true"`/`"false"` string.
 fn lenient_equal(lit: &Owned, v: Value<'_>) -> bool {
     match (lit, v.kind()) {
-        (Owned::Number(n), Kind::String) => v
-            .as_str()
-            .and_then(|s| Number::parse(s.decode().trim()))
-            .and_then(|m| m.compare(*n))
-            .is_some_and(Ordering::is_eq),
+        (Owned::Number(n), Kind::Number) => v.as_number().is_some_and(|m| m.near(n.as_number())),
+        (Owned::Number(n), Kind::String) => v.as_str().is_some_and(|s| {
+            Number::parse(s.decode().trim()).is_some_and(|m| m.near(n.as_number()))
+        }),
         (Owned::String(s), Kind::Number) => match (Number::parse(s.trim()), v.as_number()) {
-            (Some(a), Some(b)) => a.compare(b).is_some_and(Ordering::is_eq),
+            (Some(a), Some(b)) => a.near(b),
             _ => false,
         },
         (Owned::Bool(b), Kind::String) => v.as_str().is_some_and(|s| {
@@ -262,10 +262,18 @@ fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
     truth
 }
 
-fn ordering(n: Number, v: Value<'_>, accept: impl Fn(Ordering) -> bool) -> Truth {
-    match v.as_number().and_then(|m| m.compare(n)) {
-        Some(o) => bool_truth(accept(o)),
-        None => Truth::Unsure,
+/// Exact comparison, unless a double could blur the two numbers into equal ones and that
+/// would change the answer.
+fn ordering(n: &OwnedNumber, v: Value<'_>, accept: impl Fn(Ordering) -> bool) -> Truth {
+    let Some(m) = v.as_number() else {
+        return Truth::Unsure;
+    };
+    let lit = n.as_number();
+    let exact = accept(m.compare(lit));
+    if m.near(lit) && accept(Ordering::Equal) != exact {
+        Truth::Unsure
+    } else {
+        bool_truth(exact)
     }
 }
 
@@ -305,6 +313,10 @@ mod tests {
         }
     }
 
+    fn num(s: &str) -> OwnedNumber {
+        Number::parse(s).unwrap().to_owned_number()
+    }
+
     fn lit(s: &str) -> Owned {
         Owned::from_value(parse_strict(s.as_bytes(), 8).unwrap())
     }
@@ -328,7 +340,7 @@ mod tests {
 
     #[test]
     fn each_operator() {
-        let c = cond("args.n", Op::Lte(Number::Int(10)));
+        let c = cond("args.n", Op::Lte(num("10")));
         assert_eq!(eval(&c, r#"{"n":10}"#), (true, true));
         assert_eq!(eval(&c, r#"{"n":11}"#), (false, false));
         assert_eq!(
@@ -341,9 +353,9 @@ mod tests {
             (false, false),
             "absent: fails require, no deny_if"
         );
-        assert!(!eval(&cond("args.n", Op::Lt(Number::Int(10))), r#"{"n":10}"#).0);
-        assert!(eval(&cond("args.n", Op::Gt(Number::Float(1.5))), r#"{"n":2}"#).0);
-        assert!(eval(&cond("args.n", Op::Gte(Number::Int(2))), r#"{"n":2.0}"#).0);
+        assert!(!eval(&cond("args.n", Op::Lt(num("10"))), r#"{"n":10}"#).0);
+        assert!(eval(&cond("args.n", Op::Gt(num("1.5"))), r#"{"n":2}"#).0);
+        assert!(eval(&cond("args.n", Op::Gte(num("2"))), r#"{"n":2.0}"#).0);
 
         let eq = cond("args.b", Op::Eq(lit("\"main\"")));
         assert_eq!(eval(&eq, r#"{"b":"main"}"#), (true, true));
@@ -385,13 +397,24 @@ mod tests {
     }
 
     #[test]
+    fn doubles_near_a_boundary_are_doubtful() {
+        // A server reading doubles sees 100 here: deny_if gte 100 must trigger.
+        let c = cond("args.n", Op::Gte(num("100")));
+        assert_eq!(eval(&c, r#"{"n":99.999999999999999999}"#), (false, true));
+        assert_eq!(eval(&c, r#"{"n":99.99}"#), (false, false));
+        let eq = cond("args.n", Op::Eq(lit("0.3")));
+        assert_eq!(eval(&eq, r#"{"n":0.30000000000000004}"#), (false, true));
+        assert_eq!(eval(&eq, r#"{"n":3e-1}"#), (true, true));
+    }
+
+    #[test]
     fn lenient_key_reading_denies() {
         // A server matching keys case-insensitively reads PATH as path.
         let re = cond("args.path", Op::Regex(Regex::new("^/etc").unwrap()));
         assert_eq!(eval(&re, r#"{"PATH":"/etc/passwd"}"#), (false, true));
         assert_eq!(eval(&re, r#"{"ｐath":"/etc/passwd"}"#), (false, true));
         // And a require cannot be satisfied by a look-alike key.
-        let req = cond("args.amount", Op::Lte(Number::Int(5)));
+        let req = cond("args.amount", Op::Lte(num("5")));
         assert_eq!(eval(&req, r#"{"Amount":1}"#), (false, true));
         let absent_ok = cond("args.force", Op::Exists(false));
         assert_eq!(eval(&absent_ok, r#"{"Force":true}"#), (false, true));
@@ -399,7 +422,7 @@ mod tests {
 
     #[test]
     fn no_arguments_at_all() {
-        let c = cond("args.n", Op::Lte(Number::Int(10)));
+        let c = cond("args.n", Op::Lte(num("10")));
         assert!(!c.required_holds(None));
         assert!(!c.deny_triggers(None));
         assert!(cond("args.n", Op::Exists(false)).required_holds(None));

@@ -12,11 +12,8 @@ fn literal(o: &Owned) -> String {
     let s = match o {
         Owned::Null => "null".to_string(),
         Owned::Bool(b) => b.to_string(),
-        Owned::Number(n) => match n {
-            crate::json::Number::Int(i) => i.to_string(),
-            crate::json::Number::Float(f) => f.to_string(),
-        },
-        Owned::String(s) => format!("{s:?}"),
+        Owned::Number(n) => n.as_number().raw().to_string(),
+        Owned::String(s) => crate::reply::quoted(s),
         Owned::Array(items) => {
             let inner: Vec<String> = items.iter().map(literal).collect();
             format!("[{}]", inner.join(", "))
@@ -32,8 +29,8 @@ fn literal(o: &Owned) -> String {
     }
 }
 
-fn number(n: crate::json::Number) -> String {
-    literal(&Owned::Number(n))
+fn number(n: &crate::json::OwnedNumber) -> String {
+    n.as_number().raw().to_string()
 }
 
 /// What a condition asks of its argument, after "must" or "must not".
@@ -43,11 +40,11 @@ fn phrase(op: &Op) -> String {
         Op::Neq(v) => format!("differ from {}", literal(v)),
         Op::In(vs) => format!("be one of {}", literal(&Owned::Array(vs.clone()))),
         Op::NotIn(vs) => format!("be none of {}", literal(&Owned::Array(vs.clone()))),
-        Op::Lt(n) => format!("be a number less than {}", number(*n)),
-        Op::Lte(n) => format!("be a number at most {}", number(*n)),
-        Op::Gt(n) => format!("be a number greater than {}", number(*n)),
-        Op::Gte(n) => format!("be a number at least {}", number(*n)),
-        Op::Regex(re) => format!("match the pattern {:?}", re.as_str()),
+        Op::Lt(n) => format!("be a number less than {}", number(n)),
+        Op::Lte(n) => format!("be a number at most {}", number(n)),
+        Op::Gt(n) => format!("be a number greater than {}", number(n)),
+        Op::Gte(n) => format!("be a number at least {}", number(n)),
+        Op::Regex(re) => format!("match the pattern {}", crate::reply::quoted(re.as_str())),
         Op::Contains(v) => format!("contain {}", literal(v)),
         Op::Exists(true) => "be given".to_string(),
         Op::Exists(false) => "be left out".to_string(),

@@ -6,15 +6,13 @@
 //! control and default-ignorable character; map each character whose NFKC form is ASCII
 //! to that ASCII text; lower-case the rest.
 
-use crate::fold_table::{IGNORABLE, MULTI, RUNS};
+use crate::fold_table::{IGNORABLE, LOWER, MULTI, RUNS};
 
 /// The folded characters of `inner`.
 pub(crate) struct Folded<I> {
     inner: I,
     /// Remaining ASCII of a multi-character mapping.
     pending: &'static [u8],
-    /// Remaining characters of a non-ASCII lower-case mapping.
-    lower: Option<core::char::ToLowercase>,
 }
 
 impl<I: Iterator<Item = char>> Folded<I> {
@@ -22,7 +20,6 @@ impl<I: Iterator<Item = char>> Folded<I> {
         Folded {
             inner,
             pending: &[],
-            lower: None,
         }
     }
 }
@@ -67,6 +64,22 @@ fn map_char(c: char) -> Mapping {
     Mapping::Other(c)
 }
 
+/// The simple lower-case form of a non-ASCII character (from the generated table).
+fn lower(c: char) -> char {
+    let cp = c as u32;
+    let idx = LOWER.partition_point(|&(start, _, _, _)| start <= cp);
+    if let Some(&(start, count, delta, stride)) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
+        let off = cp - start;
+        let stride = u32::from(stride.max(1));
+        if off % stride == 0 && off / stride < u32::from(count) {
+            if let Some(l) = cp.checked_add_signed(delta).and_then(char::from_u32) {
+                return l;
+            }
+        }
+    }
+    c
+}
+
 fn is_ignorable(c: char) -> bool {
     let cp = c as u32;
     let idx = IGNORABLE.partition_point(|&(start, _)| start <= cp);
@@ -87,17 +100,11 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
                 }
                 return Some(char::from(b));
             }
-            if let Some(lower) = self.lower.as_mut() {
-                if let Some(c) = lower.next() {
-                    return Some(c);
-                }
-                self.lower = None;
-            }
             match map_char(self.inner.next()?) {
                 Mapping::Skip => {}
                 Mapping::Ascii(b) => return Some(char::from(b)),
                 Mapping::Multi(s) => self.pending = s,
-                Mapping::Other(c) => self.lower = Some(c.to_lowercase()),
+                Mapping::Other(c) => return Some(lower(c)),
             }
         }
     }
@@ -146,6 +153,8 @@ mod tests {
     #[test]
     fn other_letters_lower_case() {
         assert_eq!(folded("ÉTÉ"), "été");
+        assert_eq!(folded("ĀĂ"), "āă");
+        assert_eq!(folded("ΣΑ"), "σα");
         assert!(fold_eq("Ключ".chars(), "ключ".chars()));
         assert!(!fold_eq("ключ".chars(), "key".chars()));
     }

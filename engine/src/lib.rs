@@ -21,6 +21,7 @@ pub mod pattern;
 pub mod policy;
 pub mod ratelimit;
 pub mod reply;
+mod sort;
 pub mod sse;
 pub mod uri;
 

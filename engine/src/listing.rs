@@ -63,17 +63,10 @@ impl Kind {
 /// response id `"5"` to request `5`, so both compare equal here.
 fn id_key(v: Value<'_>) -> Option<String> {
     match v.kind() {
-        JsonKind::Number => v.as_number().map(|n| match n {
-            Number::Int(i) => i.to_string(),
-            Number::Float(f) => f.to_string(),
-        }),
+        JsonKind::Number => v.as_number().map(|n| n.canonical()),
         JsonKind::String => {
             let s = v.as_str()?.decode().into_owned();
-            match Number::parse(s.trim()) {
-                Some(Number::Int(i)) => Some(i.to_string()),
-                Some(Number::Float(f)) => Some(f.to_string()),
-                None => Some(s),
-            }
+            Some(Number::parse(s.trim()).map_or(s.clone(), |n| n.canonical()))
         }
         _ => None,
     }

@@ -75,8 +75,9 @@ pub fn check_member_names(v: Value<'_>, known: &[&str], what: &str) -> Result<()
         }
         if let Some(n) = known.iter().find(|n| fold_eq(k.chars(), n.chars())) {
             return Err(Invalid(format!(
-                "{what} member {:?} differs from {n:?} only by case or invisible characters",
-                k.decode()
+                "{what} member {} differs from {} only by case or invisible characters",
+                crate::reply::quoted(&k.decode()),
+                crate::reply::quoted(n)
             )));
         }
     }

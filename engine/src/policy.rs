@@ -200,7 +200,7 @@ impl Surface {
                 )
             })
             .collect();
-        self.exact.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::heapsort(&mut self.exact, |a, b| a.0 < b.0);
         self.globs = self
             .entries
             .iter()

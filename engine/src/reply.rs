@@ -23,6 +23,13 @@ pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// `s` as a JSON string literal (how names are quoted in every message).
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
 /// A denial of one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {

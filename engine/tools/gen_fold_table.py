@@ -72,7 +72,37 @@ for a, b in ignorable:
     out.append("    (0x%X, 0x%X)," % (a, b))
 out.append("];")
 
+# Simple lower-case mappings of the other characters, as runs of one delta with a stride
+# of 1 or 2 (Rust's own tables would add kilobytes to the module).
+lower = []
+for cp in range(0x80, 0x110000):
+    if 0xD800 <= cp <= 0xDFFF or cp in m:
+        continue
+    l = chr(cp).lower()
+    if len(l) == 1 and l != chr(cp):
+        lower.append((cp, ord(l) - cp))
+lruns = []  # [start, count, delta, stride]
+for cp, d in lower:
+    if lruns:
+        start, count, delta, stride = lruns[-1]
+        last = start + (count - 1) * stride
+        if delta == d and count == 1 and cp - last in (1, 2):
+            lruns[-1][3] = cp - last
+            lruns[-1][1] += 1
+            continue
+        if delta == d and cp - last == stride:
+            lruns[-1][1] += 1
+            continue
+    lruns.append([cp, 1, d, 1])
+out.append("")
+out.append("/// `(first code point, count, delta, stride)`: `first + k * stride` lower-cases to itself")
+out.append("/// plus `delta`, for `k < count`.")
+out.append("pub(crate) static LOWER: [(u32, u16, i32, u8); %d] = [" % len(lruns))
+for start, count, delta, stride in lruns:
+    out.append("    (0x%X, %d, %d, %d)," % (start, count, delta, stride))
+out.append("];")
+
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "..", "src", "fold_table.rs"), "w") as f:
     f.write("\n".join(out) + "\n")
-print("runs:", len(runs), "multi chars:", len(multi))
+print("runs:", len(runs), "multi chars:", len(multi), "lower runs:", len(lruns))

@@ -134,8 +134,8 @@ impl RootContext for Root {
         match Engine::new(config, &ns, &SharedData, random_salt()) {
             Ok(engine) => {
                 self.shared = Some(Rc::new(Shared {
+                    metrics: Metrics::new(engine.policy()),
                     engine,
-                    metrics: Metrics::default(),
                     validator: RefCell::new(Validator::new()),
                 }));
                 true
@@ -281,15 +281,18 @@ impl Stream {
 }
 
 fn report(shared: &Shared, report: &Report) {
-    let policy = shared.engine.policy();
-    shared.metrics.record(report, policy);
+    shared.metrics.record(report);
     let grant = report.grant.as_deref().unwrap_or("-");
     let request_id = report.request_id.as_deref().unwrap_or("-");
     let verb = if report.shadow { "shadow_" } else { "" };
     if let Some((kind, detail)) = &report.rejection {
         abi::log(
             Level::Info,
-            &format!("toolgate: {verb}rejected reason={} detail={detail:?} grant={grant} request_id={request_id}", kind.code()),
+            &format!(
+                "toolgate: {verb}rejected reason={} detail={} grant={grant} request_id={request_id}",
+                kind.code(),
+                reply::quoted(detail)
+            ),
         );
     }
     if let Some(e) = &report.store_error {
@@ -310,8 +313,9 @@ fn report(shared: &Shared, report: &Report) {
             abi::log(
                 Level::Info,
                 &format!(
-                    "toolgate: {verb}denied tool={:?} reason={} rule={rule} counter={} grant={grant} request_id={request_id}",
-                    c.name,
+                    "toolgate: {verb}denied {}={} reason={} rule={rule} counter={} grant={grant} request_id={request_id}",
+                    c.kind.noun(),
+                    reply::quoted(&c.name),
                     reason.code(),
                     counter.as_deref().unwrap_or("-"),
                 ),

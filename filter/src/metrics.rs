@@ -1,33 +1,127 @@
 //! Envoy counters. Every name is built from the policy (tool and counter names) and fixed
 //! enumerations, never from request data, so the number of stats is bounded by the policy.
+//! Ids are cached per VM in a flat table indexed by numbers, so counting a request formats
+//! no string once its metrics exist.
 
 use crate::abi;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use toolgate_engine::outcome::{CallOutcome, Report, ToolLabel};
+use toolgate_engine::outcome::{CallOutcome, Reason, Rejection, Report, ToolLabel};
 use toolgate_engine::policy::{Kind, Policy};
-
-/// Metric ids of one VM, defined on first use.
-#[derive(Default)]
-pub struct Metrics {
-    ids: RefCell<HashMap<String, u32>>,
-}
 
 /// The label of tools not named in the policy.
 const OTHER: &str = "_other";
+const DECISIONS: [&str; 3] = ["allowed", "denied", "shadow_denied"];
+
+/// One counter, as a position in the id table.
+#[derive(Clone, Copy)]
+enum Metric {
+    ToolDecision { tool: usize, decision: usize },
+    Denial { tool: usize, reason: Reason },
+    RateLimited { counter: usize },
+    Rejected(Rejection),
+    KindDecision { kind: Kind, decision: usize },
+    StoreErrors,
+    ListUnfilterable,
+}
+
+/// Metric ids of one VM, defined on first use.
+pub struct Metrics {
+    /// Tool labels: the policy's tool entries, then `_other`.
+    tools: Vec<String>,
+    counters: Vec<String>,
+    ids: RefCell<Vec<Option<u32>>>,
+}
 
 impl Metrics {
-    fn add(&self, name: String) {
+    /// The metrics a policy can produce.
+    pub fn new(policy: &Policy) -> Metrics {
+        let mut tools: Vec<String> = policy
+            .tools
+            .entries
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        tools.push(OTHER.into());
+        let counters: Vec<String> = policy.counters.iter().map(|c| c.name.clone()).collect();
+        let m = Metrics {
+            tools,
+            counters,
+            ids: RefCell::new(Vec::new()),
+        };
+        let size = m.slot(Metric::ListUnfilterable) + 1;
+        m.ids.replace(vec![None; size]);
+        m
+    }
+
+    fn slot(&self, metric: Metric) -> usize {
+        let t = self.tools.len();
+        let d = DECISIONS.len();
+        let r = Reason::ALL.len();
+        let c = self.counters.len();
+        let k = Rejection::ALL.len();
+        match metric {
+            Metric::ToolDecision { tool, decision } => tool * d + decision,
+            Metric::Denial { tool, reason } => t * d + tool * r + reason.index(),
+            Metric::RateLimited { counter } => t * (d + r) + counter,
+            Metric::Rejected(kind) => t * (d + r) + c + kind.index(),
+            Metric::KindDecision { kind, decision } => {
+                let row = usize::from(kind == Kind::Prompt);
+                t * (d + r) + c + k + row * d + decision
+            }
+            Metric::StoreErrors => t * (d + r) + c + k + 2 * d,
+            Metric::ListUnfilterable => t * (d + r) + c + k + 2 * d + 1,
+        }
+    }
+
+    fn name(&self, metric: Metric) -> String {
+        let tool = |i: usize| self.tools.get(i).map_or(OTHER, String::as_str);
+        let decision = |i: usize| DECISIONS.get(i).copied().unwrap_or("allowed");
+        match metric {
+            Metric::ToolDecision {
+                tool: t,
+                decision: d,
+            } => {
+                format!(
+                    "toolgate.tool_calls.tool.{}.decision.{}",
+                    tool(t),
+                    decision(d)
+                )
+            }
+            Metric::Denial { tool: t, reason } => {
+                format!("toolgate.denials.tool.{}.reason.{}", tool(t), reason.code())
+            }
+            Metric::RateLimited { counter } => format!(
+                "toolgate.rate_limited.counter.{}",
+                self.counters
+                    .get(counter)
+                    .map_or("_unknown", String::as_str)
+            ),
+            Metric::Rejected(kind) => format!("toolgate.rejected.reason.{}", kind.code()),
+            Metric::KindDecision { kind, decision: d } => {
+                let family = if kind == Kind::Prompt {
+                    "prompt_gets"
+                } else {
+                    "resource_reads"
+                };
+                format!("toolgate.{family}.decision.{}", decision(d))
+            }
+            Metric::StoreErrors => "toolgate.store_errors".into(),
+            Metric::ListUnfilterable => "toolgate.list_unfilterable".into(),
+        }
+    }
+
+    fn add(&self, metric: Metric) {
+        let slot = self.slot(metric);
         let Ok(mut ids) = self.ids.try_borrow_mut() else {
             return;
         };
-        let id = match ids.get(&name) {
-            Some(id) => *id,
-            None => match abi::define_counter(&name) {
-                Ok(id) => {
-                    ids.insert(name, id);
-                    id
-                }
+        let Some(entry) = ids.get_mut(slot) else {
+            return;
+        };
+        let id = match *entry {
+            Some(id) => id,
+            None => match abi::define_counter(&self.name(metric)) {
+                Ok(id) => *entry.insert(id),
                 Err(_) => return,
             },
         };
@@ -36,59 +130,50 @@ impl Metrics {
 
     /// Counts a list response Toolgate withheld because it could not filter it.
     pub fn list_unfilterable(&self) {
-        self.add("toolgate.list_unfilterable".into());
+        self.add(Metric::ListUnfilterable);
     }
 
     /// Counts what a report says happened.
-    pub fn record(&self, report: &Report, policy: &Policy) {
+    pub fn record(&self, report: &Report) {
         if let Some((kind, _)) = &report.rejection {
-            self.add(format!("toolgate.rejected.reason.{}", kind.code()));
+            self.add(Metric::Rejected(*kind));
         }
         if report.store_error.is_some() {
-            self.add("toolgate.store_errors".into());
+            self.add(Metric::StoreErrors);
         }
+        let other = self.tools.len() - 1;
         for call in &report.calls {
             let decision = match (&call.outcome, report.shadow) {
-                (CallOutcome::Allowed, _) => "allowed",
-                (CallOutcome::Denied { .. }, false) => "denied",
-                (CallOutcome::Denied { .. }, true) => "shadow_denied",
+                (CallOutcome::Allowed, _) => 0,
+                (CallOutcome::Denied { .. }, false) => 1,
+                (CallOutcome::Denied { .. }, true) => 2,
             };
-            match call.kind {
-                Kind::Tool => {}
-                Kind::Resource => {
-                    self.add(format!("toolgate.resource_reads.decision.{decision}"));
-                    continue;
-                }
-                Kind::Prompt => {
-                    self.add(format!("toolgate.prompt_gets.decision.{decision}"));
-                    continue;
-                }
+            if call.kind != Kind::Tool {
+                self.add(Metric::KindDecision {
+                    kind: call.kind,
+                    decision,
+                });
+                continue;
             }
             let tool = match call.tool {
-                ToolLabel::Policy(id) => policy
-                    .tools
-                    .entries
-                    .get(id.0)
-                    .map_or(OTHER, |t| t.name.as_str()),
-                ToolLabel::Other => OTHER,
+                ToolLabel::Policy(id) if id.0 < other => id.0,
+                _ => other,
             };
-            self.add(format!(
-                "toolgate.tool_calls.tool.{tool}.decision.{decision}"
-            ));
+            self.add(Metric::ToolDecision { tool, decision });
             if let CallOutcome::Denied {
                 reason, counter, ..
             } = &call.outcome
             {
-                self.add(format!(
-                    "toolgate.denials.tool.{tool}.reason.{}",
-                    reason.code()
-                ));
+                self.add(Metric::Denial {
+                    tool,
+                    reason: *reason,
+                });
                 // Only counters the policy defines are named (the engine reports no other).
-                if let Some(c) = counter
+                if let Some(i) = counter
                     .as_ref()
-                    .filter(|c| policy.counters.iter().any(|d| &d.name == *c))
+                    .and_then(|c| self.counters.iter().position(|n| n == c))
                 {
-                    self.add(format!("toolgate.rate_limited.counter.{c}"));
+                    self.add(Metric::RateLimited { counter: i });
                 }
             }
         }

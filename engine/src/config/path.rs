@@ -55,7 +55,7 @@ impl fmt::Display for Path {
                     }
                     f.write_str(k)?;
                 }
-                Segment::Key(k) => write!(f, "[{k:?}]")?,
+                Segment::Key(k) => write!(f, "[{}]", crate::reply::quoted(k))?,
                 Segment::Index(n) => write!(f, "[{n}]")?,
             }
         }

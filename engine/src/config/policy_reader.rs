@@ -5,13 +5,14 @@ use super::path::Path;
 use super::problems::Problems;
 use super::read::{array, boolean, choice, fields, integer, one_of, quote, required, string};
 use crate::condition::{ArgPath, Condition, Op};
-use crate::json::{Kind as JsonKind, Number, Owned, Value};
+use crate::json::{Kind as JsonKind, Owned, Value};
 use crate::pattern::Pattern;
 use crate::policy::{
     Action, CounterDef, CounterId, DefaultAction, Increment, Kind, Limit, Policy, Rules, Scope,
     Surface,
 };
 use crate::ratelimit::Window;
+use crate::reply::quoted;
 use std::num::NonZeroU64;
 
 /// The policy document's fields: PolicyLayer's, then Toolgate's `resources` and `prompts`.
@@ -287,7 +288,7 @@ fn read_entries(
         if !valid_name(kind, &name) {
             problems.push(
                 &p,
-                format!("{name:?} is not a {} name or pattern", kind.noun()),
+                format!("{} is not a {} name or pattern", quoted(&name), kind.noun()),
                 name_expected(kind),
             );
             continue;
@@ -295,7 +296,11 @@ fn read_entries(
         if let Some(other) = names.iter().find(|o| same_name(kind, o, &name)) {
             problems.push(
                 &p,
-                format!("{name:?} differs from {other:?} only by case"),
+                format!(
+                    "{} differs from {} only by case",
+                    quoted(&name),
+                    quoted(other)
+                ),
                 "names that differ by more than case (they match case-insensitively)",
             );
             continue;
@@ -317,7 +322,11 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
             continue;
         };
         if seen.iter().any(|s| same_name(kind, s, &name)) {
-            problems.push(&p, format!("{name:?} is listed twice"), "each name once");
+            problems.push(
+                &p,
+                format!("{} is listed twice", quoted(&name)),
+                "each name once",
+            );
             continue;
         }
         seen.push(name.clone());
@@ -328,7 +337,7 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
         if !valid_name(kind, &name) {
             problems.push(
                 &p,
-                format!("{name:?} is not a {} name or pattern", kind.noun()),
+                format!("{} is not a {} name or pattern", quoted(&name), kind.noun()),
                 format!("{}, or \"*\"", name_expected(kind)),
             );
             continue;
@@ -439,7 +448,11 @@ fn read_arg_path(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<A
     let s = string(v, path, expected, problems)?;
     let parsed = ArgPath::parse(&s);
     if parsed.is_none() {
-        problems.push(path, format!("{s:?} is not an argument path"), expected);
+        problems.push(
+            path,
+            format!("{} is not an argument path", quoted(&s)),
+            expected,
+        );
     }
     parsed
 }
@@ -480,7 +493,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
             })
         }
         (OpName::Lt | OpName::Lte | OpName::Gt | OpName::Gte, Some(v)) => {
-            let n: Option<Number> = v.as_number();
+            let n = v.as_number().map(|n| n.to_owned_number());
             if n.is_none() {
                 problems.push(&vpath, format!("{} is not a number", quote(v)), "a number");
             }
@@ -548,7 +561,7 @@ fn read_limit(
             } else {
                 problems.push(
                     &path.key("counter"),
-                    format!("{c:?} is not a counter name"),
+                    format!("{} is not a counter name", quoted(&c)),
                     counter_expected,
                 );
                 None

@@ -150,13 +150,17 @@ pub(crate) fn integer(
     } else {
         format!("an integer from {min} to {max}")
     };
-    match v.as_number() {
-        Some(crate::json::Number::Int(i)) if (min..=max).contains(&i) => Some(i),
-        Some(crate::json::Number::Int(_)) => {
+    let int = v
+        .as_number()
+        .filter(|n| !n.raw().contains(['.', 'e', 'E']))
+        .map(|n| n.raw().parse::<i64>());
+    match int {
+        Some(Ok(i)) if (min..=max).contains(&i) => Some(i),
+        Some(_) => {
             problems.push(path, format!("{} is out of range", quote(v)), expected);
             None
         }
-        _ => {
+        None => {
             problems.push(path, format!("{} is not an integer", quote(v)), expected);
             None
         }

@@ -131,7 +131,11 @@ fn header_name(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Str
     if is_header_name(&s) {
         Some(s.to_ascii_lowercase())
     } else {
-        problems.push(path, format!("{s:?} is not a header name"), expected);
+        problems.push(
+            path,
+            format!("{} is not a header name", crate::reply::quoted(&s)),
+            expected,
+        );
         None
     }
 }
@@ -287,7 +291,11 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
             if (1..=64).contains(&ns.len()) && ns.bytes().all(|c| c.is_ascii_graphic()) {
                 s.key_namespace = Some(ns);
             } else {
-                problems.push(&p, format!("{ns:?} is not a key namespace"), expected);
+                problems.push(
+                    &p,
+                    format!("{} is not a key namespace", crate::reply::quoted(&ns)),
+                    expected,
+                );
             }
         }
     }

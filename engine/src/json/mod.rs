@@ -7,7 +7,7 @@ mod string;
 mod validate;
 mod value;
 
-pub use number::Number;
+pub use number::{Number, OwnedNumber};
 pub use owned::Owned;
 pub use string::{Chars, JsonStr};
 pub use validate::{Error, ErrorKind, KeyRule, Options, Validator};

@@ -1,60 +1,268 @@
-//! JSON numbers: integers exactly (when they fit 64 bits), everything else as f64.
+//! JSON numbers, compared exactly as decimals: no floating point, so `0.1 + 0.2`-style
+//! rounding never decides a policy, and no float tables weigh down the module.
+//!
+//! Servers usually read numbers as IEEE doubles, which cannot tell apart decimals that agree
+//! on their first 15 or so significant digits; [`Number::near`] reports such pairs so the
+//! conditions can treat them as doubtful.
 
 use std::cmp::Ordering;
 
-/// A JSON number.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Number {
-    /// An integer literal that fits in an `i64`.
-    Int(i64),
-    /// Any other number (fraction, exponent, or too large), as the nearest `f64`.
-    Float(f64),
+/// A validated JSON number literal, borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Number<'a> {
+    raw: &'a str,
 }
 
-impl Number {
-    /// Parses a validated JSON number literal.
-    pub fn parse(raw: &str) -> Option<Number> {
-        let integral = !raw.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
-        if integral {
-            if let Ok(i) = raw.parse::<i64>() {
-                return Some(Number::Int(i));
+/// A JSON number literal owned by the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedNumber(String);
+
+impl OwnedNumber {
+    /// A view of the number.
+    pub fn as_number(&self) -> Number<'_> {
+        Number { raw: &self.0 }
+    }
+}
+
+/// The digits of a number in the form `0.d1 d2 d3 ... × 10^exp` with `d1 != 0`.
+struct Decimal<'a> {
+    negative: bool,
+    int: &'a [u8],
+    frac: &'a [u8],
+    /// Leading zeros of `int ++ frac` skipped.
+    skip: usize,
+    /// Significant digits (after `skip`, trailing zeros dropped).
+    len: usize,
+    exp: i64,
+}
+
+/// Digits two numbers are scaled to when deciding whether a double could blur them.
+const SCALE_DIGITS: i64 = 17;
+/// How far apart (in units of the 17th digit) two numbers may be and still be blurred: a
+/// double keeps 15.9 significant digits, so this errs towards doubt.
+const NEAR_UNITS: u64 = 100;
+
+fn parse_exp(s: &[u8]) -> i64 {
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', d)) => (true, d),
+        Some((b'+', d)) => (false, d),
+        _ => (false, s),
+    };
+    let mut v: i64 = 0;
+    for &d in digits {
+        v = v
+            .saturating_mul(10)
+            .saturating_add(i64::from(d.wrapping_sub(b'0')));
+    }
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+impl<'a> Decimal<'a> {
+    fn of(raw: &'a str) -> Decimal<'a> {
+        let b = raw.as_bytes();
+        let (negative, b) = match b.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, b),
+        };
+        let (mantissa, exp) = match b.iter().position(|&c| c == b'e' || c == b'E') {
+            Some(i) => (
+                b.get(..i).unwrap_or(&[]),
+                parse_exp(b.get(i + 1..).unwrap_or(&[])),
+            ),
+            None => (b, 0),
+        };
+        let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+            Some(i) => (
+                mantissa.get(..i).unwrap_or(&[]),
+                mantissa.get(i + 1..).unwrap_or(&[]),
+            ),
+            None => (mantissa, &[][..]),
+        };
+        let all = || int.iter().chain(frac.iter());
+        let skip = all().take_while(|&&c| c == b'0').count();
+        let total = int.len() + frac.len();
+        let trailing = all().rev().take_while(|&&c| c == b'0').count();
+        let len = total.saturating_sub(skip).saturating_sub(trailing);
+        let exp = exp
+            .saturating_add(i64::try_from(int.len()).unwrap_or(i64::MAX))
+            .saturating_sub(i64::try_from(skip).unwrap_or(0));
+        Decimal {
+            negative,
+            int,
+            frac,
+            skip,
+            len,
+            exp,
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The i-th significant digit (0 past the end).
+    fn digit(&self, i: usize) -> u8 {
+        if i >= self.len {
+            return 0;
+        }
+        let at = self.skip + i;
+        match self.int.get(at) {
+            Some(&d) => d - b'0',
+            None => self.frac.get(at - self.int.len()).map_or(0, |&d| d - b'0'),
+        }
+    }
+
+    /// Compares magnitudes.
+    fn cmp_abs(&self, other: &Decimal<'_>) -> Ordering {
+        match (self.is_zero(), other.is_zero()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
+        }
+        self.exp.cmp(&other.exp).then_with(|| {
+            let n = self.len.max(other.len);
+            (0..n)
+                .map(|i| self.digit(i).cmp(&other.digit(i)))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        })
+    }
+}
+
+impl<'a> Number<'a> {
+    /// A number literal; `None` unless `raw` is exactly a JSON number.
+    pub fn parse(raw: &'a str) -> Option<Number<'a>> {
+        let b = raw.as_bytes();
+        let mut i = usize::from(b.first() == Some(&b'-'));
+        let digits = |i: &mut usize| {
+            let start = *i;
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i - start
+        };
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut i);
+            }
+            _ => return None,
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if digits(&mut i) == 0 {
+                return None;
             }
         }
-        raw.parse::<f64>().ok().map(Number::Float)
-    }
-
-    /// The value as an `f64` (may round).
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Number::Int(i) => i as f64,
-            Number::Float(f) => f,
-        }
-    }
-
-    /// Numeric comparison; integers compare exactly.
-    pub fn compare(self, other: Number) -> Option<Ordering> {
-        match (self, other) {
-            (Number::Int(a), Number::Int(b)) => Some(a.cmp(&b)),
-            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
-        }
-    }
-
-    /// The smallest non-negative integer at least this value, if the value is a finite
-    /// number >= 0 (fractions round up, so a sum of increments never undercounts).
-    pub fn ceil_u64(self) -> Option<u64> {
-        match self {
-            Number::Int(i) => u64::try_from(i).ok(),
-            Number::Float(f) if f.is_finite() && f >= 0.0 => {
-                let c = f.ceil();
-                // 2^64 as f64; anything at or above does not fit.
-                if c < 18_446_744_073_709_551_616.0 {
-                    Some(c as u64)
-                } else {
-                    None
-                }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
             }
-            Number::Float(_) => None,
+            if digits(&mut i) == 0 {
+                return None;
+            }
         }
+        (i == b.len()).then_some(Number { raw })
+    }
+
+    /// The literal as written.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// An owned copy.
+    pub fn to_owned_number(&self) -> OwnedNumber {
+        OwnedNumber(self.raw.to_string())
+    }
+
+    /// Exact numeric comparison.
+    pub fn compare(&self, other: Number<'_>) -> Ordering {
+        let (a, b) = (Decimal::of(self.raw), Decimal::of(other.raw));
+        let neg_a = a.negative && !a.is_zero();
+        let neg_b = b.negative && !b.is_zero();
+        match (neg_a, neg_b) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (false, false) => a.cmp_abs(&b),
+            (true, true) => b.cmp_abs(&a),
+        }
+    }
+
+    /// Whether a server reading doubles might take the two numbers for equal: they differ
+    /// by less than about 1e-14 of their size, or both underflow to zero, or both overflow.
+    pub fn near(&self, other: Number<'_>) -> bool {
+        let (a, b) = (Decimal::of(self.raw), Decimal::of(other.raw));
+        let tiny = |d: &Decimal<'_>| d.is_zero() || d.exp < -300;
+        let huge = |d: &Decimal<'_>| d.exp > 309;
+        match (tiny(&a), tiny(&b)) {
+            (true, true) => return true,
+            (true, false) | (false, true) => return false,
+            _ => {}
+        }
+        if a.negative != b.negative {
+            return false;
+        }
+        if huge(&a) || huge(&b) {
+            return huge(&a) && huge(&b);
+        }
+        // Both scaled to 17 digits at the larger exponent.
+        let top = a.exp.max(b.exp);
+        let scaled = |d: &Decimal<'_>| {
+            let k = usize::try_from(SCALE_DIGITS - (top - d.exp)).unwrap_or(0);
+            (0..k).fold(0u64, |v, i| {
+                v.saturating_mul(10).saturating_add(u64::from(d.digit(i)))
+            })
+        };
+        scaled(&a).abs_diff(scaled(&b)) <= NEAR_UNITS
+    }
+
+    /// The smallest non-negative integer at least this value, for a value >= 0 that fits
+    /// in a u64 (fractions round up, so a sum of increments never undercounts).
+    pub fn ceil_u64(&self) -> Option<u64> {
+        let d = Decimal::of(self.raw);
+        if d.is_zero() {
+            return Some(0);
+        }
+        if d.negative {
+            return None;
+        }
+        if d.exp <= 0 {
+            return Some(1);
+        }
+        let int_digits = usize::try_from(d.exp).ok().filter(|e| *e <= 20)?;
+        let mut v: u64 = 0;
+        for i in 0..int_digits {
+            v = v.checked_mul(10)?.checked_add(u64::from(d.digit(i)))?;
+        }
+        if d.len > int_digits {
+            v = v.checked_add(1)?;
+        }
+        Some(v)
+    }
+
+    /// A canonical text: equal numbers give equal texts (`1`, `1.0`, `10e-1`: `0.1e1`).
+    pub fn canonical(&self) -> String {
+        let d = Decimal::of(self.raw);
+        if d.is_zero() {
+            return "0".into();
+        }
+        let mut s = String::with_capacity(d.len + 8);
+        if d.negative {
+            s.push('-');
+        }
+        s.push_str("0.");
+        for i in 0..d.len {
+            s.push(char::from(b'0' + d.digit(i)));
+        }
+        s.push('e');
+        s.push_str(&d.exp.to_string());
+        s
     }
 }
 
@@ -62,34 +270,83 @@ impl Number {
 mod tests {
     use super::*;
 
+    fn n(s: &str) -> Number<'_> {
+        Number::parse(s).unwrap()
+    }
+
     #[test]
-    fn parses_and_compares() {
-        assert_eq!(Number::parse("42"), Some(Number::Int(42)));
-        assert_eq!(Number::parse("-0"), Some(Number::Int(0)));
-        assert_eq!(Number::parse("1.5"), Some(Number::Float(1.5)));
-        assert_eq!(Number::parse("1e2"), Some(Number::Float(100.0)));
-        assert!(matches!(
-            Number::parse("123456789012345678901234567890"),
-            Some(Number::Float(_))
-        ));
-        let big = Number::Int(9_007_199_254_740_993);
-        assert_eq!(
-            big.compare(Number::Int(9_007_199_254_740_992)),
-            Some(Ordering::Greater)
-        );
-        assert_eq!(
-            Number::Int(3).compare(Number::Float(2.5)),
-            Some(Ordering::Greater)
-        );
+    fn parses_json_numbers_only() {
+        for ok in [
+            "0",
+            "-0",
+            "1",
+            "-12.5e-3",
+            "1E+2",
+            "0.000",
+            "123456789012345678901234567890",
+        ] {
+            assert!(Number::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "", "-", "01", "1.", ".5", "1e", "+1", " 1", "1 ", "0x10", "NaN", "1.5.2",
+        ] {
+            assert!(Number::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exact_comparison() {
+        use Ordering::*;
+        for (a, b, o) in [
+            ("1", "1.0", Equal),
+            ("10e-1", "1", Equal),
+            ("-0", "0", Equal),
+            ("0.000", "-0e5", Equal),
+            ("2", "10", Less),
+            ("-2", "-10", Greater),
+            ("-1", "0", Less),
+            ("1e2", "99.999", Greater),
+            ("9007199254740993", "9007199254740992", Greater),
+            ("0.1", "0.10000000000000000001", Less),
+            (
+                "123456789012345678901234567890",
+                "1.2345678901234567890123456789e29",
+                Equal,
+            ),
+            ("1e400", "1e399", Greater),
+            ("-1e-400", "0", Less),
+        ] {
+            assert_eq!(n(a).compare(n(b)), o, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn near_and_canonical() {
+        assert!(n("99.999999999999999999").near(n("100")));
+        assert!(n("1e-400").near(n("0")));
+        assert!(n("1e400").near(n("2e999")));
+        assert!(!n("1e308").near(n("1e309")));
+        assert!(n("100.00000000000000001").near(n("100")));
+        assert!(n("0.30000000000000004").near(n("0.3")));
+        assert!(!n("0.31").near(n("0.3")));
+        assert!(!n("-1").near(n("1")));
+        assert_eq!(n("1.0").canonical(), n("10e-1").canonical());
+        assert_eq!(n("-0").canonical(), "0");
+        assert_ne!(n("1").canonical(), n("2").canonical());
     }
 
     #[test]
     fn increments_round_up_and_refuse_negatives() {
-        assert_eq!(Number::Int(5).ceil_u64(), Some(5));
-        assert_eq!(Number::Float(2.1).ceil_u64(), Some(3));
-        assert_eq!(Number::Int(-1).ceil_u64(), None);
-        assert_eq!(Number::Float(-0.5).ceil_u64(), None);
-        assert_eq!(Number::Float(f64::INFINITY).ceil_u64(), None);
-        assert_eq!(Number::Float(1e30).ceil_u64(), None);
+        assert_eq!(n("5").ceil_u64(), Some(5));
+        assert_eq!(n("2.1").ceil_u64(), Some(3));
+        assert_eq!(n("0.0001").ceil_u64(), Some(1));
+        assert_eq!(n("0").ceil_u64(), Some(0));
+        assert_eq!(n("-0").ceil_u64(), Some(0));
+        assert_eq!(n("-1").ceil_u64(), None);
+        assert_eq!(n("-0.5").ceil_u64(), None);
+        assert_eq!(n("1e30").ceil_u64(), None);
+        assert_eq!(n("18446744073709551615").ceil_u64(), Some(u64::MAX));
+        assert_eq!(n("18446744073709551616").ceil_u64(), None);
+        assert_eq!(n("1.5e2").ceil_u64(), Some(150));
     }
 }

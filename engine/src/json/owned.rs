@@ -1,7 +1,7 @@
 //! Owned JSON values, for literals in the policy (condition operands) that request values
 //! are compared with.
 
-use super::number::Number;
+use super::number::OwnedNumber;
 use super::value::{Kind, Value};
 
 /// A JSON value owned by the compiled policy.
@@ -12,7 +12,7 @@ pub enum Owned {
     /// A boolean.
     Bool(bool),
     /// A number.
-    Number(Number),
+    Number(OwnedNumber),
     /// A string (unescaped).
     String(String),
     /// An array.
@@ -27,7 +27,9 @@ impl Owned {
         match v.kind() {
             Kind::Null => Owned::Null,
             Kind::Bool => Owned::Bool(v.as_bool().unwrap_or(false)),
-            Kind::Number => v.as_number().map_or(Owned::Null, Owned::Number),
+            Kind::Number => v
+                .as_number()
+                .map_or(Owned::Null, |n| Owned::Number(n.to_owned_number())),
             Kind::String => Owned::String(
                 v.as_str()
                     .map(|s| s.decode().into_owned())
@@ -51,8 +53,7 @@ impl Owned {
             Owned::Bool(b) => v.as_bool() == Some(*b),
             Owned::Number(n) => v
                 .as_number()
-                .and_then(|m| m.compare(*n))
-                .is_some_and(|o| o.is_eq()),
+                .is_some_and(|m| m.compare(n.as_number()).is_eq()),
             Owned::String(s) => v.as_str().is_some_and(|t| t.eq_str(s)),
             Owned::Array(items) => {
                 v.kind() == Kind::Array && {

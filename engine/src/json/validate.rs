@@ -327,7 +327,7 @@ fn check_keys(
             .copied()
             .unwrap_or(KeySpan { start: 0, end: 0 })
     };
-    order.sort_unstable_by(|&x, &y| compare(text, at(x), at(y), rule));
+    crate::sort::heapsort(order, |&x, &y| compare(text, at(x), at(y), rule).is_lt());
     for pair in order.windows(2) {
         if let [x, y] = *pair {
             if compare(text, at(x), at(y), rule) == Ordering::Equal {

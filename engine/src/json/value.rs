@@ -85,7 +85,7 @@ impl<'a> Value<'a> {
     }
 
     /// The number, if this is one.
-    pub fn as_number(&self) -> Option<Number> {
+    pub fn as_number(&self) -> Option<Number<'a>> {
         if self.kind() != Kind::Number {
             return None;
         }
