@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn windows_align_to_the_utc_calendar() {
-        // 2026-11-24T10:31:12Z
+        // 2026-11-25T10:31:12Z
         let t = 1_795_602_672u64;
         assert_eq!(Window::Minute.start(t), t - 12);
         assert_eq!(Window::Hour.start(t), t - 31 * 60 - 12);

@@ -16,7 +16,7 @@ use toolgate_engine::{Attributes, Engine, Head};
 
 pub const SEED: &str = r#"{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"minute","max":30,"scope":"grant"}]}}}"#;
 
-/// 2026-11-24T10:31:00Z
+/// 2026-11-25T10:31:00Z
 pub const T0: u64 = 1_795_602_660;
 
 pub struct Attrs {

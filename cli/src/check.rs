@@ -1,0 +1,73 @@
+//! `toolgate check`.
+
+use crate::args::{read, Args, Failure, Format};
+use toolgate_engine::reply::quoted;
+
+/// Validates a policy; `Ok(true)` when valid.
+pub fn run(a: &Args) -> Result<bool, Failure> {
+    let [path] = a.files.as_slice() else {
+        return Err(Failure::Usage("check takes one POLICY.json".into()));
+    };
+    let text = read(path)?;
+    match crate::runner::load(&text) {
+        Ok(c) => {
+            let p = &c.policy;
+            match a.format {
+                Format::Text => println!(
+                    "{path}: valid ({} tool entries, {} counters{}{})",
+                    p.tools.entries.len(),
+                    p.counters.len(),
+                    if p.resources.is_some() {
+                        ", resource rules"
+                    } else {
+                        ""
+                    },
+                    if p.prompts.is_some() {
+                        ", prompt rules"
+                    } else {
+                        ""
+                    },
+                ),
+                Format::Json => println!(
+                    "{{\"file\":{},\"valid\":true,\"problems\":[]}}",
+                    quoted(path)
+                ),
+            }
+            Ok(true)
+        }
+        Err(problems) => {
+            match a.format {
+                Format::Text => {
+                    for p in &problems {
+                        println!("{path}: {p}");
+                    }
+                    println!(
+                        "{path}: {} problem{}",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    );
+                }
+                Format::Json => {
+                    let items: Vec<String> = problems
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{{\"path\":{},\"found\":{},\"expected\":{},\"message\":{}}}",
+                                quoted(&p.path),
+                                quoted(&p.found),
+                                quoted(&p.expected),
+                                quoted(&p.to_string())
+                            )
+                        })
+                        .collect();
+                    println!(
+                        "{{\"file\":{},\"valid\":false,\"problems\":[{}]}}",
+                        quoted(path),
+                        items.join(",")
+                    );
+                }
+            }
+            Ok(false)
+        }
+    }
+}

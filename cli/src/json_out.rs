@@ -1,0 +1,82 @@
+//! Writing the command's JSON output.
+
+use toolgate_engine::outcome::{CallOutcome, Outcome, Verdict};
+use toolgate_engine::reply::{limit_state_headers, quoted};
+
+/// The decision word of an outcome: allowed, denied, rejected or passed (with a `shadow_`
+/// prefix when not enforced).
+pub fn decision(o: Option<&Outcome>) -> String {
+    match o {
+        None => "passed".into(),
+        Some(o) => o
+            .report
+            .summary()
+            .split(':')
+            .next()
+            .unwrap_or("passed")
+            .to_string(),
+    }
+}
+
+/// The reason code and rule of the first denial or refusal.
+pub fn reason_rule(o: Option<&Outcome>) -> (Option<String>, Option<String>) {
+    let Some(o) = o else {
+        return (None, None);
+    };
+    if let Some((kind, _)) = &o.report.rejection {
+        return (Some(kind.code().to_string()), None);
+    }
+    match o.report.first_denial().map(|c| &c.outcome) {
+        Some(CallOutcome::Denied { reason, rule, .. }) => {
+            (Some(reason.code().to_string()), Some(rule.clone()))
+        }
+        _ => (None, None),
+    }
+}
+
+/// The HTTP reply an outcome sends (status, headers, body), or the headers added to a
+/// forwarded request's response.
+pub fn reply_parts(o: Option<&Outcome>) -> (Option<u16>, Vec<(String, String)>, Option<String>) {
+    match o.map(|o| &o.verdict) {
+        Some(Verdict::Respond(r)) => (Some(r.status), r.headers.clone(), Some(r.body.clone())),
+        Some(Verdict::Forward(f)) => (None, limit_state_headers(&f.limits), None),
+        None => (None, Vec::new(), None),
+    }
+}
+
+fn headers_json(h: &[(String, String)]) -> String {
+    let items: Vec<String> = h
+        .iter()
+        .map(|(k, v)| format!("[{},{}]", quoted(k), quoted(v)))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// One JSON line describing a decided request.
+pub fn line(index: usize, o: Option<&Outcome>) -> String {
+    let (reason, rule) = reason_rule(o);
+    let (status, headers, body) = reply_parts(o);
+    let opt = |s: Option<String>| s.map_or("null".to_string(), |s| quoted(&s));
+    let mut out = format!(
+        "{{\"request\":{index},\"decision\":{},\"reason\":{},\"rule\":{},\"summary\":{}",
+        quoted(&decision(o)),
+        opt(reason),
+        opt(rule),
+        quoted(&o.map_or("passed".to_string(), |o| o.report.summary()))
+    );
+    match (status, body) {
+        (Some(s), Some(b)) => {
+            out.push_str(&format!(
+                ",\"reply\":{{\"status\":{s},\"headers\":{},\"body\":{}}}",
+                headers_json(&headers),
+                quoted(&b)
+            ));
+        }
+        _ => out.push_str(&format!(
+            ",\"forwarded\":{{\"response_headers\":{}}}",
+            headers_json(&headers)
+        )),
+    }
+    out.push('}');
+    out
+}

@@ -1,0 +1,75 @@
+//! The engine with an in-memory counter store and a manual clock: the filter's decisions,
+//! outside Envoy.
+
+use crate::request::Request;
+use toolgate_engine::config::{Config, Problem};
+use toolgate_engine::json::Validator;
+use toolgate_engine::outcome::Outcome;
+use toolgate_engine::ratelimit::{ManualClock, MemoryStore};
+use toolgate_engine::{Attributes, Engine, Head};
+
+struct Address(String);
+
+impl Attributes for Address {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        match path {
+            ["source", "address"] => Some(format!("{}:50000", self.0).into_bytes()),
+            _ => None,
+        }
+    }
+}
+
+/// One engine and its counters.
+pub struct Runner {
+    engine: Engine,
+    store: MemoryStore,
+    pub clock: ManualClock,
+    validator: Validator,
+    address: Address,
+}
+
+/// Loads a policy file's text.
+pub fn load(text: &[u8]) -> Result<Config, Vec<Problem>> {
+    toolgate_engine::config::load(text)
+}
+
+impl Runner {
+    /// A runner for `config` at `now` (Unix seconds).
+    pub fn new(config: Config, now: u64, address: &str) -> Result<Runner, String> {
+        let store = MemoryStore::new();
+        let engine =
+            Engine::new(config, "toolgate", &store, [0x5a; 16]).map_err(|e| e.0.to_string())?;
+        Ok(Runner {
+            engine,
+            store,
+            clock: ManualClock::at_secs(now),
+            validator: Validator::new(),
+            address: Address(address.to_string()),
+        })
+    }
+
+    /// Decides one request exactly as the filter does; `None` when it is not inspected.
+    pub fn decide(&mut self, r: &Request) -> Option<Outcome> {
+        let headers: Vec<(&[u8], &[u8])> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        let has_body = !r.body.is_empty()
+            || !matches!(r.method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS");
+        match self
+            .engine
+            .inspect_head(r.method.as_bytes(), &headers, has_body, &self.address)
+        {
+            Head::Pass => None,
+            Head::Done(o) => Some(o),
+            Head::Inspect(info) => Some(self.engine.decide(
+                &info,
+                &r.body,
+                &self.store,
+                &self.clock,
+                &mut self.validator,
+            )),
+        }
+    }
+}
