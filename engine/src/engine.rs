@@ -9,7 +9,7 @@ use crate::json::{JsonStr, KeyRule, Kind as JsonKind, Options, Validator, Value}
 use crate::listing::{ListRules, PendingList};
 use crate::mcp::{self, Envelope, Id, Invalid, Message};
 use crate::mcp_headers;
-use crate::names::{is_tool_name, NameKey};
+use crate::names::{canonical_method, is_tool_name};
 use crate::outcome::{
     CallOutcome, CallReport, Forward, LimitState, Outcome, Reason, Rejection, Report, ToolLabel,
     Verdict,
@@ -416,7 +416,7 @@ impl Engine {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
-            let Some(method) = NameKey::new(&method.decode()) else {
+            let Some(method) = canonical_method(&method.decode()) else {
                 continue;
             };
             let judged = match method.as_str() {

@@ -99,13 +99,9 @@ impl ListRules<'_> {
         }
     }
 
-    /// Filters one JSON-RPC message. `Ok(None)`: unchanged. Answered lists are removed
-    /// from `pending`.
-    fn message(
-        &self,
-        msg: Value<'_>,
-        pending: &mut Vec<PendingList>,
-    ) -> Result<Option<String>, String> {
+    /// Filters one JSON-RPC message. `Ok(None)`: unchanged. Every message answering a
+    /// pending id is filtered, not only the first (a client might read a later duplicate).
+    fn message(&self, msg: Value<'_>, pending: &[PendingList]) -> Result<Option<String>, String> {
         if msg.kind() != JsonKind::Object {
             return Ok(None);
         }
@@ -113,15 +109,18 @@ impl ListRules<'_> {
         let Some(id) = msg.get("id").and_then(id_key) else {
             return Ok(None);
         };
-        let Some(at) = pending.iter().position(|p| {
-            crate::json::parse_strict(p.id.as_bytes(), 2)
-                .ok()
-                .and_then(id_key)
-                .is_some_and(|k| k == id)
-        }) else {
+        let Some(kind) = pending
+            .iter()
+            .find(|p| {
+                crate::json::parse_strict(p.id.as_bytes(), 2)
+                    .ok()
+                    .and_then(id_key)
+                    .is_some_and(|k| k == id)
+            })
+            .map(|p| p.kind)
+        else {
             return Ok(None);
         };
-        let kind = pending.remove(at).kind;
         let Some(result) = msg.get("result") else {
             return Ok(None);
         };
@@ -171,7 +170,7 @@ impl ListRules<'_> {
     pub fn json_body(
         &self,
         body: &[u8],
-        pending: &mut Vec<PendingList>,
+        pending: &[PendingList],
     ) -> Result<Option<Vec<u8>>, String> {
         let opts = Options {
             max_depth: self.max_depth,

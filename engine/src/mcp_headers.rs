@@ -2,7 +2,7 @@
 //! the body says, so a router acting on headers can never disagree with the filter.
 
 use crate::mcp::Message;
-use crate::names::NameKey;
+use crate::names::canonical_method;
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -71,7 +71,7 @@ pub(crate) fn check(
     let Some(h) = header_value(h) else {
         return Err("the Mcp-Name header is not valid base64".into());
     };
-    let field = match NameKey::new(&body_method).as_ref().map(NameKey::as_str) {
+    let field = match canonical_method(&body_method).as_deref() {
         Some("tools/call" | "prompts/get") => "name",
         Some("resources/read") => "uri",
         _ => return Err("an Mcp-Name header was sent for a method without a name".into()),

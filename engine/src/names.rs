@@ -51,6 +51,15 @@ impl NameKey {
     }
 }
 
+/// The method a lenient router could take `method` for: ASCII lower case, slashes at either
+/// end trimmed and runs of slashes collapsed (`/Tools//Call/` is `tools/call`). `None` for a
+/// name that is not a valid method name.
+pub fn canonical_method(method: &str) -> Option<String> {
+    let key = NameKey::new(method)?;
+    let parts: Vec<&str> = key.as_str().split('/').filter(|p| !p.is_empty()).collect();
+    Some(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +82,23 @@ mod tests {
         ] {
             assert!(!is_tool_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn methods_in_canonical_form() {
+        assert_eq!(
+            canonical_method("tools/call").as_deref(),
+            Some("tools/call")
+        );
+        assert_eq!(
+            canonical_method("/Tools//CALL/").as_deref(),
+            Some("tools/call")
+        );
+        assert_eq!(
+            canonical_method("notifications/initialized").as_deref(),
+            Some("notifications/initialized")
+        );
+        assert_eq!(canonical_method("tools/call "), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Incremental filtering of a `text/event-stream` response: events are parsed as they
 //! arrive (split across chunks or many per chunk, CR, LF or CRLF line ends, comments,
-//! `id:`/`event:` lines), every event that is not the awaited list response is passed on
-//! byte for byte as soon as it is complete, and only that one event is rewritten.
+//! `id:`/`event:` lines), every event that is not a response to the list request is passed
+//! on byte for byte as soon as it is complete, and only such responses are rewritten.
 
 use crate::json::{KeyRule, Options, Validator};
 use crate::listing::{unfilterable, ListRules, PendingList};
@@ -42,11 +42,6 @@ impl SseFilter {
         }
     }
 
-    /// Whether a list response is still awaited.
-    pub fn awaiting(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     fn fail(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"event: message\ndata: ");
         out.extend_from_slice(unfilterable(&self.pending).as_bytes());
@@ -70,13 +65,7 @@ impl SseFilter {
                 rest = r;
             }
         }
-        for (i, &b) in rest.iter().enumerate() {
-            if !self.awaiting() {
-                // Nothing left to filter: everything from here on streams untouched.
-                out.append(&mut self.event);
-                out.extend_from_slice(rest.get(i..).unwrap_or(&[]));
-                return out;
-            }
+        for &b in rest {
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
@@ -104,12 +93,10 @@ impl SseFilter {
                 self.line.push(b);
             }
             if self.event.len() > self.max_event {
+                // Too large to inspect: it cannot be passed on unread.
                 self.fail(&mut out);
                 return out;
             }
-        }
-        if !self.awaiting() {
-            out.append(&mut self.event);
         }
         out
     }
@@ -157,7 +144,8 @@ impl SseFilter {
         let event = std::mem::take(&mut self.event);
         let data = std::mem::take(&mut self.data);
         let had_data = std::mem::replace(&mut self.has_data, false);
-        if !had_data || !self.awaiting() {
+        if !had_data || data.iter().all(u8::is_ascii_whitespace) {
+            // No JSON a client could read.
             out.extend_from_slice(&event);
             return;
         }
@@ -170,7 +158,7 @@ impl SseFilter {
             self.fail(out);
             return;
         }
-        match rules.json_body(&data, &mut self.pending) {
+        match rules.json_body(&data, &self.pending) {
             Ok(None) => out.extend_from_slice(&event),
             Ok(Some(new)) => {
                 for line in split_lines(&event) {

@@ -218,24 +218,23 @@ const LIST: &str = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_
 fn json_list_filtering() {
     let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
     let rules = h.engine.list_rules();
-    let mut p = pending("4");
-    let out = rules.json_body(LIST.as_bytes(), &mut p).unwrap().unwrap();
+    let p = pending("4");
+    let out = rules.json_body(LIST.as_bytes(), &p).unwrap().unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get","inputSchema":{"type":"object"}},{"name":"cache_set"}],"nextCursor":"n2"}}"#
     );
-    assert!(p.is_empty());
     // A string id a client would match to the number.
-    let mut p = pending("4");
+    let p = pending("4");
     assert!(rules
-        .json_body(LIST.replace("\"id\":4", "\"id\":\"4\"").as_bytes(), &mut p)
+        .json_body(LIST.replace("\"id\":4", "\"id\":\"4\"").as_bytes(), &p)
         .unwrap()
         .is_some());
     // Another id is left alone; so is a list without hidden tools.
-    let mut p = pending("5");
-    assert_eq!(rules.json_body(LIST.as_bytes(), &mut p).unwrap(), None);
+    let p = pending("5");
+    assert_eq!(rules.json_body(LIST.as_bytes(), &p).unwrap(), None);
     let clean = r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"a"}]}}"#;
-    assert_eq!(rules.json_body(clean.as_bytes(), &mut p).unwrap(), None);
+    assert_eq!(rules.json_body(clean.as_bytes(), &p).unwrap(), None);
     // Malformed while a list is awaited: refused.
     for bad in [
         LIST.replace("\"id\":4", "\"ID\":4"),
@@ -245,14 +244,13 @@ fn json_list_filtering() {
         format!("{LIST} x"),
         LIST.replace("\"result\":{", "\"result\":{\"tools\":[],"),
     ] {
-        let mut p = pending("4");
-        assert!(rules.json_body(bad.as_bytes(), &mut p).is_err(), "{bad}");
+        let p = pending("4");
+        assert!(rules.json_body(bad.as_bytes(), &p).is_err(), "{bad}");
     }
     // A batch of responses.
     let batch = format!("[{LIST},{}]", r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
-    let mut p = pending("4");
-    let out =
-        String::from_utf8(rules.json_body(batch.as_bytes(), &mut p).unwrap().unwrap()).unwrap();
+    let p = pending("4");
+    let out = String::from_utf8(rules.json_body(batch.as_bytes(), &p).unwrap().unwrap()).unwrap();
     assert!(
         out.starts_with('[')
             && !out.contains("cache_delete")
@@ -264,11 +262,11 @@ fn json_list_filtering() {
 fn hide_denied_tools_setting() {
     let cfg = format!(r#"{{"policy":{SEED},"hide_denied_tools":true}}"#);
     let h = Harness::new(&cfg);
-    let mut p = pending("4");
+    let p = pending("4");
     let out = h
         .engine
         .list_rules()
-        .json_body(LIST.as_bytes(), &mut p)
+        .json_body(LIST.as_bytes(), &p)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -324,12 +322,13 @@ fn sse_list_filtering() {
         !out.contains("cache_delete") && out.contains("cache_set"),
         "{out}"
     );
-    // After the list response everything streams through untouched.
-    let tail = format!("data: {LIST}\n\ndata: not json\n\n");
-    let (_, out) = sse(&h, &[tail.as_bytes()]);
-    assert!(String::from_utf8(out)
-        .unwrap()
-        .ends_with("data: not json\n\n"));
+    // A second response with the same id is filtered too; events without data pass.
+    let twice = format!("data: {LIST}\n\nevent: ping\ndata:\n\ndata: {LIST}\n\n");
+    let (_, out) = sse(&h, &[twice.as_bytes()]);
+    let out = String::from_utf8(out).unwrap();
+    assert!(!out.contains("cache_delete"), "{out}");
+    assert_eq!(out.matches("cache_set").count(), 2);
+    assert!(out.contains("event: ping\ndata:\n\n"));
 }
 
 #[test]
