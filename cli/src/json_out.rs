@@ -40,7 +40,7 @@ pub fn reply_parts(o: Option<&Outcome>) -> (Option<u16>, Vec<(String, String)>, 
     match o.map(|o| &o.verdict) {
         Some(Verdict::Respond(r)) => (Some(r.status), r.headers.clone(), Some(r.body.clone())),
         Some(Verdict::Forward(f)) => (None, limit_state_headers(&f.limits), None),
-        None => (None, Vec::new(), None),
+        Some(Verdict::Consult(_)) | None => (None, Vec::new(), None),
     }
 }
 

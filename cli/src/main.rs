@@ -9,6 +9,7 @@ mod eval;
 mod json_out;
 mod request;
 mod runner;
+mod service;
 
 use std::process::ExitCode;
 
@@ -30,7 +31,8 @@ check   Validates the policy; prints every problem with its JSON path. Exit stat
 eval    Decides requests as the filter would and prints, per request, the decision, the
         reason code, the rule and the exact reply (status, headers, body). With REQUEST.json
         the file is one request; with - (or nothing) standard input holds one request per
-        line. Counters advance across requests. A request is a JSON-RPC body, or an
+        line. Counters advance across requests; fleet-wide limits (\"store\": \"service\") are
+        answered by an in-memory rate limit service. A request is a JSON-RPC body, or an
         envelope {\"headers\": {NAME: VALUE|null}, \"method\": \"POST\", \"body\": BODY} where a
         string BODY is sent as raw text (to try malformed bodies).
     --grant VALUE        send VALUE as the Authorization header (the default grant source)

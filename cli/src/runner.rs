@@ -2,11 +2,12 @@
 //! outside Envoy.
 
 use crate::request::Request;
+use crate::service::Service;
 use toolgate_engine::config::{Config, Problem};
 use toolgate_engine::json::Validator;
-use toolgate_engine::outcome::Outcome;
-use toolgate_engine::ratelimit::{ManualClock, MemoryStore};
-use toolgate_engine::{Attributes, Engine, Head};
+use toolgate_engine::outcome::{Outcome, Verdict};
+use toolgate_engine::ratelimit::{Clock, ManualClock, MemoryStore};
+use toolgate_engine::{Attributes, Engine, Head, ServiceAnswer};
 
 struct Address(String);
 
@@ -26,6 +27,7 @@ pub struct Runner {
     pub clock: ManualClock,
     validator: Validator,
     address: Address,
+    service: Service,
 }
 
 /// Loads a policy file's text.
@@ -45,6 +47,7 @@ impl Runner {
             clock: ManualClock::at_secs(now),
             validator: Validator::new(),
             address: Address(address.to_string()),
+            service: Service::default(),
         })
     }
 
@@ -63,13 +66,28 @@ impl Runner {
         {
             Head::Pass => None,
             Head::Done(o) => Some(o),
-            Head::Inspect(info) => Some(self.engine.decide(
-                &info,
-                &r.body,
-                &self.store,
-                &self.clock,
-                &mut self.validator,
-            )),
+            Head::Inspect(info) => {
+                let o = self.engine.decide(
+                    &info,
+                    &r.body,
+                    &self.store,
+                    &self.clock,
+                    &mut self.validator,
+                );
+                Some(match o.verdict {
+                    // Fleet-wide limits: the in-memory service answers.
+                    Verdict::Consult(c) => {
+                        let now = self.clock.now_nanos() / 1_000_000_000;
+                        let answer = self.service.answer(&c.descriptors(), now);
+                        self.engine
+                            .resume(*c, ServiceAnswer::Response(&answer), &self.store)
+                    }
+                    verdict => Outcome {
+                        verdict,
+                        report: o.report,
+                    },
+                })
+            }
         }
     }
 }

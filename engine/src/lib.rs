@@ -21,10 +21,12 @@ pub mod pattern;
 pub mod policy;
 pub mod ratelimit;
 pub mod reply;
+pub mod rls;
 mod sort;
 pub mod sse;
 pub mod uri;
 
 pub use engine::{
-    namespace, Attributes, Engine, Grant, Head, NoAttributes, RequestInfo, ResponseMode,
+    namespace, Attributes, Consultation, Engine, Grant, Head, NoAttributes, RequestInfo,
+    ResponseMode, ServiceAnswer,
 };

@@ -269,6 +269,8 @@ pub enum Verdict {
     Forward(Forward),
     /// Answer with this reply; nothing goes upstream.
     Respond(Reply),
+    /// Ask the rate limit service first, then finish with [`crate::Engine::resume`].
+    Consult(Box<crate::engine::Consultation>),
 }
 
 /// A decision and its report.

@@ -79,9 +79,20 @@ pub enum Increment {
     From(ArgPath),
 }
 
+/// Where a limit's count lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitStore {
+    /// Proxy-wasm shared data: one Envoy's workers.
+    Local,
+    /// The rate limit service: every Envoy of the fleet.
+    Service,
+}
+
 /// A limit.
 #[derive(Clone, Debug)]
 pub struct Limit {
+    /// Where the count lives.
+    pub store: LimitStore,
     /// The count it checks and advances.
     pub counter: CounterId,
     /// Units admitted per window per scope value.
@@ -279,6 +290,20 @@ impl Policy {
     /// The counter definition of an id.
     pub fn counter(&self, id: CounterId) -> Option<&CounterDef> {
         self.counters.get(id.0)
+    }
+
+    /// Every limit of the policy.
+    pub fn limits(&self) -> impl Iterator<Item = &Limit> {
+        let surfaces = [
+            Some(&self.tools),
+            self.resources.as_ref(),
+            self.prompts.as_ref(),
+        ];
+        surfaces
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.entries.iter().flat_map(|e| e.limits.iter()))
+            .chain(self.all_tools.iter())
     }
 
     /// Whether any limit keys on the grant or session (so a grant must be identified).

@@ -48,6 +48,8 @@ pub enum Buffer {
     RequestBody = 0,
     /// The response body.
     ResponseBody = 1,
+    /// The message of a gRPC call's response.
+    GrpcReceive = 5,
     /// The plugin configuration.
     PluginConfiguration = 7,
 }
@@ -145,6 +147,7 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
+    fn proxy_continue_stream(kind: u32) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
 }
@@ -319,6 +322,12 @@ pub fn send_local_response(
             -1,
         )
     })
+}
+
+/// Lets a paused request go on upstream.
+pub fn continue_request() -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    check(unsafe { proxy_continue_stream(0) })
 }
 
 /// Defines a counter metric.

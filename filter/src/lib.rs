@@ -15,13 +15,17 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use toolgate_engine::config;
 use toolgate_engine::json::Validator;
 use toolgate_engine::listing::{unfilterable, PendingList};
 use toolgate_engine::outcome::{CallOutcome, Forward, Outcome, Rejection, Report, Verdict};
 use toolgate_engine::ratelimit::{CasStore, Clock, SetOutcome, StoreError};
 use toolgate_engine::sse::SseFilter;
-use toolgate_engine::{namespace, reply, Attributes, Engine, Head, RequestInfo, ResponseMode};
+use toolgate_engine::{
+    namespace, reply, rls, Attributes, Consultation, Engine, Head, RequestInfo, ResponseMode,
+    ServiceAnswer,
+};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
@@ -174,6 +178,8 @@ enum Stage {
     Pass,
     /// Buffering the body to its end before deciding.
     Buffering(RequestInfo),
+    /// Waiting for the rate limit service's answer to gRPC call `token`.
+    Consulting(Box<Consultation>, u32),
     /// Forwarded; the response may carry rate-limit state and need list filtering.
     Forwarded(Forward),
     /// Answered locally; nothing more goes upstream.
@@ -198,13 +204,50 @@ struct Stream {
     response: Response,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let consultation = match std::mem::replace(&mut self.stage, Stage::Pass) {
+            Stage::Consulting(c, t) if t == token => c,
+            other => {
+                self.stage = other;
+                return;
+            }
+        };
+        let message = if status == 0 {
+            abi::buffer(abi::Buffer::GrpcReceive, 0, size)
+                .map_err(|e| format!("the response could not be read ({})", e.describe()))
+        } else {
+            Err(format!("gRPC status {status}"))
+        };
+        let answer = match &message {
+            Ok(bytes) => ServiceAnswer::Response(bytes),
+            Err(why) => ServiceAnswer::Failed(why.clone()),
+        };
+        let outcome = shared.engine.resume(*consultation, answer, &SharedData);
+        if self.apply(&shared, outcome) == Action::Continue {
+            if let Err(e) = abi::continue_request() {
+                abi::log(
+                    Level::Error,
+                    &format!("toolgate: cannot resume the request ({})", e.describe()),
+                );
+            }
+        }
+    }
+}
 
 impl Stream {
     /// Logs, counts and records the decision, then forwards or answers.
     fn apply(&mut self, shared: &Shared, outcome: Outcome) -> Action {
+        if let Verdict::Consult(c) = outcome.verdict {
+            // Nothing is decided yet: the report comes with the service's answer.
+            return self.consult(shared, c);
+        }
         report(shared, &outcome.report);
         match outcome.verdict {
+            Verdict::Consult(c) => self.consult(shared, c),
             Verdict::Forward(forward) => {
                 self.stage = Stage::Forwarded(forward);
                 Action::Continue
@@ -225,6 +268,35 @@ impl Stream {
                 }
                 self.stage = Stage::Answered;
                 Action::Pause
+            }
+        }
+    }
+
+    /// Asks the rate limit service and pauses the request until it answers.
+    fn consult(&mut self, shared: &Shared, c: Box<Consultation>) -> Action {
+        let upstream = String::from_utf8(c.upstream.clone()).unwrap_or_default();
+        let timeout = Duration::from_millis(u64::from(c.timeout_ms));
+        match self.dispatch_grpc_call(
+            &upstream,
+            rls::SERVICE,
+            rls::METHOD,
+            Vec::new(),
+            Some(&c.message),
+            timeout,
+        ) {
+            Ok(token) => {
+                self.stage = Stage::Consulting(c, token);
+                Action::Pause
+            }
+            Err(status) => {
+                let why = format!(
+                    "the call could not be started (host status {})",
+                    status as u32
+                );
+                let outcome = shared
+                    .engine
+                    .resume(*c, ServiceAnswer::Failed(why), &SharedData);
+                self.apply(shared, outcome)
             }
         }
     }
@@ -387,6 +459,7 @@ impl HttpContext for Stream {
                 }
             }
             Stage::Answered => Action::Pause,
+            Stage::Consulting(..) => Action::Pause,
             Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
         }
     }
@@ -402,6 +475,7 @@ impl HttpContext for Stream {
                 self.finish_body(&shared, max.saturating_add(1))
             }
             Stage::Answered => Action::Pause,
+            Stage::Consulting(..) => Action::Pause,
             Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
         }
     }

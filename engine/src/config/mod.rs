@@ -9,7 +9,9 @@ mod settings;
 
 pub use path::Path;
 pub use problems::Problem;
-pub use settings::{DenialStyle, GrantSource, Mode, Settings, DEFAULT_COUNTER_SLOTS};
+pub use settings::{
+    DenialStyle, FailureMode, GrantSource, Mode, RateLimitService, Settings, DEFAULT_COUNTER_SLOTS,
+};
 
 use crate::json::{KeyRule, Kind, Options, Validator};
 use crate::policy::Policy;
@@ -57,7 +59,8 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
         return Err(problems.into_vec());
     }
 
-    let config = if root.get("version").is_some() {
+    let bare = root.get("version").is_some();
+    let config = if bare {
         policy_reader::read_policy(root, &root_path, &mut problems).map(|policy| Config {
             policy,
             settings: Settings::default(),
@@ -84,9 +87,47 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
             Some(Config { policy, settings })
         })
     };
+    if let Some(c) = &config {
+        check_service_limits(c, if bare { "" } else { "policy." }, &mut problems);
+    }
     match config {
         Some(c) if problems.is_empty() => Ok(c),
         _ => Err(problems.into_vec()),
+    }
+}
+
+/// Fleet-wide limits need the service, must fit its 32-bit `requests_per_unit`, and one
+/// counter keeps its count in one place.
+fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
+    use crate::policy::LimitStore;
+    let mut first: Vec<(crate::policy::CounterId, LimitStore, &str)> = Vec::new();
+    for l in c.policy.limits() {
+        match first.iter().find(|(id, _, _)| *id == l.counter) {
+            Some((_, store, at)) if *store != l.store => problems.push_at(
+                &format!("{prefix}{}.store", l.rule),
+                format!("a different store from the same counter's limit at {prefix}{at}"),
+                "one store for every limit of a counter",
+            ),
+            Some(_) => {}
+            None => first.push((l.counter, l.store, &l.rule)),
+        }
+    }
+    for l in c.policy.limits().filter(|l| l.store == LimitStore::Service) {
+        let at = |field: &str| format!("{prefix}{}.{field}", l.rule);
+        if c.settings.rate_limit_service.is_none() {
+            problems.push_at(
+                &at("store"),
+                "\"service\" without a rate_limit_service setting",
+                "a rate_limit_service block beside the policy (or \"store\": \"local\")",
+            );
+        }
+        if l.max.get() > u64::from(u32::MAX) {
+            problems.push_at(
+                &at("max"),
+                format!("{} is over 4294967295", l.max),
+                "a max the rate limit service protocol can carry",
+            );
+        }
     }
 }
 

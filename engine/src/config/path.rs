@@ -35,6 +35,20 @@ impl Path {
     }
 }
 
+impl Path {
+    /// The path within the policy document (without the settings form's `policy.`), as
+    /// denials name rules: the same whichever form the configuration takes.
+    pub fn rule(&self) -> String {
+        match self.segments.first() {
+            Some(Segment::Key(k)) if k == "policy" => Path {
+                segments: self.segments.get(1..).unwrap_or(&[]).to_vec(),
+            }
+            .to_string(),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// A key that reads unambiguously after a dot (anything else is written `["..."]`).
 fn is_plain_key(k: &str) -> bool {
     !k.is_empty()

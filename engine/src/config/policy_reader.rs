@@ -8,8 +8,8 @@ use crate::condition::{ArgPath, Condition, Op};
 use crate::json::{Kind as JsonKind, Owned, Value};
 use crate::pattern::Pattern;
 use crate::policy::{
-    Action, CounterDef, CounterId, DefaultAction, Increment, Kind, Limit, Policy, Rules, Scope,
-    Surface,
+    Action, CounterDef, CounterId, DefaultAction, Increment, Kind, Limit, LimitStore, Policy,
+    Rules, Scope, Surface,
 };
 use crate::ratelimit::Window;
 use crate::reply::quoted;
@@ -35,7 +35,14 @@ const RULE_FIELDS: &[&str] = &[
     "limits",
     "description",
 ];
-const LIMIT_FIELDS: &[&str] = &["counter", "window", "max", "scope", "increment_from"];
+const LIMIT_FIELDS: &[&str] = &[
+    "counter",
+    "window",
+    "max",
+    "scope",
+    "increment_from",
+    "store",
+];
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
 const NAME_EXPECTED: &str =
     "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
@@ -360,7 +367,7 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
                 require: Vec::new(),
                 deny_if: Vec::new(),
                 limits: Vec::new(),
-                path: path.to_string(),
+                path: path.rule(),
             });
         }
         surface.hide.push(pattern);
@@ -431,7 +438,7 @@ fn read_rules(
         require,
         deny_if,
         limits,
-        path: path.to_string(),
+        path: path.rule(),
     })
 }
 
@@ -528,7 +535,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
     Some(Condition {
         path: arg?,
         op: op?,
-        rule: path.to_string(),
+        rule: path.rule(),
     })
 }
 
@@ -578,15 +585,29 @@ fn read_limit(
         Some(s) => choice(s, &path.key("scope"), "a scope", &Scope::ALL, problems),
         None => Some(Scope::Grant),
     };
+    let store = match f.get("store") {
+        Some(s) => choice(
+            s,
+            &path.key("store"),
+            "a limit store",
+            &[
+                ("local", LimitStore::Local),
+                ("service", LimitStore::Service),
+            ],
+            problems,
+        ),
+        None => Some(LimitStore::Local),
+    };
     let increment = match f.get("increment_from") {
         Some(i) => read_arg_path(i, &path.key("increment_from"), problems).map(Increment::From),
         None => Some(Increment::One),
     };
     let counter = counters.intern(counter?, scope?, window?, &wpath, problems)?;
     Some(Limit {
+        store: store?,
         counter,
         max: max?,
         increment: increment?,
-        rule: path.to_string(),
+        rule: path.rule(),
     })
 }

@@ -38,6 +38,15 @@ impl Problems {
         });
     }
 
+    /// Records a problem at a path already rendered.
+    pub fn push_at(&mut self, path: &str, found: impl fmt::Display, expected: impl fmt::Display) {
+        self.0.push(Problem {
+            path: path.to_string(),
+            found: found.to_string(),
+            expected: expected.to_string(),
+        });
+    }
+
     /// Whether nothing was found wrong.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -35,6 +35,30 @@ pub enum GrantSource {
     DownstreamAddress,
 }
 
+/// What happens when the rate limit service cannot answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Deny the call (fail closed).
+    Deny,
+    /// Let the call through (fail open).
+    Allow,
+}
+
+/// The rate limit service that fleet-wide limits (`"store": "service"`) consult.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitService {
+    /// The Envoy cluster of the gRPC service.
+    pub cluster: String,
+    /// The rate limit domain.
+    pub domain: String,
+    /// How long to wait for an answer.
+    pub timeout_ms: u32,
+    /// What a timeout or error means.
+    pub failure_mode: FailureMode,
+    /// Deny without asking when this Envoy alone already counted the limit full.
+    pub local_precheck: bool,
+}
+
 /// The optional settings, with their defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -68,6 +92,8 @@ pub struct Settings {
     pub hide_denied_tools: bool,
     /// Larger list responses (or single SSE events, while a list is awaited) fail closed.
     pub max_response_bytes: usize,
+    /// The rate limit service for fleet-wide limits.
+    pub rate_limit_service: Option<RateLimitService>,
 }
 
 /// The default counter slots per (counter, scope).
@@ -95,6 +121,7 @@ impl Default for Settings {
             pause_on_request_headers: false,
             hide_denied_tools: false,
             max_response_bytes: 8 << 20,
+            rate_limit_service: None,
         }
     }
 }
@@ -117,6 +144,7 @@ pub(crate) const SETTINGS_FIELDS: &[&str] = &[
     "pause_on_request_headers",
     "hide_denied_tools",
     "max_response_bytes",
+    "rate_limit_service",
 ];
 
 fn is_header_name(s: &str) -> bool {
@@ -191,6 +219,82 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
         return None;
     }
     Some(GrantSource::DownstreamAddress)
+}
+
+fn rate_limit_service(
+    v: Value<'_>,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<RateLimitService> {
+    let f = fields(
+        v,
+        path,
+        "the rate limit service",
+        &[
+            "cluster",
+            "domain",
+            "timeout_ms",
+            "failure_mode",
+            "local_precheck",
+        ],
+        problems,
+    )?;
+    let cluster = super::read::required(
+        &f,
+        path,
+        "cluster",
+        "the name of an Envoy cluster",
+        problems,
+    )
+    .and_then(|c| {
+        string(
+            c,
+            &path.key("cluster"),
+            "the name of an Envoy cluster",
+            problems,
+        )
+    })
+    .filter(|c| {
+        let ok = !c.is_empty() && !c.contains('\0');
+        if !ok {
+            problems.push(
+                &path.key("cluster"),
+                "\"\" is empty",
+                "the name of an Envoy cluster",
+            );
+        }
+        ok
+    });
+    let domain = match f.get("domain") {
+        Some(d) => string(d, &path.key("domain"), "a rate limit domain", problems),
+        None => Some("toolgate".into()),
+    };
+    let timeout_ms = match count(&f, "timeout_ms", path, 1, 60_000, problems) {
+        Some(t) => u32::try_from(t).ok(),
+        None if f.has("timeout_ms") => None,
+        None => Some(100),
+    };
+    let failure_mode = match f.get("failure_mode") {
+        Some(m) => choice(
+            m,
+            &path.key("failure_mode"),
+            "a failure mode",
+            &[("deny", FailureMode::Deny), ("allow", FailureMode::Allow)],
+            problems,
+        ),
+        None => Some(FailureMode::Deny),
+    };
+    let local_precheck = match f.get("local_precheck") {
+        Some(b) => boolean(b, &path.key("local_precheck"), problems),
+        None => Some(true),
+    };
+    Some(RateLimitService {
+        cluster: cluster?,
+        domain: domain?,
+        timeout_ms: timeout_ms?,
+        failure_mode: failure_mode?,
+        local_precheck: local_precheck?,
+    })
 }
 
 fn count(
@@ -316,6 +420,9 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
         if let Some(b) = boolean(v, &path.key("hide_denied_tools"), problems) {
             s.hide_denied_tools = b;
         }
+    }
+    if let Some(v) = f.get("rate_limit_service") {
+        s.rate_limit_service = rate_limit_service(v, &path.key("rate_limit_service"), problems);
     }
     if let Some(v) = f.get("pause_on_request_headers") {
         if let Some(b) = boolean(v, &path.key("pause_on_request_headers"), problems) {

@@ -63,7 +63,7 @@ fn every_problem_is_reported_with_its_path() {
         "default: \"maybe\" is not a default; expected allow or deny",
         "colour: unknown field; expected one of version, description, default, hide, all_tools, tools, resources or prompts",
         "tools.a.action: \"block\" is not an action; expected allow, deny or require_approval",
-        "tools.a.limits[0].extra: unknown field; expected one of counter, window, max, scope or increment_from",
+        "tools.a.limits[0].extra: unknown field; expected one of counter, window, max, scope, increment_from or store",
         "tools.a.limits[0].max: 0 is out of range; expected an integer from 1 to 1000000000000000",
         "tools.a.limits[0].scope: \"team\" is not a scope; expected grant, session or global",
         "tools.b.require[0].path: \"amount\" is not an argument path; expected a path into the arguments such as \"args.amount\" or \"args.items.0.id\"",
@@ -194,7 +194,7 @@ fn settings_problems() {
         "counter_slots: 0 is out of range; expected an integer from 1 to 65536",
         "hash_salt: \"\" is empty; expected a non-empty secret string",
         "session_header: 7 is a number; expected an HTTP header name",
-        "verbose: unknown field; expected one of policy, mode, denial_style, denial_error_code, max_body_bytes, max_json_depth, max_batch_size, grant_sources, session_header, counter_slots, cas_retries, key_namespace, hash_salt, pause_on_request_headers, hide_denied_tools or max_response_bytes",
+        "verbose: unknown field; expected one of policy, mode, denial_style, denial_error_code, max_body_bytes, max_json_depth, max_batch_size, grant_sources, session_header, counter_slots, cas_retries, key_namespace, hash_salt, pause_on_request_headers, hide_denied_tools, max_response_bytes or rate_limit_service",
         "policy: missing; expected a PolicyLayer policy document (an object with version, default, tools)",
     ];
     for e in expect {

@@ -7,6 +7,6 @@ mod store;
 mod window;
 
 pub use clock::{Clock, ManualClock};
-pub use slots::{acquire, release, Admission, CounterKeys, Held, Slot, PROBES, SHARED_TAG};
+pub use slots::{acquire, peek, release, Admission, CounterKeys, Held, Slot, PROBES, SHARED_TAG};
 pub use store::{CasStore, MemoryStore, SetOutcome, StoreError};
 pub use window::Window;

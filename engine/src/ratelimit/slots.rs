@@ -228,6 +228,17 @@ fn find(
     })
 }
 
+/// What the value tagged `tag` has counted in the window starting at `window` (no write).
+pub fn peek(
+    store: &impl CasStore,
+    keys: &CounterKeys,
+    tag: u64,
+    window: u64,
+) -> Result<u64, StoreError> {
+    let found = find(store, keys, tag, window)?;
+    Ok(if found.own { found.value.count } else { 0 })
+}
+
 /// Counts `amount` units for the value tagged `tag` (non-zero) in the window starting at
 /// `window`, if that keeps it at or under `max`. Exact under concurrency: a lost race
 /// retries from a fresh read, up to `retries` times, then fails closed.

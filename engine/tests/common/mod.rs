@@ -113,14 +113,14 @@ pub fn forwarded(o: &Outcome) -> bool {
 pub fn reply_body(o: &Outcome) -> String {
     match &o.verdict {
         Verdict::Respond(r) => r.body.clone(),
-        Verdict::Forward(_) => panic!("forwarded: {:?}", o.report),
+        other => panic!("not answered: {other:?} {:?}", o.report),
     }
 }
 
 pub fn status(o: &Outcome) -> u16 {
     match &o.verdict {
         Verdict::Respond(r) => r.status,
-        Verdict::Forward(_) => 0,
+        _ => 0,
     }
 }
 
@@ -131,7 +131,7 @@ pub fn header(o: &Outcome, name: &str) -> Option<String> {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone()),
-        Verdict::Forward(_) => None,
+        _ => None,
     }
 }
 

@@ -1,0 +1,204 @@
+//! Judging one call by everything but its counters: name, hide, default, action,
+//! conditions.
+
+use super::Engine;
+use crate::explain;
+use crate::json::{JsonStr, Kind as JsonKind, Value};
+use crate::mcp::{self, Id, Invalid};
+use crate::names::is_tool_name;
+use crate::outcome::{Reason, ToolLabel};
+use crate::policy::{Action, DefaultAction, Kind, Rules, Surface, ToolId};
+use crate::reply::Denial;
+use crate::uri;
+
+/// One call being judged (borrowing the request body).
+pub(super) struct Call<'a> {
+    pub kind: Kind,
+    pub id: Option<Id<'a>>,
+    pub label: ToolLabel,
+    pub name: String,
+    pub rules: Option<&'a Rules>,
+    pub arguments: Option<Value<'a>>,
+    pub denial: Option<Denial>,
+}
+
+impl Engine {
+    /// Reads the params of a judged call and judges it.
+    pub(super) fn read_call<'a>(
+        &'a self,
+        kind: Kind,
+        id: Option<Id<'a>>,
+        params: Option<Value<'a>>,
+    ) -> Result<Call<'a>, Invalid> {
+        if kind == Kind::Resource {
+            let p = params.ok_or_else(|| Invalid("params with a uri are required".into()))?;
+            if p.kind() != JsonKind::Object {
+                return Err(Invalid("params must be an object".into()));
+            }
+            mcp::check_member_names(p, &mcp::PARAMS_KEYS, "params")?;
+            let uri = p
+                .get("uri")
+                .and_then(|u| u.as_str())
+                .ok_or_else(|| Invalid("params.uri must be a string".into()))?;
+            // Conditions on a resource see its params: `args.uri`.
+            return Ok(self.judge(kind, id, uri, Some(p)));
+        }
+        let call = mcp::read_named_call(params)?;
+        Ok(self.judge(kind, id, call.name, call.arguments))
+    }
+
+    fn judge<'a>(
+        &'a self,
+        kind: Kind,
+        id: Option<Id<'a>>,
+        name: JsonStr<'a>,
+        arguments: Option<Value<'a>>,
+    ) -> Call<'a> {
+        let decoded = name.decode();
+        let mut out = Call {
+            kind,
+            id,
+            label: ToolLabel::Other,
+            name: printable_name(name),
+            rules: None,
+            arguments,
+            denial: None,
+        };
+        let Some(surface) = self.policy().surface(kind) else {
+            return out;
+        };
+        let invalid = match kind {
+            Kind::Tool => (!is_tool_name(&decoded)).then_some((
+                Reason::InvalidToolName,
+                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+            )),
+            Kind::Prompt => (!is_tool_name(&decoded)).then_some((
+                Reason::InvalidName,
+                "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+            )),
+            Kind::Resource => (!uri::is_acceptable(&decoded)).then_some((
+                Reason::InvalidName,
+                "the URI has whitespace, control characters or backslashes, or is over 2048 characters",
+            )),
+        };
+        if let Some((reason, why)) = invalid {
+            out.denial = Some(self.denial(kind, &out.name, reason, "params".into(), None, why));
+            return out;
+        }
+        // A resource is judged as sent and as a lenient server would read it.
+        let sent = decoded.into_owned();
+        let lenient = (kind == Kind::Resource)
+            .then(|| uri::normalize(&sent))
+            .filter(|l| *l != sent);
+        let readings: Vec<String> = std::iter::once(sent).chain(lenient).collect();
+        for reading in &readings {
+            let (rules, denial) = self.judge_name(surface, reading, arguments);
+            if out.rules.is_none() {
+                out.rules = rules.map(|(_, r)| r);
+                if let (Kind::Tool, Some((id, _))) = (kind, rules) {
+                    out.label = ToolLabel::Policy(id);
+                }
+            }
+            if let Some((reason, rule, why)) = denial {
+                let configured = rules.and_then(|(_, r)| r.reason.as_deref());
+                out.denial = Some(self.denial(kind, &out.name, reason, rule, configured, &why));
+                out.rules = rules.map(|(_, r)| r);
+                break;
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn judge_name<'a>(
+        &'a self,
+        surface: &'a Surface,
+        name: &str,
+        arguments: Option<Value<'_>>,
+    ) -> (
+        Option<(ToolId, &'a Rules)>,
+        Option<(Reason, String, String)>,
+    ) {
+        let rules = surface.lookup(name);
+        let denial = if surface.is_hidden(name) {
+            Some((
+                Reason::Hidden,
+                surface.rule_path("hide"),
+                "it is hidden by policy".to_string(),
+            ))
+        } else {
+            match rules {
+                None if surface.default == DefaultAction::Deny => Some((
+                    Reason::NotAllowed,
+                    surface.rule_path("default"),
+                    "it is not allowed by policy".into(),
+                )),
+                None => None,
+                Some((_, r)) => match r.action {
+                    Action::Deny => Some((
+                        Reason::ToolDenied,
+                        format!("{}.action", r.path),
+                        format!("this {} may not be used", surface.kind.noun()),
+                    )),
+                    Action::RequireApproval => Some((
+                        Reason::ApprovalRequired,
+                        format!("{}.action", r.path),
+                        "it requires human approval, which this gateway cannot grant".into(),
+                    )),
+                    Action::Allow => r
+                        .require
+                        .iter()
+                        .find(|c| !c.required_holds(arguments))
+                        .map(|c| {
+                            (
+                                Reason::RequireFailed,
+                                c.rule.clone(),
+                                explain::require_failed(c),
+                            )
+                        })
+                        .or_else(|| {
+                            r.deny_if
+                                .iter()
+                                .find(|c| c.deny_triggers(arguments))
+                                .map(|c| {
+                                    (
+                                        Reason::DenyIfMatched,
+                                        c.rule.clone(),
+                                        explain::deny_if_matched(c),
+                                    )
+                                })
+                        }),
+                },
+            }
+        };
+        (rules, denial)
+    }
+
+    /// A denial with its message.
+    pub(super) fn denial(
+        &self,
+        kind: Kind,
+        name: &str,
+        reason: Reason,
+        rule: String,
+        configured: Option<&str>,
+        why: &str,
+    ) -> Denial {
+        Denial {
+            reason,
+            rule,
+            counter: None,
+            retry_after: None,
+            message: explain::denial_message(kind.noun(), name, reason, configured, why),
+            limit: None,
+        }
+    }
+}
+
+/// A requested name as it may appear in logs and messages: printable, at most 128 chars.
+fn printable_name(name: JsonStr<'_>) -> String {
+    name.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}

@@ -1,0 +1,512 @@
+//! The engine: one compiled configuration, its counters, and the decision for each request.
+//!
+//! A request moves through: the head ([`Engine::inspect_head`]: pass, refuse, or inspect),
+//! the body ([`Engine::decide`]: parse, judge each call, count), and, when a fleet-wide
+//! limit applies, the rate limit service's answer ([`Engine::resume`]).
+
+mod conclude;
+mod count;
+mod judge;
+
+pub use conclude::{Consultation, ServiceAnswer};
+
+use crate::config::{Config, GrantSource, Mode};
+use crate::hash::{siphash_parts, HashKey};
+use crate::http::{self, HeaderList};
+use crate::json::{KeyRule, Options, Validator};
+use crate::listing::{ListRules, PendingList};
+use crate::mcp::{self, Envelope, Invalid, Message};
+use crate::mcp_headers;
+use crate::names::canonical_method;
+use crate::outcome::{Forward, Outcome, Rejection, Report, Verdict};
+use crate::policy::{Kind, Policy};
+use crate::ratelimit::{CasStore, Clock, CounterKeys, StoreError, SHARED_TAG};
+use crate::reply;
+
+/// Values of the request only the host can give (Envoy attributes).
+pub trait Attributes {
+    /// The attribute at `path` (for example `["source", "address"]`), if present.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+}
+
+/// No attributes (tools outside a proxy).
+pub struct NoAttributes;
+
+impl Attributes for NoAttributes {
+    fn property(&self, _: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// The caller, hashed: credentials are never kept in clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Stable fingerprint for logs (keyed by `hash_salt`).
+    pub fingerprint: u64,
+    /// The grant's tag in counter slots (keyed by the per-process secret).
+    pub tag: u64,
+    /// The (grant, session) tag in counter slots.
+    pub session_tag: u64,
+    /// The (grant, session) fingerprint the rate limit service sees (keyed by `hash_salt`).
+    pub session_fingerprint: u64,
+}
+
+/// What the head of an inspected request told the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The caller, if any grant source was present.
+    pub grant: Option<Grant>,
+    /// The `x-request-id`, printable, for logs.
+    pub request_id: Option<String>,
+    /// The `Mcp-Method` header (MCP 2026-07-28), as sent.
+    pub mcp_method: Option<Vec<u8>>,
+    /// The `Mcp-Name` header, as sent (possibly base64-wrapped).
+    pub mcp_name: Option<Vec<u8>>,
+}
+
+/// The decision on a request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// Nothing to inspect: pass untouched.
+    Pass,
+    /// Buffer the whole body, then call [`Engine::decide`].
+    Inspect(RequestInfo),
+    /// Decided from the head alone (a refusal, or in shadow mode its report).
+    Done(Outcome),
+}
+
+/// How a response must be handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Nothing to filter.
+    Pass,
+    /// A JSON body: buffer it, then filter.
+    Json,
+    /// An event stream: filter event by event.
+    Sse,
+    /// Something that cannot be filtered (compressed, unknown type): replace it.
+    Fail,
+}
+
+/// A loaded configuration, ready to decide.
+pub struct Engine {
+    config: Config,
+    counters: Vec<CounterKeys>,
+    /// The one policy entry that uses each counter, if only one does (fleet descriptors
+    /// name the tool only then, so a shared counter stays one count at the service).
+    counter_owner: Vec<Option<String>>,
+    slot_key: HashKey,
+    fingerprint_key: HashKey,
+}
+
+const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
+
+/// The shared-data namespace: `key_namespace`, else the plugin name, else `default`.
+pub fn namespace(config: &Config, plugin_name: &str) -> String {
+    match &config.settings.key_namespace {
+        Some(ns) => ns.clone(),
+        None if !plugin_name.is_empty() => plugin_name.to_string(),
+        None => "default".to_string(),
+    }
+}
+
+fn salt_key(namespace: &str) -> String {
+    format!("tg/{namespace}/salt")
+}
+
+impl Engine {
+    /// Prepares the engine: creates every counter key not yet in the store (Envoy's
+    /// configuration canary does this before any worker exists) and reads the
+    /// per-process secret salt, creating it from `random` if absent.
+    pub fn new(
+        config: Config,
+        namespace: &str,
+        store: &impl CasStore,
+        random: [u8; 16],
+    ) -> Result<Engine, StoreError> {
+        let slots = config.settings.counter_slots.get();
+        let counters: Vec<CounterKeys> = config
+            .policy
+            .counters
+            .iter()
+            .map(|d| CounterKeys::new(namespace, d, slots))
+            .collect();
+        for k in &counters {
+            k.create(store)?;
+        }
+        let salt_key = salt_key(namespace);
+        let salt = match store.get(&salt_key)? {
+            Some((v, _)) if v.len() == 16 => v,
+            _ => {
+                store.set(&salt_key, &random, 0)?;
+                match store.get(&salt_key)? {
+                    Some((v, _)) if v.len() == 16 => v,
+                    _ => return Err(StoreError("the counter salt could not be stored")),
+                }
+            }
+        };
+        let configured = config.settings.hash_salt.as_deref().map(str::as_bytes);
+        let fingerprint_key = HashKey::derive(configured.unwrap_or(FINGERPRINT_DEFAULT_KEY));
+        let slot_key = HashKey::derive(&salt).mix(fingerprint_key);
+        let counter_owner = counter_owners(&config.policy);
+        Ok(Engine {
+            config,
+            counters,
+            counter_owner,
+            slot_key,
+            fingerprint_key,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.config.policy
+    }
+
+    fn shadow(&self) -> bool {
+        self.config.settings.mode == Mode::Shadow
+    }
+
+    fn refuse_with(
+        &self,
+        kind: Rejection,
+        detail: String,
+        id: Option<&str>,
+        mut report: Report,
+    ) -> Outcome {
+        let verdict = if self.shadow() {
+            Verdict::Forward(Forward::default())
+        } else {
+            Verdict::Respond(reply::rejection_for(kind, &detail, id))
+        };
+        report.rejection = Some((kind, detail));
+        Outcome { verdict, report }
+    }
+
+    fn refuse(&self, kind: Rejection, detail: String, report: Report) -> Outcome {
+        self.refuse_with(kind, detail, None, report)
+    }
+
+    fn base_report(&self, info: Option<&RequestInfo>) -> Report {
+        Report {
+            shadow: self.shadow(),
+            grant: info
+                .and_then(|i| i.grant)
+                .map(|g| format!("{:016x}", g.fingerprint)),
+            request_id: info.and_then(|i| i.request_id.clone()),
+            ..Report::default()
+        }
+    }
+
+    /// Decides what the head alone allows: pass, refuse, or inspect the body.
+    pub fn inspect_head(
+        &self,
+        method: &[u8],
+        headers: &HeaderList<'_>,
+        has_body: bool,
+        attrs: &dyn Attributes,
+    ) -> Head {
+        if !http::must_inspect(method, has_body) {
+            return Head::Pass;
+        }
+        let s = &self.config.settings;
+        let request_id = http::single(headers, "x-request-id")
+            .ok()
+            .flatten()
+            .map(http::loggable);
+        let early = |kind: Rejection, detail: String| {
+            let mut report = self.base_report(None);
+            report.request_id = request_id.clone();
+            Head::Done(self.refuse(kind, detail, report))
+        };
+        match http::single(headers, "content-type") {
+            Err(http::Repeated) => {
+                return early(
+                    Rejection::InvalidRequest,
+                    "repeated Content-Type header".into(),
+                )
+            }
+            Ok(None) => {
+                return early(
+                    Rejection::UnsupportedMediaType,
+                    "no Content-Type; send application/json".into(),
+                )
+            }
+            Ok(Some(v)) if !http::is_json_content_type(v) => {
+                return early(
+                    Rejection::UnsupportedMediaType,
+                    format!(
+                        "Content-Type \"{}\" is not application/json",
+                        http::loggable(v)
+                    ),
+                )
+            }
+            Ok(Some(_)) => {}
+        }
+        for v in http::values(headers, "content-encoding") {
+            if !http::only_codings(v, &[b"identity"]) {
+                return early(
+                    Rejection::UnsupportedMediaType,
+                    format!(
+                        "Content-Encoding \"{}\"; send an uncompressed body",
+                        http::loggable(v)
+                    ),
+                );
+            }
+        }
+        for v in http::values(headers, "transfer-encoding") {
+            if !http::only_codings(v, &[b"chunked", b"identity"]) {
+                return early(
+                    Rejection::UnsupportedMediaType,
+                    format!("Transfer-Encoding \"{}\"", http::loggable(v)),
+                );
+            }
+        }
+        match http::single(headers, "content-length") {
+            Err(http::Repeated) => {
+                return early(
+                    Rejection::InvalidRequest,
+                    "repeated Content-Length header".into(),
+                )
+            }
+            Ok(Some(v)) => {
+                if http::content_length(v).is_some_and(|n| n > s.max_body_bytes as u64) {
+                    return early(
+                        Rejection::BodyTooLarge,
+                        format!("the body is over {} bytes", s.max_body_bytes),
+                    );
+                }
+            }
+            Ok(None) => {}
+        }
+        let identity_headers = s
+            .grant_sources
+            .iter()
+            .filter_map(|g| match g {
+                GrantSource::Header(h) => Some(h.as_str()),
+                _ => None,
+            })
+            .chain([s.session_header.as_str(), "mcp-method", "mcp-name"]);
+        for h in identity_headers {
+            if http::single(headers, h).is_err() {
+                return early(Rejection::InvalidRequest, format!("repeated {h} header"));
+            }
+        }
+        let header = |name: &str| http::values(headers, name).next().map(<[u8]>::to_vec);
+        Head::Inspect(RequestInfo {
+            grant: self.identify(headers, attrs),
+            request_id,
+            mcp_method: header("mcp-method"),
+            mcp_name: header("mcp-name"),
+        })
+    }
+
+    /// The caller's grant from the first source present.
+    fn identify(&self, headers: &HeaderList<'_>, attrs: &dyn Attributes) -> Option<Grant> {
+        let s = &self.config.settings;
+        let (source, credential) = s.grant_sources.iter().enumerate().find_map(|(i, src)| {
+            let value = match src {
+                GrantSource::Header(h) => http::values(headers, h).next().map(<[u8]>::to_vec),
+                GrantSource::Property(p) => {
+                    let path: Vec<&str> = p.iter().map(String::as_str).collect();
+                    attrs.property(&path)
+                }
+                GrantSource::DownstreamAddress => attrs
+                    .property(&["source", "address"])
+                    .map(|a| http::address_without_port(&a).to_vec()),
+            };
+            value.filter(|v| !v.is_empty()).map(|v| (i, v))
+        })?;
+        let session = http::values(headers, &s.session_header)
+            .next()
+            .unwrap_or(&[]);
+        // The source index keeps a header value from posing as another source's value.
+        let source = [u8::try_from(source).unwrap_or(u8::MAX)];
+        let tag = |t: u64| t.max(SHARED_TAG + 1);
+        Some(Grant {
+            fingerprint: siphash_parts(self.fingerprint_key, &[b"g", &source, &credential]),
+            tag: tag(siphash_parts(self.slot_key, &[b"g", &source, &credential])),
+            session_tag: tag(siphash_parts(
+                self.slot_key,
+                &[b"s", &source, &credential, session],
+            )),
+            session_fingerprint: siphash_parts(
+                self.fingerprint_key,
+                &[b"s", &source, &credential, session],
+            ),
+        })
+    }
+
+    /// The refusal of a body found over `max_body_bytes` while buffering.
+    pub fn refuse_oversize(&self, info: &RequestInfo) -> Outcome {
+        let max = self.config.settings.max_body_bytes;
+        self.refuse(
+            Rejection::BodyTooLarge,
+            format!("the body is over {max} bytes"),
+            self.base_report(Some(info)),
+        )
+    }
+
+    /// The refusal of a body the host could not hand over: fail closed.
+    pub fn refuse_unreadable(&self, info: &RequestInfo) -> Outcome {
+        self.refuse(
+            Rejection::InvalidRequest,
+            "the request body could not be read".into(),
+            self.base_report(Some(info)),
+        )
+    }
+
+    /// Decides a complete request body.
+    pub fn decide(
+        &self,
+        info: &RequestInfo,
+        body: &[u8],
+        store: &impl CasStore,
+        clock: &impl Clock,
+        validator: &mut Validator,
+    ) -> Outcome {
+        let s = &self.config.settings;
+        let report = self.base_report(Some(info));
+        if body.len() > s.max_body_bytes {
+            return self.refuse(
+                Rejection::BodyTooLarge,
+                format!("the body is over {} bytes", s.max_body_bytes),
+                report,
+            );
+        }
+        let opts = Options {
+            max_depth: s.max_json_depth,
+            keys: KeyRule::Folded,
+        };
+        let root = match validator.validate(body, opts) {
+            Ok(v) => v,
+            Err(e) if e.is_syntax() => {
+                return self.refuse(Rejection::ParseError, e.to_string(), report)
+            }
+            Err(e) => return self.refuse(Rejection::InvalidRequest, e.to_string(), report),
+        };
+        let (messages, batch) = match mcp::read(root, s.max_batch_size) {
+            Ok(Envelope::Single(m)) => (vec![m], false),
+            Ok(Envelope::Batch(ms)) => (ms, true),
+            Err(Invalid(why)) => return self.refuse(Rejection::InvalidRequest, why, report),
+        };
+        if info.mcp_method.is_some() || info.mcp_name.is_some() {
+            if let Err(why) = mcp_headers::check(
+                info.mcp_method.as_deref(),
+                info.mcp_name.as_deref(),
+                &messages,
+                batch,
+            ) {
+                let id = match messages.first() {
+                    Some(Message::Request { id: Some(id), .. }) if !batch => Some(id.raw()),
+                    _ => None,
+                };
+                return self.refuse_with(Rejection::HeaderMismatch, why, id, report);
+            }
+        }
+        let rules = self.list_rules();
+        let mut calls = Vec::new();
+        let mut lists = Vec::new();
+        for m in &messages {
+            let Message::Request { id, method, params } = *m else {
+                continue;
+            };
+            let Some(method) = canonical_method(&method.decode()) else {
+                continue;
+            };
+            let kind = match method.as_str() {
+                "tools/call" => Kind::Tool,
+                "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
+                "resources/read" if self.policy().resources.is_some() => Kind::Resource,
+                "tools/list" | "resources/list" | "prompts/list" => {
+                    let kind = match method.as_str() {
+                        "tools/list" => Kind::Tool,
+                        "resources/list" => Kind::Resource,
+                        _ => Kind::Prompt,
+                    };
+                    if let (Some(id), true) = (id, rules.filters(kind)) {
+                        lists.push(PendingList {
+                            id: id.raw().to_string(),
+                            kind,
+                        });
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            match self.read_call(kind, id, params) {
+                Ok(call) => calls.push(call),
+                Err(Invalid(why)) => return self.refuse(Rejection::InvalidParams, why, report),
+            }
+        }
+        self.conclude(calls, lists, batch, info, store, clock, report)
+    }
+
+    /// The rules for filtering list responses.
+    pub fn list_rules(&self) -> ListRules<'_> {
+        ListRules {
+            policy: &self.config.policy,
+            hide_denied_tools: self.config.settings.hide_denied_tools,
+            max_depth: self.config.settings.max_json_depth,
+        }
+    }
+
+    /// How to treat the response to a request with list responses to filter.
+    pub fn response_mode(
+        &self,
+        status: &[u8],
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> ResponseMode {
+        if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) {
+            return ResponseMode::Fail;
+        }
+        let mime = content_type
+            .and_then(|c| c.split(|&b| b == b';').next())
+            .map(|m| String::from_utf8_lossy(m).trim().to_ascii_lowercase());
+        match mime.as_deref() {
+            Some("application/json") => ResponseMode::Json,
+            Some("text/event-stream") => ResponseMode::Sse,
+            _ if status.starts_with(b"2") => ResponseMode::Fail,
+            _ => ResponseMode::Pass,
+        }
+    }
+}
+
+/// For each counter, the one tool entry that uses it, if exactly one does.
+fn counter_owners(policy: &Policy) -> Vec<Option<String>> {
+    let mut owners: Vec<Option<Option<String>>> = vec![None; policy.counters.len()];
+    let mut note = |id: usize, owner: Option<&str>| {
+        if let Some(slot) = owners.get_mut(id) {
+            *slot = match slot.take() {
+                None => Some(owner.map(str::to_string)),
+                Some(prev) if prev.as_deref() == owner => Some(prev),
+                Some(_) => Some(None),
+            };
+        }
+    };
+    for e in &policy.tools.entries {
+        for l in &e.limits {
+            note(l.counter.0, Some(&e.name));
+        }
+    }
+    for s in [policy.resources.as_ref(), policy.prompts.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        for e in &s.entries {
+            for l in &e.limits {
+                note(l.counter.0, None);
+            }
+        }
+    }
+    for l in &policy.all_tools {
+        note(l.counter.0, None);
+    }
+    owners.into_iter().map(Option::flatten).collect()
+}
