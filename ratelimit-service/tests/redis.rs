@@ -54,9 +54,11 @@ fn redis_on(port: u16) -> Redis {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (Debian package redis-server)");
+    // Owned at once, so the process is killed and reaped whatever happens next.
+    let r = Redis { child, port };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Redis { child, port };
+            return r;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
