@@ -1,0 +1,25 @@
+"""The official Python SDK client (mcp 2.x, Streamable HTTP), with request headers."""
+import asyncio
+import contextlib
+
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+
+@contextlib.asynccontextmanager
+async def session(url, headers=None):
+    async with httpx2.AsyncClient(headers=headers or {}, timeout=30) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                yield s
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def text(result):
+    """The text content of a tool result."""
+    return "".join(getattr(c, "text", "") for c in result.content)

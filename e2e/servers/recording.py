@@ -1,0 +1,126 @@
+"""An MCP server on the official Python SDK (mcp 2.x ``MCPServer``) whose tools record
+every call they actually execute, so tests can prove what reached the upstream.
+
+Usage: python recording.py --port PORT --record FILE [--json-response] [--stateless]
+"""
+import argparse
+import asyncio
+import json
+import os
+import threading
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+server = MCPServer("recording", instructions="Records every tool call it executes.")
+_lock = threading.Lock()
+RECORD = os.environ.get("RECORD_FILE", "recorded.jsonl")
+
+
+def record(kind, name, args):
+    with _lock, open(RECORD, "a") as f:
+        f.write(json.dumps({"kind": kind, "name": name, "arguments": args}) + "\n")
+
+
+@server.tool()
+def cache_cas(key: str, value: str, cas: int, expire: int = 0) -> str:
+    """Set a value if its CAS token still matches (a write)."""
+    record("tool", "cache_cas", {"key": key, "value": value, "cas": cas, "expire": expire})
+    return f"stored {key}"
+
+
+@server.tool()
+def cache_get(key: str) -> str:
+    """Read a value."""
+    record("tool", "cache_get", {"key": key})
+    return f"value of {key}"
+
+
+@server.tool()
+def cache_set(key: str, value: str, expire: int = 0) -> str:
+    """Write a value."""
+    record("tool", "cache_set", {"key": key, "value": value, "expire": expire})
+    return f"set {key}"
+
+
+@server.tool()
+def cache_delete(key: str) -> str:
+    """Delete a value."""
+    record("tool", "cache_delete", {"key": key})
+    return f"deleted {key}"
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Echo text back."""
+    record("tool", "echo", {"text": text})
+    return text
+
+
+@server.tool()
+def spend(amount: float, currency: str = "usd") -> str:
+    """Spend money."""
+    record("tool", "spend", {"amount": amount, "currency": currency})
+    return f"spent {amount} {currency}"
+
+
+@server.tool()
+async def slow(steps: int, ctx: Context) -> str:
+    """Report progress `steps` times, 100 ms apart, then finish."""
+    record("tool", "slow", {"steps": steps})
+    for i in range(steps):
+        await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+        await asyncio.sleep(0.1)
+    return f"done after {steps} steps"
+
+
+@server.resource("file:///srv/{name}")
+def srv_file(name: str) -> str:
+    """A served file."""
+    record("resource", f"file:///srv/{name}", {})
+    return f"contents of {name}"
+
+
+@server.resource("file:///secret/{name}")
+def secret_file(name: str) -> str:
+    """A secret file."""
+    record("resource", f"file:///secret/{name}", {})
+    return f"secret {name}"
+
+
+@server.prompt()
+def summarize(text: str) -> str:
+    """Summarize text."""
+    record("prompt", "summarize", {"text": text})
+    return f"Summarize: {text}"
+
+
+@server.prompt()
+def admin_reset() -> str:
+    """An administrative prompt."""
+    record("prompt", "admin_reset", {})
+    return "reset everything"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--record", required=True)
+    p.add_argument("--json-response", action="store_true")
+    p.add_argument("--stateless", action="store_true")
+    a = p.parse_args()
+    global RECORD
+    RECORD = a.record
+    app = server.streamable_http_app(
+        json_response=a.json_response,
+        stateless_http=a.stateless,
+        # Behind Envoy the Host header names Envoy's listener.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        host="127.0.0.1",
+    )
+    uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The seed policy in front of the real AWS Labs memcached MCP server, driven by the
+official Python SDK client through Envoy with two workers."""
+import json
+import time
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from harness import ROOT, Envoy
+from mcp_client import run, session, text
+
+SEED = json.loads((ROOT / "envoy" / "policies" / "seed.json").read_text())
+
+
+def seed_with(**limit):
+    p = json.loads(json.dumps(SEED))
+    p["tools"]["cache_cas"]["limits"][0].update(limit)
+    return p
+
+
+@pytest.fixture
+def envoy(procs, memcached_mcp):
+    return procs.add(Envoy(procs.dir, SEED, memcached_mcp.port).start())
+
+
+def cas_args(i):
+    return {"key": f"k{i}", "value": "v", "cas": 1, "expire": 60}
+
+
+def test_list_tools_passes(envoy):
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer agent-1"}) as s:
+            return [t.name for t in (await s.list_tools()).tools]
+
+    names = run(go())
+    assert "cache_cas" in names and "cache_get" in names and "cache_delete" in names
+
+
+def test_thirty_calls_execute_and_the_thirty_first_is_refused(envoy):
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer agent-1"}) as s:
+            return [await s.call_tool("cache_cas", cas_args(i)) for i in range(31)]
+
+    results = run(go())
+    executed = results[:30]
+    # The memcached server ran every one of the 30 (a CAS on a missing key says so).
+    assert all("Toolgate" not in text(r) for r in executed), [text(r) for r in executed]
+    last = results[30]
+    assert last.is_error
+    assert 'Toolgate denied tool "cache_cas": rate limit of 30 calls per minute reached' in text(last)
+    meta = last.meta["toolgate/decision"]
+    assert meta["reason"] == "rate_limited" and meta["rule"] == "tools.cache_cas.limits[0]"
+    assert 1 <= meta["retry_after"] <= 60
+
+
+def test_other_tools_are_refused_under_default_deny(envoy):
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer agent-2"}) as s:
+            return [await s.call_tool(name, {"key": "k"}) for name in ("cache_get", "cache_delete", "cache_flush_all")]
+
+    for r in run(go()):
+        assert r.is_error
+        assert "it is not allowed by policy" in text(r)
+        assert r.meta["toolgate/decision"]["reason"] == "not_allowed"
+
+
+def test_error_style_reaches_the_sdk_as_an_error(procs, memcached_mcp):
+    envoy = procs.add(Envoy(procs.dir, SEED, memcached_mcp.port, settings={"denial_style": "error"}).start())
+
+    async def go():
+        async with session(envoy.url) as s:
+            with pytest.raises(MCPError) as e:
+                await s.call_tool("cache_delete", {"key": "k"})
+            return e.value
+
+    err = run(go())
+    assert err.error.code == -32003
+    assert 'Toolgate denied tool "cache_delete": it is not allowed by policy.' in err.error.message
+    assert err.error.data["reason"] == "not_allowed"
+
+
+def test_calls_execute_again_after_the_window(procs, memcached_mcp):
+    envoy = procs.add(Envoy(procs.dir, seed_with(window="second", max=2), memcached_mcp.port).start())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer agent-3"}) as s:
+            # Start at the beginning of a second so three calls fall in one window.
+            time.sleep(1 - time.time() % 1 + 0.02)
+            first = [await s.call_tool("cache_cas", cas_args(i)) for i in range(3)]
+            time.sleep(1 - time.time() % 1 + 0.02)
+            again = await s.call_tool("cache_cas", cas_args(9))
+            return first, again
+
+    first, again = run(go())
+    assert [r.is_error for r in first] == [False, False, True], [text(r) for r in first]
+    assert not again.is_error, text(again)
