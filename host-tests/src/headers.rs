@@ -183,6 +183,9 @@ fn len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
+/// A raw (key, value) pair.
+pub type RawPair = (Vec<u8>, Vec<u8>);
+
 /// Why a header map buffer could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);
@@ -196,7 +199,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Decodes the ABI wire format into raw pairs, checking every length and terminator.
-pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DecodeError> {
+pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<RawPair>, DecodeError> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }

@@ -421,6 +421,7 @@ fn link_maps(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 ));
             };
             let message = unavailable(kind, c.data());
+            let log_phase = c.data_mut().stream_mut().is_some_and(|s| s.log_phase);
             let value = match map_ref(c.data_mut(), kind) {
                 (Some(map), Access::Read | Access::ReadWrite) => {
                     map.get_bytes(&key).map(<[u8]>::to_vec)
@@ -434,6 +435,8 @@ fn link_maps(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 {
                     None
                 }
+                // In the access-log phase Envoy answers NOT_FOUND for maps it lacks.
+                _ if log_phase => None,
                 _ => return Err(trap(&mut c, CALL, message)),
             };
             match value {

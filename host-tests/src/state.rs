@@ -48,6 +48,8 @@ pub(crate) struct StreamData {
     pub properties: Properties,
     /// `proxy_set_property` values, keyed `wasm.<path>`.
     pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// The access-log phase (`on_log`): missing maps read as absent values.
+    pub log_phase: bool,
 }
 
 /// Something to do once the current callback has returned.

@@ -750,6 +750,7 @@ impl StreamDriver {
             self.ended = true;
             let response_headers = self.resp.out.headers.clone();
             self.with_data(&mut ctx, |d| {
+                d.log_phase = true;
                 d.request_headers_access = Access::Read;
                 d.request_trailers_access = Access::None;
                 if let Some(h) = response_headers {

@@ -1,5 +1,11 @@
 //! The header-map wire format, against golden encodings taken from the Rust SDK 0.2.5's
 //! own encoder (`hostcalls::utils::tests::SERIALIZED_MAP`), not the spec's example.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use host_tests::headers::{decode_pairs, encode_pairs, join_path, split_path};
 use host_tests::Headers;

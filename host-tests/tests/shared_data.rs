@@ -1,5 +1,11 @@
 //! Shared data with cpp-host's semantics, directly and through the probe, and four
 //! workers hammering one key.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic)]
 //! Helpers shared by the self-tests.
 
 use host_tests::{modules, Envoy, EnvoyBuilder};
