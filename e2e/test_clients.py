@@ -1,0 +1,100 @@
+"""Other clients and transports through Envoy: the MCP Inspector CLI, upstream SSE
+streaming with progress, sessions and the GET event stream."""
+import json
+import subprocess
+import time
+
+import pytest
+
+from harness import ROOT, Envoy, Recording
+from mcp_client import run, session, text
+from raw import request
+
+POLICY = {"version": "1", "default": "deny", "hide": ["cache_delete"],
+          "tools": {"echo": {}, "slow": {}, "cache_get": {}, "cache_cas": {"limits": [{"counter": "c", "window": "minute", "max": 5}]}}}
+INSPECTOR = ROOT / ".cache" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+@pytest.fixture
+def sse_stack(procs):
+    rec = procs.add(Recording(procs.dir).start())  # stateful, answers with SSE
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+    return rec, envoy
+
+
+def inspector(url, *args):
+    out = subprocess.run([str(INSPECTOR), "--cli", url, "--transport", "http", *args],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_inspector_lists_calls_and_sees_a_denial(sse_stack):
+    rec, envoy = sse_stack
+    code, out, err = inspector(envoy.url, "--method", "tools/list")
+    assert code == 0, err
+    names = [t["name"] for t in json.loads(out)["tools"]]
+    assert "echo" in names and "cache_delete" not in names, "hidden tools vanish from the list"
+    code, out, err = inspector(envoy.url, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=hello")
+    assert code == 0, err
+    assert json.loads(out)["content"][0]["text"] == "hello"
+    code, out, err = inspector(envoy.url, "--method", "tools/call", "--tool-name", "cache_set", "--tool-arg", "key=k", "value=v")
+    result = json.loads(out)
+    assert result["isError"] is True
+    assert 'Toolgate denied tool "cache_set": it is not allowed by policy.' in result["content"][0]["text"]
+    assert [c["name"] for c in rec.calls()] == ["echo"]
+
+
+def test_sse_progress_streams_through(sse_stack):
+    rec, envoy = sse_stack
+    seen = []
+
+    async def progress(p, total, message):
+        seen.append(time.monotonic())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer a"}) as s:
+            start = time.monotonic()
+            r = await s.call_tool("slow", {"steps": 6}, progress_callback=progress)
+            return start, time.monotonic(), r
+
+    start, end, r = run(go())
+    assert text(r) == "done after 6 steps"
+    assert len(seen) == 6
+    # Notifications arrive as they are sent (100 ms apart), not all at the end.
+    assert seen[0] - start < (end - start) - 0.3, (seen[0] - start, end - start)
+
+
+def test_sessions_and_the_get_stream(sse_stack):
+    rec, envoy = sse_stack
+    init = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    r = request(envoy.port, body=init)
+    assert r.status == 200
+    sid = r.header("mcp-session-id")
+    assert sid, r.headers
+    notified = request(envoy.port, body='{"jsonrpc":"2.0","method":"notifications/initialized"}',
+                       headers=[("mcp-session-id", sid), ("mcp-protocol-version", "2025-06-18")])
+    assert notified.status == 202
+    # The GET stream opens (headers arrive) and stays open: read its first bytes only.
+    import socket
+    with socket.create_connection(("127.0.0.1", envoy.port), timeout=5) as s:
+        s.sendall((f"GET /mcp HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\nmcp-session-id: {sid}\r\n"
+                   "mcp-protocol-version: 2025-06-18\r\n\r\n").encode())
+        head = s.recv(4096).decode(errors="replace")
+    assert head.startswith("HTTP/1.1 200") and "text/event-stream" in head, head
+    # DELETE ends the session.
+    gone = request(envoy.port, method="DELETE", content_type=None, headers=[("mcp-session-id", sid), ("mcp-protocol-version", "2025-06-18")])
+    assert gone.status in (200, 204), gone
+
+
+def test_rate_limit_headers_on_counted_calls(sse_stack):
+    rec, envoy = sse_stack
+    init = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    sid = request(envoy.port, body=init).header("mcp-session-id")
+    h = [("mcp-session-id", sid), ("mcp-protocol-version", "2025-06-18"), ("authorization", "Bearer rl")]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "cache_cas", "arguments": {"key": "k", "value": "v", "cas": 1}}})
+    r = request(envoy.port, body=body, headers=h)
+    assert r.status == 200
+    assert r.header("ratelimit-policy") == '"c";q=5;w=60'
+    assert r.header("ratelimit").startswith('"c";r=4;t=')

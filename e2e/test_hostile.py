@@ -1,0 +1,120 @@
+"""Malformed and hostile bodies sent raw through Envoy to the most lenient upstream: every
+one is refused with the documented status and JSON-RPC code, and none reaches upstream."""
+import base64
+import json
+
+import pytest
+
+from harness import Envoy
+from raw import call, request
+
+POLICY = {"version": "1", "default": "allow", "hide": ["cache_delete"],
+          "tools": {"cache_get": {"deny_if": [{"path": "args.key", "op": "regex", "value": "^secret"}]}}}
+
+DENIED = call("cache_delete", {"key": "k"})
+
+# (name, request kwargs, status, JSON-RPC code or None for a denial result)
+CASES = [
+    ("text/plain", dict(body=DENIED, content_type="text/plain"), 415, -32600),
+    ("no content type", dict(body=DENIED, content_type=None), 415, -32600),
+    ("form content type", dict(body=DENIED, content_type="application/x-www-form-urlencoded"), 415, -32600),
+    ("utf-16 charset", dict(body=DENIED, content_type="application/json; charset=utf-16"), 415, -32600),
+    # Envoy joins repeated headers with commas before any filter: "application/json,text/plain".
+    ("repeated content type", dict(body=DENIED, headers=[("content-type", "text/plain")]), 415, -32600),
+    ("gzip", dict(body=DENIED, headers=[("content-encoding", "gzip")]), 415, -32600),
+    ("oversize", dict(body=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_delete","arguments":{"pad":"' + b"x" * 1_100_000 + b'"}}}'), 413, None),
+    ("invalid json", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call",'), 400, -32700),
+    ("trailing data", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/list"} ' + DENIED), 400, -32700),
+    ("two documents", dict(body=DENIED + DENIED), 400, -32700),
+    ("byte order mark", dict(body=b"\xef\xbb\xbf" + DENIED.encode()), 400, -32700),
+    ("invalid utf-8", dict(body=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_delete\xff"}}'), 400, -32700),
+    ("lone surrogate", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_delete\\ud800"}}'), 400, -32700),
+    ("deep nesting", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_delete","arguments":{"a":' + "[" * 200 + "]" * 200 + "}}}"), 400, -32700),
+    ("duplicate method", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"cache_delete"}}'), 400, -32600),
+    ("duplicate name", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_get","name":"cache_delete"}}'), 400, -32600),
+    ("case-variant method key", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call","params":{"name":"cache_delete"}}'), 400, -32600),
+    ("case-variant name key", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"cache_delete"}}'), 400, -32602),
+    ("NUL-variant name key", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_get","name\\u0000":"cache_delete"}}'), 400, -32600),
+    ("full-width key", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_get","ｎame":"cache_delete"}}'), 400, -32600),
+    ("case-variant argument key", dict(body=call("cache_get", {"key": "ok", "KEY": "secret"})), 400, -32600),
+    ("escaped name", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache\\u005fdelete"}}'), 200, None),
+    ("upper-case name", dict(body=call("CACHE_DELETE")), 200, None),
+    ("full-width name", dict(body=call("ｃache_delete")), 200, None),
+    ("padded name", dict(body=call(" cache_delete")), 200, None),
+    ("NUL in name", dict(body=call("cache_delete\u0000")), 200, None),
+    ("upper-case method", dict(body='{"jsonrpc":"2.0","id":1,"method":"TOOLS/CALL","params":{"name":"cache_delete"}}'), 200, None),
+    ("slashed method", dict(body='{"jsonrpc":"2.0","id":1,"method":"/tools//call/","params":{"name":"cache_delete"}}'), 200, None),
+    ("padded method", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call ","params":{"name":"cache_delete"}}'), 400, -32600),
+    ("no jsonrpc", dict(body='{"id":1,"method":"tools/call","params":{"name":"cache_delete"}}'), 400, -32600),
+    ("positional params", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["cache_delete",{}]}'), 400, -32602),
+    ("string arguments", dict(body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_get","arguments":"{\\"key\\":\\"secret\\"}"}}'), 400, -32602),
+    ("batch hiding a denied call", dict(body="[" + call("cache_get", {"key": "a"}) + "," + DENIED + "]"), 200, None),
+    ("notification call", dict(body='{"jsonrpc":"2.0","method":"tools/call","params":{"name":"cache_delete"}}'), 200, -32003),
+    ("deny_if argument", dict(body=call("cache_get", {"key": "secret-key"})), 200, None),
+    ("numeric-string trick", dict(body=call("cache_get", {"key": "secret\\u0000"})), 200, None),
+    ("chunked in 1-byte pieces", dict(chunks=[bytes([b]) for b in DENIED.encode()]), 200, None),
+    ("chunked with trailers", dict(chunks=[DENIED[:20], DENIED[20:]], trailers=[("x-trailer", "1")]), 200, None),
+    ("PUT", dict(body=DENIED, method="PUT"), 200, None),
+    ("GET with a body", dict(body=DENIED, method="GET"), 200, None),
+    ("other path", dict(body=DENIED, path="/messages?sessionId=abc"), 200, None),
+    ("Mcp-Method mismatch", dict(body=call("cache_get", {"key": "a"}), headers=[("mcp-method", "tools/list")]), 400, -32020),
+    ("Mcp-Name mismatch", dict(body=call("cache_get", {"key": "a"}), headers=[("mcp-method", "tools/call"), ("mcp-name", "=?base64?Y2FjaGVfZGVsZXRl?=")]), 400, -32020),
+    ("empty batch", dict(body="[]"), 400, -32600),
+    ("empty body", dict(body=""), 400, -32700),
+]
+
+
+@pytest.fixture(params=["pause", "buffer"])
+def envoy(request, procs, lenient):
+    return procs.add(Envoy(procs.dir, POLICY, lenient.port, variant=request.param).start())
+
+
+def test_the_corpus_is_refused_and_nothing_reaches_upstream(envoy, lenient):
+    failures = []
+    for name, kw, status, code in CASES:
+        lenient.clear()
+        try:
+            r = request(envoy.port, **kw)
+        except Exception as e:  # noqa: BLE001
+            failures.append(f"{name}: {e}")
+            continue
+        if r.status != status:
+            failures.append(f"{name}: status {r.status}, expected {status}: {r.body[:200]!r}")
+            continue
+        if lenient.requests():
+            failures.append(f"{name}: reached the upstream")
+            continue
+        if status == 413:
+            continue
+        body = r.json()
+        replies = body if isinstance(body, list) else [body]
+        if code is None:
+            # A denial the model can read, as a tool result.
+            if not any(x.get("result", {}).get("isError") for x in replies):
+                failures.append(f"{name}: not a denial result: {body}")
+        elif not any(x.get("error", {}).get("code") == code for x in replies):
+            failures.append(f"{name}: expected JSON-RPC {code}: {body}")
+    assert not failures, "\n".join(failures)
+
+
+def test_allowed_calls_still_reach_upstream_intact(envoy, lenient):
+    body = call("cache_get", {"key": "public"})
+    r = request(envoy.port, body=body, headers=[("authorization", "Bearer a")])
+    assert r.status == 200 and b"executed" in r.body
+    got = lenient.requests()
+    assert len(got) == 1 and base64.b64decode(got[0]["body"]) == body.encode()
+    # In 1-byte chunks too.
+    lenient.clear()
+    r = request(envoy.port, chunks=[bytes([b]) for b in body.encode()])
+    assert r.status == 200 and base64.b64decode(lenient.requests()[0]["body"]) == body.encode()
+    # Repeated headers reach the filter and the upstream as one joined value: both see the
+    # same grant.
+    lenient.clear()
+    r = request(envoy.port, body=body, headers=[("authorization", "a"), ("authorization", "b")])
+    assert r.status == 200
+    assert [v for k, v in lenient.requests()[0]["headers"] if k.lower() == "authorization"] == ["a,b"]
+    # GET, DELETE and OPTIONS without a body pass untouched.
+    for m in ("GET", "DELETE", "OPTIONS"):
+        lenient.clear()
+        assert request(envoy.port, method=m, content_type=None).status == 200
+        assert lenient.requests()[0]["method"] == m
