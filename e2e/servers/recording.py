@@ -75,6 +75,20 @@ async def slow(steps: int, ctx: Context) -> str:
     return f"done after {steps} steps"
 
 
+@server.resource("file:///srv/readme.md")
+def readme() -> str:
+    """The public readme."""
+    record("resource", "file:///srv/readme.md", {})
+    return "read me"
+
+
+@server.resource("file:///secret/key.pem")
+def key() -> str:
+    """A private key."""
+    record("resource", "file:///secret/key.pem", {})
+    return "-----BEGIN KEY-----"
+
+
 @server.resource("file:///srv/{name}")
 def srv_file(name: str) -> str:
     """A served file."""

@@ -1,0 +1,91 @@
+"""Hidden tools vanish from what the agent sees (JSON and SSE responses), calling them is
+denied, and resources and prompts follow their own rules."""
+import json
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from harness import Envoy, Recording
+from mcp_client import run, session, text
+from raw import request
+
+HIDE = {"version": "1", "default": "allow", "hide": ["cache_delete"]}
+
+
+def listed_and_denied(url):
+    async def go():
+        async with session(url, {"authorization": "Bearer lists"}) as s:
+            names = [t.name for t in (await s.list_tools()).tools]
+            r = await s.call_tool("cache_delete", {"key": "k"})
+            return names, r
+
+    return run(go())
+
+
+def test_memcached_server_list_hides_cache_delete(procs, memcached_mcp):
+    envoy = procs.add(Envoy(procs.dir, HIDE, memcached_mcp.port).start())
+    names, r = listed_and_denied(envoy.url)
+    assert "cache_delete" not in names and "cache_cas" in names and "cache_get" in names
+    assert r.is_error and "it is hidden by policy" in text(r)
+
+
+@pytest.mark.parametrize("json_response", [True, False], ids=["json", "sse"])
+def test_recording_server_list_hides_cache_delete(procs, json_response):
+    rec = procs.add(Recording(procs.dir, json_response=json_response).start())
+    envoy = procs.add(Envoy(procs.dir, HIDE, rec.port).start())
+    names, r = listed_and_denied(envoy.url)
+    assert "cache_delete" not in names and {"cache_get", "cache_cas", "echo", "slow"} <= set(names)
+    assert r.is_error and r.meta["toolgate/decision"]["reason"] == "hidden"
+    assert rec.calls("cache_delete") == [], "the hidden tool never ran"
+
+
+def test_hide_denied_tools_setting(procs):
+    rec = procs.add(Recording(procs.dir, json_response=True).start())
+    policy = {"version": "1", "default": "deny", "tools": {"echo": {}, "cache_get": {}, "spend": {"action": "require_approval"}}}
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port, settings={"hide_denied_tools": True}).start())
+    names, _ = listed_and_denied(envoy.url)
+    assert sorted(names) == ["cache_get", "echo"], "only tools the agent may call are listed"
+
+
+POLICY = {"version": "1", "default": "allow",
+          "resources": {"hide": ["file:///secret/*"], "rules": {"file:///srv/*": {"limits": [{"counter": "reads", "window": "minute", "max": 2}]}}},
+          "prompts": {"default": "deny", "hide": ["admin_*"], "rules": {"summarize": {}}}}
+
+
+@pytest.mark.parametrize("json_response", [True, False], ids=["json", "sse"])
+def test_resources_and_prompts(procs, json_response):
+    rec = procs.add(Recording(procs.dir, json_response=json_response).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer res"}) as s:
+            resources = [str(r.uri) for r in (await s.list_resources()).resources]
+            prompts = [p.name for p in (await s.list_prompts()).prompts]
+            ok = await s.read_resource("file:///srv/readme.md")
+            errors = {}
+            for uri in ["file:///secret/key.pem", "file:///srv/../secret/key.pem", "file:///srv/readme.md"]:
+                try:
+                    await s.read_resource(uri)
+                    errors[uri] = None
+                except MCPError as e:
+                    errors[uri] = e.error.data["reason"]
+            got = await s.get_prompt("summarize", {"text": "x"})
+            try:
+                await s.get_prompt("admin_reset", {})
+                admin = None
+            except MCPError as e:
+                admin = e.error.data["reason"]
+            return resources, prompts, ok, errors, got, admin
+
+    resources, prompts, ok, errors, got, admin = run(go())
+    assert resources == ["file:///srv/readme.md"], resources
+    assert prompts == ["summarize"], prompts
+    assert ok.contents[0].text == "read me"
+    assert errors == {"file:///secret/key.pem": "hidden", "file:///srv/../secret/key.pem": "hidden", "file:///srv/readme.md": None}
+    assert "Summarize: x" in got.messages[0].content.text
+    assert admin == "hidden"
+    # The third read went over the limit of 2 on file:///srv/*.
+    r = request(envoy.port, body=json.dumps({"jsonrpc": "2.0", "id": 9, "method": "resources/read", "params": {"uri": "file:///srv/readme.md"}}),
+                headers=[("authorization", "Bearer res"), ("mcp-protocol-version", "2025-06-18")])
+    assert r.json()["error"]["data"]["reason"] == "rate_limited"
+    assert [c["name"] for c in rec.calls() if c["kind"] == "resource"] == ["file:///srv/readme.md", "file:///srv/readme.md"]
