@@ -1036,10 +1036,58 @@ fn link_callouts(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// The cluster a gRPC call's `upstream` names. Envoy (`Context::grpcCall`) first reads it
+/// as a serialized `envoy.config.core.v3.GrpcService` and takes `envoy_grpc.cluster_name`
+/// (field 1, field 1); bytes that are not one are a bare cluster name.
+fn grpc_cluster(upstream: &[u8]) -> String {
+    /// The length-delimited field 1 of a message, if the whole message parses.
+    fn field_one(mut b: &[u8]) -> Option<&[u8]> {
+        fn varint(b: &mut &[u8]) -> Option<u64> {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let (&byte, rest) = b.split_first()?;
+                *b = rest;
+                v |= u64::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    return Some(v);
+                }
+            }
+            None
+        }
+        let mut found = None;
+        while !b.is_empty() {
+            let key = varint(&mut b)?;
+            match key & 7 {
+                0 => {
+                    varint(&mut b)?;
+                }
+                2 => {
+                    let len = usize::try_from(varint(&mut b)?).ok()?;
+                    let (value, rest) = b.split_at_checked(len)?;
+                    b = rest;
+                    if key >> 3 == 1 {
+                        found = Some(value);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        found
+    }
+    field_one(upstream)
+        .and_then(field_one)
+        .filter(|name| !name.is_empty())
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .map_or_else(
+            || String::from_utf8_lossy(upstream).into_owned(),
+            str::to_string,
+        )
+}
+
 /// Reads a gRPC call's common arguments; `None` when the cluster does not exist.
 fn grpc_call(c: &mut Ctx<'_>, call: &str, args: [i32; 8]) -> wasmtime::Result<Option<GrpcCall>> {
     let [up_ptr, up_len, s_ptr, s_len, m_ptr, m_len, md_ptr, md_len] = args;
-    let cluster = String::from_utf8_lossy(&read(c, call, up_ptr, up_len)?).into_owned();
+    let cluster = grpc_cluster(&read(c, call, up_ptr, up_len)?);
     let service = String::from_utf8_lossy(&read(c, call, s_ptr, s_len)?).into_owned();
     let method = String::from_utf8_lossy(&read(c, call, m_ptr, m_len)?).into_owned();
     let initial_metadata = decode_map(c, call, md_ptr, md_len)?;
@@ -1196,4 +1244,19 @@ fn link_misc(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_cluster;
+
+    #[test]
+    fn grpc_upstream_is_a_grpc_service_or_a_bare_cluster_name() {
+        // GrpcService { envoy_grpc { cluster_name: "ratelimit" } }, as Toolgate sends it.
+        assert_eq!(grpc_cluster(b"\x0a\x0b\x0a\x09ratelimit"), "ratelimit");
+        // With a timeout (field 3) beside it.
+        assert_eq!(grpc_cluster(b"\x0a\x04\x0a\x02rl\x1a\x02\x08\x01"), "rl");
+        assert_eq!(grpc_cluster(b"ratelimit"), "ratelimit");
+        assert_eq!(grpc_cluster(b"outbound|8081||rls"), "outbound|8081||rls");
+    }
 }
