@@ -565,7 +565,35 @@ impl StreamDriver {
             Direction::Request => "proxy_on_request_trailers",
             Direction::Response => "proxy_on_response_trailers",
         };
-        let action = match self.call(ctx, name, &[self.id as i32, count as i32]) {
+        // A filter that has been buffering (its last body callback paused) still sees the
+        // whole buffered body, as in Envoy (`buffering_request_body_` makes `getBuffer`
+        // return the decoding buffer), and may change it.
+        let held = {
+            let pipe = self.pipe(dir);
+            if pipe.buffering {
+                pipe.buffered.take()
+            } else {
+                None
+            }
+        };
+        let holding = held.is_some();
+        if let Some(body) = held {
+            self.with_data(ctx, |d| match dir {
+                Direction::Request => d.request_body = body,
+                Direction::Response => d.response_body = body,
+            });
+        }
+        let called = self.call(ctx, name, &[self.id as i32, count as i32]);
+        if holding {
+            let body = self
+                .with_data(ctx, |d| match dir {
+                    Direction::Request => std::mem::take(&mut d.request_body),
+                    Direction::Response => std::mem::take(&mut d.response_body),
+                })
+                .unwrap_or_default();
+            self.pipe(dir).buffered = Some(body);
+        }
+        let action = match called {
             Called::Returned(action) => action,
             Called::Skipped => Action::Continue,
             Called::Failed => return,

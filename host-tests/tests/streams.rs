@@ -101,6 +101,22 @@ fn with_trailers_the_body_never_ends_and_trailers_release_it() {
     );
     assert!(ex.upstream.complete);
 
+    // A filter that held the body still sees all of it in its trailers callback and may
+    // change it (Envoy exposes the decoding buffer while the filter buffers).
+    let ex = envoy.worker(0).send(
+        Request::post("/")
+            .header("x-probe-body", "buffer")
+            .header("x-probe-trailers", "body:NEW")
+            .chunks(["a", "b", "c"])
+            .trailer("t", "1"),
+    );
+    assert_eq!(
+        ex.filter_state_text("wasm.probe.trailer_body").as_deref(),
+        Some("abc")
+    );
+    assert_eq!(ex.upstream.body_text(), "NEW");
+    assert!(ex.upstream.complete);
+
     let ex = envoy.worker(0).send(
         Request::post("/")
             .header("x-probe-trailers", "pause")

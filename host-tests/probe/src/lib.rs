@@ -439,6 +439,14 @@ impl HttpContext for Probe {
 
     fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
         self.state("trailers", num_trailers.to_string().as_bytes());
+        if let Some(replacement) = self.trailers.strip_prefix("body:") {
+            // What the filter sees of the held body now, then replaces it.
+            let body = self
+                .get_http_request_body(0, usize::MAX >> 1)
+                .unwrap_or_default();
+            self.state("trailer_body", &body);
+            self.set_http_request_body(0, body.len(), replacement.as_bytes());
+        }
         if self.trailers == "pause" {
             Action::Pause
         } else {
