@@ -230,6 +230,9 @@ pub struct ClientResponse {
     pub headers: Headers,
     /// The body bytes.
     pub body: Vec<u8>,
+    /// The body as the client received it, one entry per non-empty data frame (a filter
+    /// streaming a response lets each piece go as it comes; one that buffers sends one).
+    pub frames: Vec<Vec<u8>>,
     /// The trailers, if any.
     pub trailers: Option<Headers>,
     /// Whether the response ended normally (`false`: reset after the headers).

@@ -28,6 +28,8 @@ enum Iteration {
 struct Out {
     headers: Option<Headers>,
     body: Vec<u8>,
+    /// The body as it went on, one entry per non-empty data frame.
+    frames: Vec<Vec<u8>>,
     trailers: Option<Headers>,
     end: bool,
 }
@@ -201,6 +203,7 @@ impl StreamDriver {
             self.resp.out = Out {
                 headers: Some(Headers::from_pairs([(":status", "503")])),
                 body: Vec::new(),
+                frames: Vec::new(),
                 trailers: None,
                 end: true,
             };
@@ -403,6 +406,9 @@ impl StreamDriver {
     fn forward_data(&mut self, dir: Direction, data: Vec<u8>, end: bool) {
         let pipe = self.pipe(dir);
         pipe.out.body.extend_from_slice(&data);
+        if !data.is_empty() {
+            pipe.out.frames.push(data);
+        }
         if end {
             self.end_out(dir);
         }
@@ -751,6 +757,11 @@ impl StreamDriver {
             self.response_pieces.clear();
             self.resp.out = Out {
                 headers: Some(headers),
+                frames: if reply.body.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![reply.body.clone()]
+                },
                 body: reply.body,
                 trailers: None,
                 end: true,
@@ -886,6 +897,7 @@ impl StreamDriver {
                     .unwrap_or(0),
                 headers: headers.clone(),
                 body: self.resp.out.body.clone(),
+                frames: self.resp.out.frames.clone(),
                 trailers: self.resp.out.trailers.clone(),
                 complete: self.resp.out.end && !self.reset,
             });

@@ -328,6 +328,21 @@ fn the_response_path_buffers_and_rewrites_streamed_bodies() {
     assert_eq!(ex.body_sizes(Direction::Response), vec![10, 15, 25]);
     assert_eq!(ex.body_text(), "DATA: {\"A\":1}\n\nDATA: {}\n\n");
     assert!(ex.response.as_ref().unwrap().complete);
+    // The probe buffers until the end: the client got one frame.
+    assert_eq!(ex.response.as_ref().unwrap().frames.len(), 1);
+
+    // Untouched, each chunk reaches the client as its own frame.
+    let ex = envoy.worker(0).send(
+        Request::get("/").upstream_response(
+            UpstreamResponse::new(200)
+                .header("content-type", "text/event-stream")
+                .chunks(["data: 1\n\n", "", "data: 2\n\n"]),
+        ),
+    );
+    assert_eq!(
+        ex.response.as_ref().unwrap().frames,
+        [b"data: 1\n\n".to_vec(), b"data: 2\n\n".to_vec()]
+    );
 }
 
 #[test]
