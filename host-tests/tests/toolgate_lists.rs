@@ -1,0 +1,293 @@
+//! List responses through the real module: hidden tools vanish from `tools/list` answers,
+//! JSON and SSE (whole, in 1-byte and in many-event chunks, with notifications passing as
+//! they come), pagination kept, and anything that cannot be filtered fails closed.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use host_tests::{Direction, Exchange, Outcome, UpstreamResponse};
+use serde_json::json;
+use support::*;
+
+const HIDE: &str = r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#;
+
+const LIST_REQUEST: &str =
+    r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"c1"}}"#;
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get","inputSchema":{"type":"object"}},{"name":"cache_delete","description":"x"},{"name":"CACHE_DELETE"},{"name":"cache_set"}],"nextCursor":"n2"}}"#;
+
+const FILTERED: &str = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get","inputSchema":{"type":"object"}},{"name":"cache_set"}],"nextCursor":"n2"}}"#;
+
+const PROGRESS: &str = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\r\n\r\n";
+
+fn sse(chunks: Vec<Vec<u8>>) -> UpstreamResponse {
+    UpstreamResponse::new(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .chunks(chunks)
+}
+
+fn list_exchange(config: &str, response: UpstreamResponse) -> Exchange {
+    let envoy = start(config);
+    let ex = envoy
+        .worker(0)
+        .send(mcp_as("k", LIST_REQUEST).upstream_response(response));
+    assert_vm_alive(&envoy, &ex);
+    // The request itself went on untouched (the cursor included).
+    assert_eq!(ex.upstream.body_text(), LIST_REQUEST);
+    assert_eq!(decision(&ex), "passed");
+    ex
+}
+
+/// The module's answer in place of a tools/list response it could not check.
+fn withheld(id: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32603,"message":"Toolgate could not check the tools/list response against the policy, so it was withheld.","data":{{"reason":"list_unfilterable"}}}}}}"#
+    )
+}
+
+#[test]
+fn a_json_list_loses_its_hidden_tools_and_keeps_its_cursor() {
+    let ex = list_exchange(
+        HIDE,
+        UpstreamResponse::json(LIST).header("content-length", LIST.len().to_string()),
+    );
+    assert_eq!(ex.outcome, Outcome::Forwarded);
+    let response = ex.response.as_ref().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), FILTERED, "spliced byte for byte");
+    assert_eq!(
+        response.header("content-length"),
+        None,
+        "the length changed, so the header went"
+    );
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&response.body_text()).unwrap();
+    assert_eq!(v["result"]["nextCursor"], "n2");
+}
+
+#[test]
+fn a_json_list_in_one_byte_chunks_and_in_a_batch_is_filtered_too() {
+    let ex = list_exchange(
+        HIDE,
+        UpstreamResponse::new(200)
+            .header("content-type", "application/json")
+            .body_in_chunks(LIST, 1),
+    );
+    assert_eq!(ex.body_text(), FILTERED);
+    assert_eq!(
+        ex.response.as_ref().unwrap().frames.len(),
+        1,
+        "a JSON list is held to its end, then sent whole"
+    );
+
+    let batch = format!(r#"[{LIST},{{"jsonrpc":"2.0","id":1,"result":{{}}}}]"#);
+    let ex = list_exchange(HIDE, UpstreamResponse::json(batch));
+    assert_eq!(
+        ex.body_text(),
+        format!(r#"[{FILTERED},{{"jsonrpc":"2.0","id":1,"result":{{}}}}]"#)
+    );
+}
+
+#[test]
+fn hide_denied_tools_also_removes_tools_every_call_to_which_is_denied() {
+    let config = with_settings(SEED, json!({"hide_denied_tools": true}));
+    let ex = list_exchange(&config, UpstreamResponse::json(LIST));
+    assert_eq!(
+        ex.body_text(),
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[],"nextCursor":"n2"}}"#
+    );
+}
+
+#[test]
+fn lists_are_untouched_when_nothing_is_hidden_or_the_id_is_another() {
+    let ex = list_exchange(SEED, UpstreamResponse::json(LIST));
+    assert_eq!(ex.body_text(), LIST, "the seed policy hides nothing");
+    let other = LIST.replace("\"id\":4", "\"id\":5");
+    let ex = list_exchange(HIDE, UpstreamResponse::json(other.clone()));
+    assert_eq!(ex.body_text(), other, "not the answer to this list request");
+    // An error answer to the list passes.
+    let error = r#"{"jsonrpc":"2.0","id":4,"error":{"code":-32601,"message":"no"}}"#;
+    let ex = list_exchange(HIDE, UpstreamResponse::json(error));
+    assert_eq!(ex.body_text(), error);
+}
+
+fn sse_stream() -> (String, String) {
+    let stream = format!(": keepalive\n\nid: 7\nevent: message\ndata: {LIST}\n\n{PROGRESS}");
+    let expected = format!(": keepalive\n\nid: 7\nevent: message\ndata: {FILTERED}\n\n{PROGRESS}");
+    (stream, expected)
+}
+
+#[test]
+fn an_sse_list_is_filtered_whole_in_one_byte_chunks_and_in_arbitrary_splits() {
+    let (stream, expected) = sse_stream();
+    for size in [stream.len(), 1, 7, 64] {
+        let ex = list_exchange(
+            HIDE,
+            sse(stream.as_bytes().chunks(size).map(<[u8]>::to_vec).collect()),
+        );
+        assert_eq!(ex.outcome, Outcome::Forwarded);
+        assert_eq!(ex.body_text(), expected, "chunks of {size}");
+        let response = ex.response.as_ref().unwrap();
+        assert_eq!(response.header("content-type"), Some("text/event-stream"));
+        assert!(
+            ex.callbacks.iter().all(|c| !matches!(
+                c,
+                host_tests::Callback::ResponseBody {
+                    action: host_tests::Action::Pause,
+                    ..
+                }
+            )),
+            "an event stream is never held back by Envoy"
+        );
+        assert_eq!(
+            ex.body_sizes(Direction::Response).len(),
+            stream.len().div_ceil(size)
+        );
+    }
+}
+
+#[test]
+fn many_events_in_one_chunk_are_each_judged() {
+    // Ten notifications, the list, a second copy of it, a ping and more notifications in
+    // a single chunk.
+    let many = format!(
+        "{}data: {LIST}\n\n{}event: ping\ndata:\n\ndata: {LIST}\n\n{}",
+        PROGRESS.repeat(10),
+        PROGRESS,
+        PROGRESS.repeat(3)
+    );
+    let expected = format!(
+        "{}data: {FILTERED}\n\n{}event: ping\ndata:\n\ndata: {FILTERED}\n\n{}",
+        PROGRESS.repeat(10),
+        PROGRESS,
+        PROGRESS.repeat(3)
+    );
+    let ex = list_exchange(HIDE, sse(vec![many.into_bytes()]));
+    assert_eq!(ex.body_text(), expected);
+}
+
+#[test]
+fn notifications_pass_as_they_come_while_the_list_is_still_arriving() {
+    let list_event = format!("id: 9\ndata: {LIST}\n\n");
+    let (head, tail) = list_event.split_at(40);
+    let second = PROGRESS.replace("\"progress\":1", "\"progress\":2");
+    let ex = list_exchange(
+        HIDE,
+        sse(vec![
+            PROGRESS.into(),
+            second.clone().into_bytes(),
+            head.into(),
+            tail.into(),
+            PROGRESS.into(),
+        ]),
+    );
+    let frames = &ex.response.as_ref().unwrap().frames;
+    assert_eq!(
+        frames[0],
+        PROGRESS.as_bytes(),
+        "the first notification went on at once"
+    );
+    assert_eq!(frames[1], second.as_bytes(), "so did the second");
+    assert_eq!(
+        String::from_utf8(frames[2].clone()).unwrap(),
+        format!("id: 9\ndata: {FILTERED}\n\n"),
+        "the list event went on filtered once complete, nothing of it before"
+    );
+    assert_eq!(frames[3], PROGRESS.as_bytes());
+    assert_eq!(frames.len(), 4);
+}
+
+#[test]
+fn a_malformed_sse_stream_fails_closed() {
+    for bad in [
+        "data: not json\n\n".to_string(),
+        format!("data: {}\n\n", LIST.replace("\"id\":4", "\"Id\":4")),
+        format!("data: {LIST}trailing\n\n"),
+        format!(
+            "data: {}\n\n",
+            LIST.replace("{\"name\":\"cache_set\"}", "{\"Name\":\"cache_delete\"}")
+        ),
+    ] {
+        let rest = format!("data: {LIST}\n\n{PROGRESS}");
+        let ex = list_exchange(HIDE, sse(vec![bad.clone().into_bytes(), rest.into_bytes()]));
+        let body = ex.body_text();
+        assert!(body.contains("list_unfilterable"), "{bad} -> {body}");
+        assert!(!body.contains("cache_delete"), "{bad} -> {body}");
+        assert!(
+            body.contains(&withheld(4)),
+            "the pending list is answered with an error: {body}"
+        );
+    }
+}
+
+#[test]
+fn compressed_or_unknown_list_responses_fail_closed_with_a_502() {
+    let cases = [
+        UpstreamResponse::json(LIST).header("content-encoding", "gzip"),
+        UpstreamResponse::new(200)
+            .header("content-type", "text/event-stream")
+            .header("content-encoding", "br")
+            .body(format!("data: {LIST}\n\n")),
+        UpstreamResponse::new(200)
+            .header("content-type", "text/html")
+            .body(LIST),
+    ];
+    for response in cases {
+        let ex = list_exchange(HIDE, response);
+        let r = ex.response.as_ref().unwrap();
+        assert_eq!(r.status, 502, "{}", r.body_text());
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body_text(), withheld(4));
+        assert!(!r.body_text().contains("cache_delete"));
+    }
+}
+
+#[test]
+fn a_list_response_over_max_response_bytes_fails_closed() {
+    let config = with_settings(HIDE, json!({"max_response_bytes": 1024}));
+    let big = LIST.replace(
+        "\"description\":\"x\"",
+        &format!("\"description\":\"{}\"", "x".repeat(2000)),
+    );
+    let ex = list_exchange(&config, UpstreamResponse::json(big.clone()));
+    assert_eq!(ex.body_text(), withheld(4));
+    let ex = list_exchange(&config, sse(vec![format!("data: {big}\n\n").into_bytes()]));
+    assert!(ex.body_text().contains("list_unfilterable"));
+    assert!(!ex.body_text().contains("cache_delete"));
+}
+
+#[test]
+fn resources_and_prompts_lists_lose_their_hidden_entries() {
+    let config = r#"{"version":"1","default":"allow",
+        "resources":{"default":"allow","hide":["file:///secret/*"]},
+        "prompts":{"default":"allow","hide":["admin_*"]}}"#;
+    let envoy = start(config);
+    let w = envoy.worker(0);
+    let resources = r#"{"jsonrpc":"2.0","id":"r","result":{"resources":[{"uri":"file:///srv/a","name":"a"},{"uri":"file:///secret/key","name":"k"}]}}"#;
+    let ex = w.send(
+        mcp_as(
+            "k",
+            r#"{"jsonrpc":"2.0","id":"r","method":"resources/list"}"#,
+        )
+        .upstream_response(UpstreamResponse::json(resources)),
+    );
+    assert_eq!(
+        ex.body_text(),
+        r#"{"jsonrpc":"2.0","id":"r","result":{"resources":[{"uri":"file:///srv/a","name":"a"}]}}"#
+    );
+    let prompts = r#"{"jsonrpc":"2.0","id":2,"result":{"prompts":[{"name":"admin_reset"},{"name":"summarize"}]}}"#;
+    let ex = w.send(
+        mcp_as("k", method(2, "prompts/list")).upstream_response(UpstreamResponse::json(prompts)),
+    );
+    assert_eq!(
+        ex.body_text(),
+        r#"{"jsonrpc":"2.0","id":2,"result":{"prompts":[{"name":"summarize"}]}}"#
+    );
+}
