@@ -127,13 +127,14 @@ fn check(
         Arrangement::PauseAtHeaders if ex.upstream.reached() => {
             return Err("the upstream request was opened".into())
         }
-        Arrangement::ContinueAtHeaders if ex.upstream.reached() => {
-            if !ex.upstream.opened_without_body() || ex.upstream.complete {
-                return Err(format!(
-                    "{} body bytes reached the upstream",
-                    ex.upstream.body.len()
-                ));
-            }
+        Arrangement::ContinueAtHeaders
+            if ex.upstream.reached()
+                && (!ex.upstream.opened_without_body() || ex.upstream.complete) =>
+        {
+            return Err(format!(
+                "{} body bytes reached the upstream",
+                ex.upstream.body.len()
+            ))
         }
         _ => {}
     }
