@@ -62,7 +62,11 @@ pub struct Consultation {
 impl Consultation {
     /// The descriptors asked about, in order (the message encodes these).
     pub fn descriptors(&self) -> Vec<rls::Descriptor> {
-        self.tally.fleet.iter().map(|f| f.descriptor.clone()).collect()
+        self.tally
+            .fleet
+            .iter()
+            .map(|f| f.descriptor.clone())
+            .collect()
     }
 }
 
