@@ -187,17 +187,38 @@ class RateLimitService(Proc):
         return self
 
 
+class StaticUpstream(Proc):
+    """An Envoy answering every request at once with a fixed JSON-RPC result: an upstream
+    that is never the bottleneck of a load run."""
+
+    BODY = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}],"isError":false}}'
+
+    def __init__(self, logdir, concurrency=1):
+        self.port = free_port()
+        self.admin = free_port()
+        path = Path(logdir) / "static.yaml"
+        path.write_text(bootstrap.to_yaml(bootstrap.static_upstream(self.port, self.admin, self.BODY)) + "\n")
+        super().__init__("static", [venv_bin("envoy", "envoy"), "-c", path, "--concurrency", concurrency,
+                                    "--disable-hot-restart", "-l", "warning"], logdir)
+
+    def start(self):
+        super().start()
+        wait_port(self.port, proc=self.proc)
+        return self
+
+
 class Envoy(Proc):
     """Envoy (`--concurrency 2` by default) with the Toolgate module in front of `upstream`."""
 
     def __init__(self, logdir, policy, upstream_port, settings=None, variant="pause", concurrency=2,
-                 ratelimit_port=None, name="envoy", configuration=None):
+                 ratelimit_port=None, name="envoy", configuration=None, access_log=True):
         self.port = free_port()
         self.admin = free_port()
         self.config_path = Path(logdir) / f"{name}.yaml"
         text = bootstrap.render(policy=policy, settings=settings, variant=variant, listen=self.port,
                                 admin=self.admin, upstream=f"127.0.0.1:{upstream_port}", wasm=str(WASM),
-                                ratelimit=f"127.0.0.1:{ratelimit_port}" if ratelimit_port else None)
+                                ratelimit=f"127.0.0.1:{ratelimit_port}" if ratelimit_port else None,
+                                access_log=access_log)
         if configuration is not None:  # a raw configuration string (for invalid ones)
             doc = bootstrap.bootstrap(policy=policy, variant=variant, listen=self.port, admin=self.admin,
                                       upstream=f"127.0.0.1:{upstream_port}", wasm=str(WASM))

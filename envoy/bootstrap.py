@@ -81,7 +81,7 @@ def toolgate_configuration(policy, settings, variant):
 def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
               upstream="127.0.0.1:8001", wasm="target/wasm32-wasip1/release/toolgate.wasm",
               ratelimit=None, host_rewrite=False, listen_address="127.0.0.1",
-              max_body=1048576):
+              max_body=1048576, access_log=True):
     host, port = upstream.rsplit(":", 1)
     route = {"cluster": "mcp_upstream", "timeout": "0s", "idle_timeout": "0s"}
     if host_rewrite:
@@ -107,7 +107,7 @@ def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
         "stream_idle_timeout": "0s",
         "request_timeout": "0s",
         "generate_request_id": True,
-        "access_log": [{
+        "access_log": [] if not access_log else [{
             "name": "envoy.access_loggers.stdout",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
@@ -166,6 +166,33 @@ def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
             }],
             "clusters": clusters,
         },
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+    }
+
+
+def static_upstream(listen, admin, body):
+    """A fast stand-in MCP server: an Envoy answering every request with `body` (JSON), for
+    load runs where the upstream must never be the bottleneck."""
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "static",
+        "route_config": {"virtual_hosts": [{"name": "static", "domains": ["*"], "routes": [{
+            "match": {"prefix": "/"},
+            "direct_response": {"status": 200, "body": {"inline_string": body}},
+            "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
+        }]}]},
+        "http_filters": [{
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }],
+    }
+    return {
+        "static_resources": {"listeners": [{
+            "name": "static",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}],
+        }]},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
     }
 
