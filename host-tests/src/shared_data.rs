@@ -23,6 +23,8 @@ use crate::logs::VmRole;
 struct Store {
     next_cas: u32,
     maps: HashMap<String, BTreeMap<String, (Vec<u8>, u32)>>,
+    /// Conditional writes still to lose, as if another worker wrote first.
+    contended: u64,
 }
 
 impl Store {
@@ -71,6 +73,15 @@ impl SharedData {
             if cas != 0 && cas != current {
                 return Status::CasMismatch;
             }
+            if cas != 0 && store.contended > 0 {
+                // Another worker won the race: its write moves the token on.
+                store.contended -= 1;
+                let token = store.next_cas();
+                if let Some(entry) = store.maps.get_mut(vm_id).and_then(|m| m.get_mut(key)) {
+                    entry.1 = token;
+                }
+                return Status::CasMismatch;
+            }
         }
         let token = store.next_cas();
         store
@@ -110,6 +121,15 @@ impl SharedData {
     /// A value without its token.
     pub fn value(&self, vm_id: &str, key: &str) -> Option<Vec<u8>> {
         self.get(vm_id, key).ok().map(|(v, _)| v)
+    }
+
+    /// Makes the next `writes` compare-and-swap writes (non-zero cas on an existing key)
+    /// lose a race, as when other workers keep writing the same key first: each returns
+    /// `CAS_MISMATCH` and moves the key's token on, its value unchanged.
+    pub fn contend(&self, writes: u64) {
+        if let Ok(mut store) = self.inner.lock() {
+            store.contended = writes;
+        }
     }
 
     /// The token the next write will get.
