@@ -59,3 +59,37 @@ def test_committed_configs_match_the_renderer(name, args):
         doc = doc["policy"]
     assert (ROOT / "envoy" / name).read_text() == bootstrap.render(policy=doc, settings=settings, **args), \
         f"envoy/{name} is stale: regenerate it with envoy/render-all"
+
+
+TOOLGATE = ROOT / "target" / "debug" / "toolgate"
+POLICIES = sorted((ROOT / "envoy" / "policies").glob("*.json"))
+
+
+def split(doc):
+    """(policy, settings) of a bare policy or a full configuration."""
+    if "policy" in doc:
+        return doc["policy"], {k: v for k, v in doc.items() if k != "policy"}
+    return doc, None
+
+
+def test_example_policies_pass_check_and_their_own_tests():
+    assert len(POLICIES) >= 6, POLICIES
+    for policy in POLICIES:
+        out = subprocess.run([TOOLGATE, "check", policy], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, f"{policy.name}: {out.stdout}{out.stderr}"
+    cases = sorted((ROOT / "envoy" / "policies" / "tests").glob("*.cases.json"))
+    assert len(cases) >= 4, cases
+    for c in cases:
+        policy = ROOT / "envoy" / "policies" / c.name.replace(".cases.json", ".json")
+        out = subprocess.run([TOOLGATE, "test", policy, c], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and out.stdout.rstrip().endswith(" 0 failed"), f"{c.name}: {out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_example_policies_load_in_envoy(procs, lenient, policy):
+    doc, settings = split(json.loads(policy.read_text()))
+    ratelimit = lenient.port if settings and "rate_limit_service" in settings else None
+    envoy = procs.add(Envoy(procs.dir, doc, lenient.port, settings=settings, ratelimit_port=ratelimit,
+                            name=policy.stem).start())
+    assert envoy.alive()
+    assert "toolgate: configuration:" not in envoy.output()
