@@ -9,6 +9,7 @@ memory flat, no request failed.
 import argparse
 import itertools
 import json
+import signal
 import re
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def table(result):
 
 
 def main():
+    # A terminated run still stops the Envoys it started (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grants", type=int, default=1_000_000)
     ap.add_argument("--names", type=int, default=100_000)

@@ -14,6 +14,7 @@ static upstream, for a bounded time on loopback. Checks, for the whole run:
 import argparse
 import collections
 import json
+import signal
 import re
 import sys
 import tempfile
@@ -235,6 +236,8 @@ def summary(r):
 
 
 def main():
+    # A terminated run still stops the Envoys it started (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=600)
     ap.add_argument("--rate", type=int, default=200, help="requests per second, all kinds")
