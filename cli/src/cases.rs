@@ -1,10 +1,9 @@
 //! `toolgate test`: policy unit tests kept beside the policy.
 
 use crate::args::{read, Args, Failure, Format};
-use crate::json_out;
-use crate::request::{self, Defaults};
-use crate::runner::{load, Runner};
+use toolgate_engine::config::load;
 use toolgate_engine::json::{parse_strict, Kind, Value};
+use toolgate_engine::offline::{render, request, Defaults, Runner};
 use toolgate_engine::reply::quoted;
 
 /// 2026-01-01T00:00:00Z: a fixed start, so tests do not depend on the day they run.
@@ -148,9 +147,9 @@ pub fn run(a: &Args) -> Result<bool, Failure> {
         let mut failure = None;
         for round in 1..=c.repeat {
             let o = runner.decide(&req);
-            let decision = json_out::decision(o.as_ref());
-            let (reason, rule) = json_out::reason_rule(o.as_ref());
-            let (status, _, _) = json_out::reply_parts(o.as_ref());
+            let decision = render::decision(o.as_ref());
+            let (reason, rule) = render::reason_rule(o.as_ref());
+            let (status, _, _) = render::reply_parts(o.as_ref());
             let mut wrong = Vec::new();
             if decision != c.expect.decision {
                 wrong.push(format!(

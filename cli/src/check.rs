@@ -1,6 +1,7 @@
 //! `toolgate check`.
 
 use crate::args::{read, Args, Failure, Format};
+use toolgate_engine::offline::render::problems_json;
 use toolgate_engine::reply::quoted;
 
 /// Validates a policy; `Ok(true)` when valid.
@@ -9,7 +10,7 @@ pub fn run(a: &Args) -> Result<bool, Failure> {
         return Err(Failure::Usage("check takes one POLICY.json".into()));
     };
     let text = read(path)?;
-    match crate::runner::load(&text) {
+    match toolgate_engine::config::load(&text) {
         Ok(c) => {
             let p = &c.policy;
             match a.format {
@@ -47,25 +48,11 @@ pub fn run(a: &Args) -> Result<bool, Failure> {
                         if problems.len() == 1 { "" } else { "s" }
                     );
                 }
-                Format::Json => {
-                    let items: Vec<String> = problems
-                        .iter()
-                        .map(|p| {
-                            format!(
-                                "{{\"path\":{},\"found\":{},\"expected\":{},\"message\":{}}}",
-                                quoted(&p.path),
-                                quoted(&p.found),
-                                quoted(&p.expected),
-                                quoted(&p.to_string())
-                            )
-                        })
-                        .collect();
-                    println!(
-                        "{{\"file\":{},\"valid\":false,\"problems\":[{}]}}",
-                        quoted(path),
-                        items.join(",")
-                    );
-                }
+                Format::Json => println!(
+                    "{{\"file\":{},\"valid\":false,\"problems\":{}}}",
+                    quoted(path),
+                    problems_json(&problems)
+                ),
             }
             Ok(false)
         }

@@ -1,40 +1,8 @@
 //! `toolgate eval`.
 
 use crate::args::{read, Args, Failure, Format};
-use crate::json_out;
-use crate::request::{self, Defaults};
-use crate::runner::{load, Runner};
-use toolgate_engine::outcome::Outcome;
-
-fn print_text(index: usize, o: Option<&Outcome>) {
-    let (reason, rule) = json_out::reason_rule(o);
-    let mut head = format!("[{index}] {}", json_out::decision(o));
-    if let Some(r) = reason {
-        head.push_str(&format!(": {r}"));
-    }
-    if let Some(r) = rule {
-        head.push_str(&format!(" (rule {r})"));
-    }
-    println!("{head}");
-    let (status, headers, body) = json_out::reply_parts(o);
-    match (status, body) {
-        (Some(s), Some(b)) => {
-            println!("    HTTP {s}");
-            for (k, v) in headers {
-                println!("    {k}: {v}");
-            }
-            println!("    {b}");
-        }
-        _ => {
-            if o.is_some() {
-                println!("    forwarded upstream");
-            }
-            for (k, v) in headers {
-                println!("    response gets {k}: {v}");
-            }
-        }
-    }
-}
+use toolgate_engine::config::load;
+use toolgate_engine::offline::{render, request, Defaults, Runner};
 
 /// Decides requests from a file or standard input.
 pub fn run(a: &Args) -> Result<bool, Failure> {
@@ -73,8 +41,8 @@ pub fn run(a: &Args) -> Result<bool, Failure> {
             .map_err(|e| Failure::Usage(format!("request {index}: {e}")))?;
         let outcome = runner.decide(&req);
         match a.format {
-            Format::Text => print_text(index, outcome.as_ref()),
-            Format::Json => println!("{}", json_out::line(index, outcome.as_ref())),
+            Format::Text => print!("{}", render::text(index, outcome.as_ref())),
+            Format::Json => println!("{}", render::line(index, outcome.as_ref())),
         }
         runner.clock.advance_secs(a.step);
     }

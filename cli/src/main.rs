@@ -6,10 +6,6 @@ mod cases;
 mod check;
 mod clock;
 mod eval;
-mod json_out;
-mod request;
-mod runner;
-mod service;
 
 use std::process::ExitCode;
 

@@ -16,6 +16,7 @@ pub mod listing;
 pub mod mcp;
 mod mcp_headers;
 pub mod names;
+pub mod offline;
 pub mod outcome;
 pub mod pattern;
 pub mod policy;

@@ -1,13 +1,18 @@
-//! The engine with an in-memory counter store and a manual clock: the filter's decisions,
-//! outside Envoy.
+//! The engine outside a host: an in-memory counter store, a manual clock and an in-memory
+//! rate limit service, with the requests and the reply rendering that the `toolgate`
+//! command and the browser playground share, so both answer exactly as the filter does.
 
-use crate::request::Request;
-use crate::service::Service;
-use toolgate_engine::config::{Config, Problem};
-use toolgate_engine::json::Validator;
-use toolgate_engine::outcome::{Outcome, Verdict};
-use toolgate_engine::ratelimit::{Clock, ManualClock, MemoryStore};
-use toolgate_engine::{Attributes, Engine, Head, ServiceAnswer};
+pub mod render;
+pub mod request;
+pub mod service;
+
+use crate::config::Config;
+use crate::json::Validator;
+use crate::outcome::{Outcome, Verdict};
+use crate::ratelimit::{Clock, ManualClock, MemoryStore};
+use crate::{Attributes, Engine, Head, ServiceAnswer};
+pub use request::{Defaults, Request};
+use service::Service;
 
 struct Address(String);
 
@@ -28,11 +33,6 @@ pub struct Runner {
     validator: Validator,
     address: Address,
     service: Service,
-}
-
-/// Loads a policy file's text.
-pub fn load(text: &[u8]) -> Result<Config, Vec<Problem>> {
-    toolgate_engine::config::load(text)
 }
 
 impl Runner {

@@ -2,8 +2,8 @@
 //! calendar windows per descriptor, all or nothing (an over-limit request counts nothing),
 //! like the Redis-backed service Toolgate ships.
 
+use crate::rls::{encode_response, Code, Descriptor, Response, Status};
 use std::collections::HashMap;
-use toolgate_engine::rls::{encode_response, Code, Descriptor, Response, Status};
 
 /// A descriptor's entries and window start: what one count is kept for.
 type Key = (Vec<(String, String)>, u64);

@@ -1,7 +1,9 @@
-//! Writing the command's JSON output.
+//! Rendering decided requests: the text and JSON lines `toolgate eval` prints, shown as
+//! they are by the playground.
 
-use toolgate_engine::outcome::{CallOutcome, Outcome, Verdict};
-use toolgate_engine::reply::{limit_state_headers, quoted};
+use crate::config::Problem;
+use crate::outcome::{CallOutcome, Outcome, Verdict};
+use crate::reply::{limit_state_headers, quoted};
 
 /// The decision word of an outcome: allowed, denied, rejected or passed (with a `shadow_`
 /// prefix when not enforced).
@@ -52,6 +54,39 @@ fn headers_json(h: &[(String, String)]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The text block describing a decided request (`[N] decision: reason (rule R)` and the
+/// reply, indented), each line ending in a newline.
+pub fn text(index: usize, o: Option<&Outcome>) -> String {
+    let (reason, rule) = reason_rule(o);
+    let mut out = format!("[{index}] {}", decision(o));
+    if let Some(r) = reason {
+        out.push_str(&format!(": {r}"));
+    }
+    if let Some(r) = rule {
+        out.push_str(&format!(" (rule {r})"));
+    }
+    out.push('\n');
+    let (status, headers, body) = reply_parts(o);
+    match (status, body) {
+        (Some(s), Some(b)) => {
+            out.push_str(&format!("    HTTP {s}\n"));
+            for (k, v) in headers {
+                out.push_str(&format!("    {k}: {v}\n"));
+            }
+            out.push_str(&format!("    {b}\n"));
+        }
+        _ => {
+            if o.is_some() {
+                out.push_str("    forwarded upstream\n");
+            }
+            for (k, v) in headers {
+                out.push_str(&format!("    response gets {k}: {v}\n"));
+            }
+        }
+    }
+    out
+}
+
 /// One JSON line describing a decided request.
 pub fn line(index: usize, o: Option<&Outcome>) -> String {
     let (reason, rule) = reason_rule(o);
@@ -79,4 +114,21 @@ pub fn line(index: usize, o: Option<&Outcome>) -> String {
     }
     out.push('}');
     out
+}
+
+/// A policy's problems as a JSON array of `{"path", "found", "expected", "message"}`.
+pub fn problems_json(problems: &[Problem]) -> String {
+    let items: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"path\":{},\"found\":{},\"expected\":{},\"message\":{}}}",
+                quoted(&p.path),
+                quoted(&p.found),
+                quoted(&p.expected),
+                quoted(&p.to_string())
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }

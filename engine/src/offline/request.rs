@@ -1,6 +1,6 @@
 //! Requests as the command reads them: a JSON-RPC body, or an envelope with headers.
 
-use toolgate_engine::json::{parse_strict, Kind, Value};
+use crate::json::{parse_strict, Kind, Value};
 
 /// One HTTP request to decide.
 #[derive(Clone, Debug)]
