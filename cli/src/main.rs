@@ -54,13 +54,19 @@ EXAMPLES:
         | toolgate eval envoy/policies/seed.json --grant 'Bearer agent-1'
     for i in $(seq 31); do echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"cache_cas\"}}'; done \\
         | toolgate eval envoy/policies/seed.json --grant a --at 2026-11-24T10:31:00Z --step 1
-    toolgate test envoy/policies/seed.json envoy/policies/seed.cases.json
+    toolgate test envoy/policies/seed.json envoy/policies/tests/seed.cases.json
 ";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `toolgate eval --help` and the like print the usage too.
+    let asks_help = argv.iter().any(|a| a == "--help" || a == "-h");
     let result = match argv.first().map(String::as_str) {
-        None | Some("help" | "--help" | "-h") => {
+        _ if asks_help => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        None | Some("help") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
         }
