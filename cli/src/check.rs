@@ -1,7 +1,7 @@
 //! `toolgate check`.
 
 use crate::args::{read, Args, Failure, Format};
-use toolgate_engine::offline::render::problems_json;
+use toolgate_engine::offline::render::{self, problems_json};
 use toolgate_engine::reply::quoted;
 
 /// Validates a policy; `Ok(true)` when valid.
@@ -12,23 +12,8 @@ pub fn run(a: &Args) -> Result<bool, Failure> {
     let text = read(path)?;
     match toolgate_engine::config::load(&text) {
         Ok(c) => {
-            let p = &c.policy;
             match a.format {
-                Format::Text => println!(
-                    "{path}: valid ({} tool entries, {} counters{}{})",
-                    p.tools.entries.len(),
-                    p.counters.len(),
-                    if p.resources.is_some() {
-                        ", resource rules"
-                    } else {
-                        ""
-                    },
-                    if p.prompts.is_some() {
-                        ", prompt rules"
-                    } else {
-                        ""
-                    },
-                ),
+                Format::Text => println!("{path}: {}", render::summary(&c)),
                 Format::Json => println!(
                     "{{\"file\":{},\"valid\":true,\"problems\":[]}}",
                     quoted(path)

@@ -24,7 +24,7 @@ pub fn validate(policy_text: &str) -> String {
     match config::load(policy_text.as_bytes()) {
         Ok(c) => format!(
             "{{\"valid\":true,\"problems\":[],\"summary\":{}}}",
-            quoted(&summary(&c))
+            quoted(&render::summary(&c))
         ),
         Err(problems) => format!(
             "{{\"valid\":false,\"problems\":{},\"summary\":{}}}",
@@ -36,25 +36,6 @@ pub fn validate(policy_text: &str) -> String {
             ))
         ),
     }
-}
-
-fn summary(c: &Config) -> String {
-    let p = &c.policy;
-    format!(
-        "valid ({} tool entries, {} counters{}{})",
-        p.tools.entries.len(),
-        p.counters.len(),
-        if p.resources.is_some() {
-            ", resource rules"
-        } else {
-            ""
-        },
-        if p.prompts.is_some() {
-            ", prompt rules"
-        } else {
-            ""
-        },
-    )
 }
 
 /// Seconds from JavaScript (a double) as whole Unix seconds.

@@ -1,7 +1,7 @@
 //! Rendering decided requests: the text and JSON lines `toolgate eval` prints, shown as
 //! they are by the playground.
 
-use crate::config::Problem;
+use crate::config::{Config, Problem};
 use crate::outcome::{CallOutcome, Outcome, Verdict};
 use crate::reply::{limit_state_headers, quoted};
 
@@ -131,4 +131,24 @@ pub fn problems_json(problems: &[Problem]) -> String {
         })
         .collect();
     format!("[{}]", items.join(","))
+}
+
+/// What a valid configuration holds, in a few words: `valid (1 tool entries, 1 counters)`.
+pub fn summary(c: &Config) -> String {
+    let p = &c.policy;
+    format!(
+        "valid ({} tool entries, {} counters{}{})",
+        p.tools.entries.len(),
+        p.counters.len(),
+        if p.resources.is_some() {
+            ", resource rules"
+        } else {
+            ""
+        },
+        if p.prompts.is_some() {
+            ", prompt rules"
+        } else {
+            ""
+        },
+    )
 }
