@@ -108,8 +108,27 @@ pub fn siphash_parts(key: HashKey, parts: &[&[u8]]) -> u64 {
     siphash(key, &buf)
 }
 
+/// `v` as 16 lower-case hex digits (what `format!("{v:016x}")` writes, without the
+/// formatting machinery, on the per-request path).
+pub fn hex16(v: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; 16];
+    for (i, d) in out.iter_mut().enumerate() {
+        let nibble = (v >> ((15 - i) * 4)) & 0xf;
+        *d = *DIGITS.get(nibble as usize).unwrap_or(&b'0');
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex16_writes_what_format_writes() {
+        for v in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef, 1 << 63] {
+            assert_eq!(super::hex16(v), format!("{v:016x}"));
+        }
+    }
+
     use super::*;
 
     /// Reference vectors from the SipHash paper: key 00..0f, message 00..(n-1).

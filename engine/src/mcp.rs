@@ -61,27 +61,50 @@ fn is_plain_key(k: JsonStr<'_>) -> bool {
         .all(|c| c.is_ascii() && !c.is_ascii_control() && !c.is_ascii_whitespace())
 }
 
+/// Which of the `known` names member name `k` is, if any; an error when it is not plain, or
+/// differs from a known name only by case or invisible characters.
+fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usize>, Invalid> {
+    if let Some(i) = known.iter().position(|n| k.eq_str(n)) {
+        return Ok(Some(i));
+    }
+    if !is_plain_key(k) {
+        return Err(Invalid(format!(
+            "{what} member names must be plain ASCII without control or whitespace characters"
+        )));
+    }
+    if let Some(n) = known.iter().find(|n| fold_eq(k.chars(), n.chars())) {
+        return Err(Invalid(format!(
+            "{what} member {} differs from {} only by case or invisible characters",
+            crate::reply::quoted(&k.decode()),
+            crate::reply::quoted(n)
+        )));
+    }
+    Ok(None)
+}
+
 /// Checks the member names of an envelope or params object: each is a known name exactly,
 /// or plainly different from every known name.
 pub fn check_member_names(v: Value<'_>, known: &[&str], what: &str) -> Result<(), Invalid> {
     for (k, _) in v.members() {
-        if known.iter().any(|n| k.eq_str(n)) {
-            continue;
-        }
-        if !is_plain_key(k) {
-            return Err(Invalid(format!(
-                "{what} member names must be plain ASCII without control or whitespace characters"
-            )));
-        }
-        if let Some(n) = known.iter().find(|n| fold_eq(k.chars(), n.chars())) {
-            return Err(Invalid(format!(
-                "{what} member {} differs from {} only by case or invisible characters",
-                crate::reply::quoted(&k.decode()),
-                crate::reply::quoted(n)
-            )));
-        }
+        known_member(k, known, what)?;
     }
     Ok(())
+}
+
+/// The values of an object's `known` members (by position in `known`), its member names
+/// checked as [`check_member_names`] does, in one walk over the object.
+pub fn known_members<'a, const N: usize>(
+    v: Value<'a>,
+    known: &[&str; N],
+    what: &str,
+) -> Result<[Option<Value<'a>>; N], Invalid> {
+    let mut found = [None; N];
+    for (k, value) in v.members() {
+        if let Some(slot) = known_member(k, known, what)?.and_then(|i| found.get_mut(i)) {
+            *slot = Some(value);
+        }
+    }
+    Ok(found)
 }
 
 fn read_id(v: Value<'_>) -> Result<Id<'_>, Invalid> {
@@ -102,30 +125,7 @@ pub fn read_message(v: Value<'_>) -> Result<Message<'_>, Invalid> {
     if v.kind() != Kind::Object {
         return Err(Invalid("a JSON-RPC message must be an object".into()));
     }
-    check_member_names(v, &ENVELOPE_KEYS, "message")?;
-    let (mut jsonrpc, mut id, mut method, mut params, mut result, mut error) =
-        (None, None, None, None, None, None);
-    for (k, value) in v.members() {
-        let slot = match k.raw() {
-            "jsonrpc" => &mut jsonrpc,
-            "id" => &mut id,
-            "method" => &mut method,
-            "params" => &mut params,
-            "result" => &mut result,
-            "error" => &mut error,
-            // Escaped spellings of known names are compared decoded.
-            _ => match ENVELOPE_KEYS.iter().position(|n| k.eq_str(n)) {
-                Some(0) => &mut jsonrpc,
-                Some(1) => &mut id,
-                Some(2) => &mut method,
-                Some(3) => &mut params,
-                Some(4) => &mut result,
-                Some(5) => &mut error,
-                _ => continue,
-            },
-        };
-        *slot = Some(value);
-    }
+    let [jsonrpc, id, method, params, result, error] = known_members(v, &ENVELOPE_KEYS, "message")?;
     if !jsonrpc
         .and_then(|j| j.as_str())
         .is_some_and(|j| j.eq_str("2.0"))
@@ -207,13 +207,12 @@ pub fn read_named_call(params: Option<Value<'_>>) -> Result<NamedCall<'_>, Inval
     if p.kind() != Kind::Object {
         return Err(Invalid("params must be an object".into()));
     }
-    check_member_names(p, &PARAMS_KEYS, "params")?;
-    let name = p
-        .get("name")
+    let [name, arguments, ..] = known_members(p, &PARAMS_KEYS, "params")?;
+    let name = name
         .ok_or_else(|| Invalid("params.name is required".into()))?
         .as_str()
         .ok_or_else(|| Invalid("params.name must be a string".into()))?;
-    let arguments = match p.get("arguments") {
+    let arguments = match arguments {
         None => None,
         Some(a) if a.is_null() => None,
         Some(a) if a.kind() == Kind::Object => Some(a),

@@ -158,7 +158,7 @@ impl Engine {
             };
             let (tag, scope_value) = match (def.scope, info.grant) {
                 (Scope::Global, _) => (SHARED_TAG, "global".to_string()),
-                (Scope::Grant, Some(g)) => (g.tag, format!("grant:{:016x}", g.fingerprint)),
+                (Scope::Grant, Some(g)) => (g.tag, ["grant:", &crate::hash::hex16(g.fingerprint)].concat()),
                 (Scope::Session, Some(g)) => (g.session_tag, format!("session:{:016x}", g.session_fingerprint)),
                 (_, None) => {
                     return Err(Box::new(self.denial(

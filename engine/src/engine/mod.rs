@@ -19,7 +19,7 @@ use crate::mcp::{self, Envelope, Invalid, Message};
 use crate::mcp_headers;
 use crate::names::canonical_method;
 use crate::outcome::{Forward, Outcome, Rejection, Report, Verdict};
-use crate::policy::{Kind, Policy};
+use crate::policy::{Kind, Policy, Scope};
 use crate::ratelimit::{CasStore, Clock, CounterKeys, StoreError, SHARED_TAG};
 use crate::reply;
 
@@ -45,9 +45,10 @@ pub struct Grant {
     pub fingerprint: u64,
     /// The grant's tag in counter slots (keyed by the per-process secret).
     pub tag: u64,
-    /// The (grant, session) tag in counter slots.
+    /// The (grant, session) tag in counter slots (0 when no counter is per session).
     pub session_tag: u64,
-    /// The (grant, session) fingerprint the rate limit service sees (keyed by `hash_salt`).
+    /// The (grant, session) fingerprint the rate limit service sees (keyed by `hash_salt`;
+    /// 0 when no counter is per session).
     pub session_fingerprint: u64,
 }
 
@@ -97,6 +98,8 @@ pub struct Engine {
     counter_owner: Vec<Option<String>>,
     slot_key: HashKey,
     fingerprint_key: HashKey,
+    /// Whether any counter is per session (else session hashes are never needed).
+    counts_sessions: bool,
 }
 
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
@@ -149,12 +152,18 @@ impl Engine {
         let fingerprint_key = HashKey::derive(configured.unwrap_or(FINGERPRINT_DEFAULT_KEY));
         let slot_key = HashKey::derive(&salt).mix(fingerprint_key);
         let counter_owner = counter_owners(&config.policy);
+        let counts_sessions = config
+            .policy
+            .counters
+            .iter()
+            .any(|c| c.scope == Scope::Session);
         Ok(Engine {
             config,
             counters,
             counter_owner,
             slot_key,
             fingerprint_key,
+            counts_sessions,
         })
     }
 
@@ -197,7 +206,7 @@ impl Engine {
             shadow: self.shadow(),
             grant: info
                 .and_then(|i| i.grant)
-                .map(|g| format!("{:016x}", g.fingerprint)),
+                .map(|g| crate::hash::hex16(g.fingerprint)),
             request_id: info.and_then(|i| i.request_id.clone()),
             ..Report::default()
         }
@@ -328,17 +337,20 @@ impl Engine {
         // The source index keeps a header value from posing as another source's value.
         let source = [u8::try_from(source).unwrap_or(u8::MAX)];
         let tag = |t: u64| t.max(SHARED_TAG + 1);
+        let (session_tag, session_fingerprint) = if self.counts_sessions {
+            let parts: [&[u8]; 4] = [b"s", &source, &credential, session];
+            (
+                tag(siphash_parts(self.slot_key, &parts)),
+                siphash_parts(self.fingerprint_key, &parts),
+            )
+        } else {
+            (0, 0)
+        };
         Some(Grant {
             fingerprint: siphash_parts(self.fingerprint_key, &[b"g", &source, &credential]),
             tag: tag(siphash_parts(self.slot_key, &[b"g", &source, &credential])),
-            session_tag: tag(siphash_parts(
-                self.slot_key,
-                &[b"s", &source, &credential, session],
-            )),
-            session_fingerprint: siphash_parts(
-                self.fingerprint_key,
-                &[b"s", &source, &credential, session],
-            ),
+            session_tag,
+            session_fingerprint,
         })
     }
 

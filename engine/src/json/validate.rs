@@ -311,9 +311,27 @@ fn check_keys(
     order: &mut Vec<u32>,
 ) -> Result<(), Error> {
     if keys.len() <= 8 {
+        // Printable ASCII without escapes folds to its lower case alone: such keys compare
+        // byte for byte, without walking characters through the fold tables.
+        let plain = |k: KeySpan| {
+            let raw = text.as_bytes().get(k.start as usize..k.end as usize);
+            raw.map(|r| {
+                (
+                    r,
+                    r.iter().all(|&c| (0x21..0x7f).contains(&c) && c != b'\\'),
+                )
+            })
+        };
         for (i, &a) in keys.iter().enumerate() {
             for &b in keys.iter().skip(i + 1) {
-                if compare(text, a, b, rule) == Ordering::Equal {
+                let same = match (plain(a), plain(b)) {
+                    (Some((x, true)), Some((y, true))) => match rule {
+                        KeyRule::Exact => x == y,
+                        KeyRule::Folded => x.eq_ignore_ascii_case(y),
+                    },
+                    _ => compare(text, a, b, rule) == Ordering::Equal,
+                };
+                if same {
                     return Err(duplicate(text, a, b));
                 }
             }
@@ -352,14 +370,40 @@ struct StrSpan {
     after: usize,
 }
 
+/// The offset of the first `"`, `\\` or control character in `s`. Eight bytes at a time:
+/// string contents are most of a tool call's body, and wasm has no SIMD to lean on.
+fn find_special(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let is = |c: &u8| *c == b'"' || *c == b'\\' || *c < 0x20;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // Each term flags a byte that is zero (or below 0x20) for certain at its lowest
+        // flagged byte; higher flags may be borrows, so only the lowest is trusted.
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if found != 0 {
+            // The lowest flagged byte is a match; the exact scan of this chunk confirms it.
+            return chunk.iter().position(is).map(|k| at + k);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(is).map(|k| at + k)
+}
+
 fn scan_string(b: &[u8], open: usize) -> Result<StrSpan, Error> {
     let mut j = open + 1;
     loop {
         let rest = b.get(j..).unwrap_or(&[]);
-        let Some(k) = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        else {
+        let Some(k) = find_special(rest) else {
             return err(ErrorKind::UnexpectedEnd, b.len());
         };
         j += k;
@@ -472,6 +516,25 @@ mod tests {
         max_depth: 64,
         keys: KeyRule::Folded,
     };
+
+    #[test]
+    fn find_special_agrees_with_a_byte_scan_at_every_offset() {
+        let naive = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        // Every byte value as the special one, at every offset of bodies of many lengths,
+        // among neighbours that sit just around the thresholds.
+        for len in 0..20 {
+            for fill in [b'x', 0x21, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+                for at in 0..len {
+                    for c in 0..=255u8 {
+                        let mut s = vec![fill; len];
+                        s[at] = c;
+                        assert_eq!(find_special(&s), naive(&s), "{s:?}");
+                    }
+                }
+                assert_eq!(find_special(&vec![fill; len]), None);
+            }
+        }
+    }
 
     fn check(src: &str) -> Result<String, ErrorKind> {
         Validator::new()

@@ -79,6 +79,24 @@ pub struct CounterKeys {
     slots: u32,
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut rest = n;
+    for d in digits.iter_mut() {
+        *d = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().take(len).rev() {
+        out.push(char::from(*d));
+    }
+}
+
 impl CounterKeys {
     /// The keys of `def` under `namespace` with `slots` slots (the global scope has one).
     pub fn new(namespace: &str, def: &CounterDef, slots: u32) -> CounterKeys {
@@ -105,10 +123,16 @@ impl CounterKeys {
 
     /// The key of a slot.
     pub fn key(&self, slot: Slot) -> String {
+        // Built by hand: this runs for every counted call, and formatting machinery costs
+        // more than the rest of the key's work.
+        let mut key = String::with_capacity(self.prefix.len() + 12);
+        key.push_str(&self.prefix);
+        key.push('/');
         match slot {
-            Slot::Index(i) => format!("{}/{i}", self.prefix),
-            Slot::Overflow => format!("{}/o", self.prefix),
+            Slot::Index(i) => push_decimal(&mut key, i),
+            Slot::Overflow => key.push('o'),
         }
+        key
     }
 
     fn ready_key(&self) -> String {
