@@ -40,3 +40,18 @@ def test_the_benchmark_runs_and_every_answer_is_checked(tmp_path):
     size = result["size"]
     assert size["release_bytes"] > 0 and size["floor_bytes"] > 0
     assert size["wasm_opt_oz_bytes"] and size["wasm_opt_oz_bytes"] < size["release_bytes"]
+
+
+def test_instruction_counts_come_from_the_proxy_under_callgrind():
+    """A short count (the figures come from `bench/run --instructions`): every answer checked,
+    and a denied call, answered by the filter, costs the proxy less than an allowed one."""
+    import instructions
+
+    result = instructions.run(requests=20, warmup=20, only=["no filter", "toolgate seed"])
+    allowed, denied, listed = (result["toolgate seed"][w] for w in bench.WORKLOADS)
+    assert allowed["upstream"] == allowed["requests"] == 20
+    assert listed["upstream"] == listed["requests"] == 20
+    assert denied["upstream"] == 0
+    assert 0 < denied["instructions"] < allowed["instructions"]
+    none = result["no filter"]["allowed 1 KB tools/call"]
+    assert none["upstream"] == 20 and 0 < none["instructions"] < allowed["instructions"]
