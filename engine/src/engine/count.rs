@@ -159,7 +159,7 @@ impl Engine {
             let (tag, scope_value) = match (def.scope, info.grant) {
                 (Scope::Global, _) => (SHARED_TAG, "global".to_string()),
                 (Scope::Grant, Some(g)) => (g.tag, ["grant:", &crate::hash::hex16(g.fingerprint)].concat()),
-                (Scope::Session, Some(g)) => (g.session_tag, format!("session:{:016x}", g.session_fingerprint)),
+                (Scope::Session, Some(g)) => (g.session_tag, ["session:", &crate::hash::hex16(g.session_fingerprint)].concat()),
                 (_, None) => {
                     return Err(Box::new(self.denial(
                         c.kind,

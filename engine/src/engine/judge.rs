@@ -35,9 +35,8 @@ impl Engine {
             if p.kind() != JsonKind::Object {
                 return Err(Invalid("params must be an object".into()));
             }
-            mcp::check_member_names(p, &mcp::PARAMS_KEYS, "params")?;
-            let uri = p
-                .get("uri")
+            let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
+            let uri = uri
                 .and_then(|u| u.as_str())
                 .ok_or_else(|| Invalid("params.uri must be a string".into()))?;
             // Conditions on a resource see its params: `args.uri`.
