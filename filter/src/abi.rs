@@ -148,6 +148,21 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_continue_stream(kind: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_grpc_call(
+        upstream: *const u8,
+        upstream_size: usize,
+        service: *const u8,
+        service_size: usize,
+        method: *const u8,
+        method_size: usize,
+        metadata: *const u8,
+        metadata_size: usize,
+        message: *const u8,
+        message_size: usize,
+        timeout_ms: u32,
+        token: *mut u32,
+    ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
 }
@@ -328,6 +343,44 @@ pub fn send_local_response(
 pub fn continue_request() -> Result<(), HostError> {
     // SAFETY: a plain value.
     check(unsafe { proxy_continue_stream(0) })
+}
+
+/// Makes the next host calls act on context `id` (a stream, in a callback the host made on
+/// behalf of another context).
+pub fn set_effective_context(id: u32) -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    check(unsafe { proxy_set_effective_context(id) })
+}
+
+/// Starts a unary gRPC call without metadata; the token names its answer.
+pub fn grpc_call(
+    upstream: &str,
+    service: &str,
+    method: &str,
+    message: &[u8],
+    timeout: std::time::Duration,
+) -> Result<u32, HostError> {
+    let metadata = encode_pairs(&[]);
+    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let mut token = 0u32;
+    // SAFETY: buffers and the out-pointer are valid for the call.
+    check(unsafe {
+        proxy_grpc_call(
+            upstream.as_ptr(),
+            upstream.len(),
+            service.as_ptr(),
+            service.len(),
+            method.as_ptr(),
+            method.len(),
+            metadata.as_ptr(),
+            metadata.len(),
+            message.as_ptr(),
+            message.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
 }
 
 /// Defines a counter metric.

@@ -6,13 +6,13 @@
 //! where statuses become typed errors; any error fails closed.
 
 mod abi;
+mod exports;
 mod headers;
 mod metrics;
 
 use abi::{HostError, Level};
+use exports::Action;
 use metrics::Metrics;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -26,10 +26,6 @@ use toolgate_engine::{
     namespace, reply, rls, Attributes, Consultation, Engine, Head, RequestInfo, ResponseMode,
     ServiceAnswer,
 };
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
-}}
 
 /// Proxy-wasm shared data as the engine's CAS store.
 struct SharedData;
@@ -101,14 +97,9 @@ fn random_salt() -> [u8; 16] {
     b
 }
 
-impl Context for Root {}
-
-impl RootContext for Root {
-    fn on_vm_start(&mut self, _: usize) -> bool {
-        true
-    }
-
-    fn on_configure(&mut self, _: usize) -> bool {
+impl Root {
+    /// Loads the plugin configuration; `false` tells the host it is unusable.
+    fn on_configure(&mut self) -> bool {
         let document = match abi::buffer(abi::Buffer::PluginConfiguration, 0, usize::MAX >> 1) {
             Ok(d) => d,
             Err(HostError::NotFound) => Vec::new(),
@@ -157,16 +148,14 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
+    /// A request stream of this plugin, with context id `id`.
+    fn create_stream(&mut self, id: u32) -> Stream {
+        Stream {
+            id,
             shared: self.shared.clone(),
             stage: Stage::Head,
             response: Response::Pass,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        }
     }
 }
 
@@ -199,13 +188,27 @@ enum Response {
 }
 
 struct Stream {
+    /// The host's context id.
+    id: u32,
+    /// `None` when the configuration never loaded: every request is refused.
     shared: Option<Rc<Shared>>,
     stage: Stage,
     response: Response,
 }
 
-impl Context for Stream {
-    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+impl Stream {
+    /// A stream without a configured plugin: it refuses every request.
+    fn orphan(id: u32) -> Stream {
+        Stream {
+            id,
+            shared: None,
+            stage: Stage::Head,
+            response: Response::Pass,
+        }
+    }
+
+    /// The rate limit service answered call `token` (status 0) or failed.
+    fn on_grpc_response(&mut self, token: u32, status: u32, size: usize) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
@@ -236,9 +239,7 @@ impl Context for Stream {
             }
         }
     }
-}
 
-impl Stream {
     /// Logs, counts and records the decision, then forwards or answers.
     fn apply(&mut self, shared: &Shared, outcome: Outcome) -> Action {
         if let Verdict::Consult(c) = outcome.verdict {
@@ -276,23 +277,14 @@ impl Stream {
     fn consult(&mut self, shared: &Shared, c: Box<Consultation>) -> Action {
         let upstream = String::from_utf8(c.upstream.clone()).unwrap_or_default();
         let timeout = Duration::from_millis(u64::from(c.timeout_ms));
-        match self.dispatch_grpc_call(
-            &upstream,
-            rls::SERVICE,
-            rls::METHOD,
-            Vec::new(),
-            Some(&c.message),
-            timeout,
-        ) {
+        match abi::grpc_call(&upstream, rls::SERVICE, rls::METHOD, &c.message, timeout) {
             Ok(token) => {
+                exports::register_call(token, self.id);
                 self.stage = Stage::Consulting(c, token);
                 Action::Pause
             }
-            Err(status) => {
-                let why = format!(
-                    "the call could not be started (host status {})",
-                    status as u32
-                );
+            Err(e) => {
+                let why = format!("the call could not be started ({})", e.describe());
                 let outcome = shared
                     .engine
                     .resume(*c, ServiceAnswer::Failed(why), &SharedData);
@@ -397,8 +389,9 @@ fn report(shared: &Shared, report: &Report) {
     let _ = abi::set_property(&["toolgate.decision"], report.summary().as_bytes());
 }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+/// The stream callbacks, as [`exports`] routes them.
+impl Stream {
+    fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return self.unavailable();
         };
@@ -441,7 +434,7 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn on_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return self.unavailable();
         };
@@ -464,7 +457,7 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_request_trailers(&mut self, _: usize) -> Action {
+    fn on_request_trailers(&mut self) -> Action {
         let Some(shared) = self.shared.clone() else {
             return self.unavailable();
         };
@@ -480,7 +473,7 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+    fn on_response_headers(&mut self) -> Action {
         let Stage::Forwarded(forward) = std::mem::replace(&mut self.stage, Stage::Pass) else {
             return Action::Continue;
         };
@@ -535,7 +528,7 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+    fn on_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
@@ -593,13 +586,13 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_trailers(&mut self, _: usize) -> Action {
+    fn on_response_trailers(&mut self) -> Action {
         // Trailers end the body: a buffered JSON list is filtered now.
         if let (Response::Json(_), Some(shared)) = (&self.response, self.shared.clone()) {
             let max = shared.engine.config().settings.max_response_bytes;
             let size = abi::buffer(abi::Buffer::ResponseBody, 0, max.saturating_add(1))
                 .map_or(0, |b| b.len());
-            return self.on_http_response_body(size, true);
+            return self.on_response_body(size, true);
         }
         Action::Continue
     }

@@ -546,6 +546,20 @@ impl Worker {
             .unwrap_or(0)
     }
 
+    /// Calls an export directly (as the current `context_id`, with all its i32 arguments,
+    /// the context id included), outside any stream
+    /// this host opened: what a host bug (or a host that re-enters the module) looks like.
+    /// `Err` when the call trapped (the VM is then failed for good).
+    pub fn call_export(
+        &self,
+        name: &'static str,
+        context_id: u32,
+        args: Vec<i32>,
+    ) -> Option<Result<Option<i32>, VmFailure>> {
+        self.run(move |w| w.vm.as_mut().map(|vm| vm.call(name, context_id, &args)))
+            .flatten()
+    }
+
     /// Why this worker's VM failed, if it did.
     pub fn failure(&self) -> Option<VmFailure> {
         self.run(|w| w.vm.as_ref().and_then(|vm| vm.failed.clone()))

@@ -78,3 +78,37 @@ fn lost_races_are_retried_and_an_exhausted_budget_denies() {
         Some("\"cache_cas_rate\";r=28;t=60")
     );
 }
+
+#[test]
+fn callbacks_for_contexts_the_host_never_created_fail_closed_without_a_trap() {
+    let envoy = toolgate(TWO_TOOLS).start().unwrap();
+    let worker = envoy.worker(0);
+    // A request callback for an unknown stream: held (1 = StopIteration), never passed.
+    for export in ["proxy_on_request_headers", "proxy_on_request_body"] {
+        let answer = worker
+            .call_export(export, 987_654, vec![987_654, 0, 1])
+            .unwrap();
+        assert_eq!(answer, Ok(Some(1)), "{export}");
+    }
+    // Response callbacks and lifecycle calls for it are ignored.
+    let answer = worker.call_export("proxy_on_response_headers", 987_654, vec![987_654, 0, 1]);
+    assert_eq!(answer.unwrap(), Ok(Some(0)));
+    for export in ["proxy_on_log", "proxy_on_delete"] {
+        assert!(worker
+            .call_export(export, 987_654, vec![987_654])
+            .unwrap()
+            .is_ok());
+    }
+    // A gRPC answer for a token nobody holds changes nothing.
+    assert!(worker
+        .call_export("proxy_on_grpc_receive", 1, vec![1, 424_242, 10])
+        .unwrap()
+        .is_ok());
+    assert_eq!(worker.failure(), None);
+    // The VM still decides real requests.
+    let ex = worker.send(mcp_as("Bearer agent-1", call(1, "cache_cas", CAS_ARGS)));
+    assert_vm_alive(&envoy, &ex);
+    assert!(ex.is_forwarded());
+    let ex = worker.send(mcp_as("Bearer agent-1", call(2, "cache_delete", "{}")));
+    assert_eq!(denial_reason(&ex), "not_allowed");
+}

@@ -1,0 +1,252 @@
+//! The functions the host calls (the proxy-wasm ABI 0.2.1 exports), routed to the plugin's
+//! root contexts and request streams.
+//!
+//! This replaces an SDK dispatcher: its trait objects link every host-call wrapper of the
+//! SDK (each with a panic path) and look contexts up through SipHash maps on every
+//! callback. Here contexts live in maps keyed by the host's ids with an identity hash, a
+//! stream is taken out of its map while its callback runs (so a host that calls back into
+//! the module from inside a host call finds no borrowed state), and an id the host never
+//! created fails closed instead of aborting the VM.
+
+use crate::abi;
+use crate::{Root, Stream};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
+
+/// What a stream callback tells the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Action {
+    /// Go on with the stream.
+    Continue = 0,
+    /// Hold the stream (headers: stop iteration; body: buffer).
+    Pause = 1,
+}
+
+/// Context ids and call tokens are small host-assigned integers: hashing them is waste.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+type ById<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// Every context of this VM.
+#[derive(Default)]
+struct Contexts {
+    /// One per plugin sharing the VM.
+    roots: ById<Root>,
+    /// Live request streams, each with the id of its root.
+    streams: ById<Stream>,
+    /// gRPC calls in flight: token to the stream that made it.
+    calls: ById<u32>,
+}
+
+thread_local! {
+    static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
+}
+
+/// Runs `f` on stream `id`, outside any borrow of the context maps. `None` when the stream
+/// is unknown (or already running: the host re-entered the module).
+fn with_stream<R>(id: u32, f: impl FnOnce(&mut Stream) -> R) -> Option<R> {
+    let mut stream = CONTEXTS.with(|c| {
+        c.try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.streams.remove(&id))
+    })?;
+    let result = f(&mut stream);
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.streams.insert(id, stream);
+        }
+    });
+    Some(result)
+}
+
+/// Runs `f` on root context `id`, outside any borrow of the context maps.
+fn with_root<R>(id: u32, f: impl FnOnce(&mut Root) -> R) -> Option<R> {
+    let mut root = CONTEXTS.with(|c| {
+        c.try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.roots.remove(&id))
+    })?;
+    let result = f(&mut root);
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.roots.insert(id, root);
+        }
+    });
+    Some(result)
+}
+
+/// A request callback for a stream the module does not know: refuse it.
+fn unknown_request_stream() -> u32 {
+    Stream::orphan(0).unavailable() as u32
+}
+
+/// Remembers which stream made gRPC call `token`.
+pub fn register_call(token: u32, stream: u32) {
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.calls.insert(token, stream);
+        }
+    });
+}
+
+fn take_call(token: u32) -> Option<u32> {
+    CONTEXTS.with(|c| {
+        c.try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.calls.remove(&token))
+    })
+}
+
+#[cfg(target_os = "wasi")]
+extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// The reactor's start: runs static constructors (the WASI libc's).
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    #[cfg(target_os = "wasi")]
+    // SAFETY: called once by the host before anything else, as the reactor ABI requires.
+    unsafe {
+        __wasm_call_ctors();
+    }
+}
+
+/// Marks the ABI version this module speaks.
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// Memory the host fills and hands to the module (host-call results): a boxed slice, so
+/// [`abi`] can take it back as a `Vec` whose capacity is its length.
+#[no_mangle]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    let slice: Box<[MaybeUninit<u8>]> = Box::new_uninit_slice(size);
+    Box::into_raw(slice).cast::<u8>()
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(id: u32, root_id: u32) {
+    if root_id == 0 {
+        CONTEXTS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.roots.insert(id, Root::default());
+            }
+        });
+        return;
+    }
+    // A stream of a root that never loaded (or is unknown) has no engine and refuses.
+    let stream =
+        with_root(root_id, |root| root.create_stream(id)).unwrap_or_else(|| Stream::orphan(id));
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.streams.insert(id, stream);
+        }
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(_id: u32, _size: usize) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(id: u32, _size: usize) -> bool {
+    with_root(id, Root::on_configure).unwrap_or(false)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_headers(id: u32, _count: usize, end_of_stream: bool) -> u32 {
+    with_stream(id, |s| s.on_request_headers(end_of_stream) as u32)
+        .unwrap_or_else(unknown_request_stream)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end_of_stream: bool) -> u32 {
+    with_stream(id, |s| s.on_request_body(size, end_of_stream) as u32)
+        .unwrap_or_else(unknown_request_stream)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_trailers(id: u32, _count: usize) -> u32 {
+    with_stream(id, |s| s.on_request_trailers() as u32).unwrap_or_else(unknown_request_stream)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(id: u32, _count: usize, _end: bool) -> u32 {
+    with_stream(id, |s| s.on_response_headers() as u32).unwrap_or(Action::Continue as u32)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_body(id: u32, size: usize, end_of_stream: bool) -> u32 {
+    with_stream(id, |s| s.on_response_body(size, end_of_stream) as u32)
+        .unwrap_or(Action::Continue as u32)
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_trailers(id: u32, _count: usize) -> u32 {
+    with_stream(id, |s| s.on_response_trailers() as u32).unwrap_or(Action::Continue as u32)
+}
+
+/// A gRPC call's response arrived.
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_receive(_id: u32, token: u32, size: usize) {
+    grpc_answer(token, 0, size);
+}
+
+/// A gRPC call ended without a response (status non-zero) or after it.
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_close(_id: u32, token: u32, status: u32) {
+    grpc_answer(token, status, 0);
+}
+
+fn grpc_answer(token: u32, status: u32, size: usize) {
+    let Some(stream) = take_call(token) else {
+        return;
+    };
+    // Host calls made while handling the answer (resuming the request, answering it)
+    // must act on the stream, not on the root the host called.
+    if abi::set_effective_context(stream).is_err() {
+        return;
+    }
+    with_stream(stream, |s| s.on_grpc_response(token, status, size));
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_done(_id: u32) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_log(_id: u32) {}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(id: u32) {
+    CONTEXTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.streams.remove(&id).is_none() {
+                c.roots.remove(&id);
+            }
+            c.calls.retain(|_, stream| *stream != id);
+        }
+    });
+}
