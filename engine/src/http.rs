@@ -19,6 +19,54 @@ pub fn values<'a>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Repeated;
 
+/// What one pass over a head found of one header name.
+#[derive(Clone, Copy, Default)]
+struct Seen<'a> {
+    first: Option<&'a [u8]>,
+    count: u32,
+}
+
+/// The headers a decision reads, found in one pass over the head: looking each name up
+/// on its own would scan a dozen headers a dozen times.
+pub struct HeadIndex<'a> {
+    seen: Vec<Seen<'a>>,
+}
+
+impl<'a> HeadIndex<'a> {
+    /// Indexes `headers` by `names` (lower case; position `i` answers for `names[i]`).
+    pub fn new(headers: &'a HeaderList<'a>, names: &[String]) -> HeadIndex<'a> {
+        let mut seen = vec![Seen::default(); names.len()];
+        for (k, v) in headers {
+            for (s, n) in seen.iter_mut().zip(names) {
+                if k.len() == n.len() && k.eq_ignore_ascii_case(n.as_bytes()) {
+                    s.first = s.first.or(Some(v));
+                    s.count += 1;
+                }
+            }
+        }
+        HeadIndex { seen }
+    }
+
+    /// The first value of name `i`.
+    pub fn first(&self, i: usize) -> Option<&'a [u8]> {
+        self.seen.get(i).and_then(|s| s.first)
+    }
+
+    /// Whether name `i` appears more than once.
+    pub fn repeated(&self, i: usize) -> bool {
+        self.seen.get(i).is_some_and(|s| s.count > 1)
+    }
+
+    /// The single value of name `i`: `Ok(None)` if absent, `Err(Repeated)` if repeated.
+    pub fn single(&self, i: usize) -> Result<Option<&'a [u8]>, Repeated> {
+        if self.repeated(i) {
+            Err(Repeated)
+        } else {
+            Ok(self.first(i))
+        }
+    }
+}
+
 /// The single value of a header: `Ok(None)` if absent, `Err(Repeated)` if repeated.
 pub fn single<'a>(
     headers: &'a HeaderList<'a>,

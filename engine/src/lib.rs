@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod config;
+mod digits;
 mod engine;
 mod explain;
 pub mod fold;

@@ -3,6 +3,8 @@
 //! policy name only after NFKC normalisation, or with control characters or whitespace
 //! removed, necessarily has a character outside these sets.
 
+use std::borrow::Cow;
+
 /// The longest tool or method name.
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -54,10 +56,20 @@ impl NameKey {
 /// The method a lenient router could take `method` for: ASCII lower case, slashes at either
 /// end trimmed and runs of slashes collapsed (`/Tools//Call/` is `tools/call`). `None` for a
 /// name that is not a valid method name.
-pub fn canonical_method(method: &str) -> Option<String> {
+pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
+    let b = method.as_bytes();
+    // Nearly every method is written canonically already.
+    let canonical = is_method_name(method)
+        && !b.iter().any(u8::is_ascii_uppercase)
+        && b.first() != Some(&b'/')
+        && b.last() != Some(&b'/')
+        && !b.windows(2).any(|w| w == b"//");
+    if canonical {
+        return Some(Cow::Borrowed(method));
+    }
     let key = NameKey::new(method)?;
     let parts: Vec<&str> = key.as_str().split('/').filter(|p| !p.is_empty()).collect();
-    Some(parts.join("/"))
+    Some(Cow::Owned(parts.join("/")))
 }
 
 #[cfg(test)]

@@ -206,8 +206,8 @@ pub struct Report {
     pub shadow: bool,
     /// A counter-store failure, if one happened.
     pub store_error: Option<String>,
-    /// The caller's grant fingerprint (hex), if known.
-    pub grant: Option<String>,
+    /// The caller's grant fingerprint, if known (logs show it as 16 hex digits).
+    pub grant: Option<u64>,
     /// The request's `x-request-id`, printable.
     pub request_id: Option<String>,
 }

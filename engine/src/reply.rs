@@ -1,6 +1,7 @@
 //! Rendering replies: JSON-RPC denials (as tool results or errors) and refusals.
 
 use crate::config::DenialStyle;
+use crate::digits::push_decimal;
 use crate::outcome::{LimitState, Reason, Rejection, Reply};
 use std::fmt::Write as _;
 
@@ -103,12 +104,18 @@ pub fn limit_state_headers(limits: &[LimitState]) -> Vec<(String, String)> {
             policy.push_str(", ");
             state.push_str(", ");
         }
-        let _ = write!(policy, "\"{}\";q={};w={}", l.counter, l.max, l.window_secs);
-        let _ = write!(
-            state,
-            "\"{}\";r={};t={}",
-            l.counter, l.remaining, l.reset_secs
-        );
+        // Built by hand: this runs for every counted call that goes upstream.
+        for (out, [a, b], [x, y]) in [
+            (&mut policy, ["\";q=", ";w="], [l.max, l.window_secs]),
+            (&mut state, ["\";r=", ";t="], [l.remaining, l.reset_secs]),
+        ] {
+            out.push('"');
+            out.push_str(&l.counter);
+            out.push_str(a);
+            push_decimal(out, x);
+            out.push_str(b);
+            push_decimal(out, y);
+        }
     }
     vec![
         ("ratelimit-policy".into(), policy),

@@ -353,7 +353,7 @@ fn grant_sources() {
         &[("content-type", "application/json"), ("x-user", "u")],
         &body,
     );
-    let fp = o.report.grant.clone().unwrap();
+    let fp = toolgate_engine::hash::hex16(o.report.grant.unwrap());
     assert_eq!(fp.len(), 16);
     assert!(!format!("{:?}", o.report).contains("\"u\""));
 }

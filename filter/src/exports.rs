@@ -51,9 +51,9 @@ type ById<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 #[derive(Default)]
 struct Contexts {
     /// One per plugin sharing the VM.
-    roots: ById<Root>,
-    /// Live request streams, each with the id of its root.
-    streams: ById<Stream>,
+    roots: ById<Box<Root>>,
+    /// Live request streams (boxed: taking one out for its callback moves a pointer).
+    streams: ById<Box<Stream>>,
     /// gRPC calls in flight: token to the stream that made it.
     calls: ById<u32>,
 }
@@ -149,7 +149,7 @@ pub extern "C" fn proxy_on_context_create(id: u32, root_id: u32) {
     if root_id == 0 {
         CONTEXTS.with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
-                c.roots.insert(id, Root::default());
+                c.roots.insert(id, Box::default());
             }
         });
         return;
@@ -159,7 +159,7 @@ pub extern "C" fn proxy_on_context_create(id: u32, root_id: u32) {
         with_root(root_id, |root| root.create_stream(id)).unwrap_or_else(|| Stream::orphan(id));
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.streams.insert(id, stream);
+            c.streams.insert(id, Box::new(stream));
         }
     });
 }

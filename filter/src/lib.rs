@@ -346,7 +346,9 @@ impl Stream {
 
 fn report(shared: &Shared, report: &Report) {
     shared.metrics.record(report);
-    let grant = report.grant.as_deref().unwrap_or("-");
+    let grant = report
+        .grant
+        .map_or_else(|| "-".to_string(), toolgate_engine::hash::hex16);
     let request_id = report.request_id.as_deref().unwrap_or("-");
     let verb = if report.shadow { "shadow_" } else { "" };
     if let Some((kind, detail)) = &report.rejection {

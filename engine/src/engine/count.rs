@@ -156,10 +156,11 @@ impl Engine {
             let (Some(def), Some(keys)) = (policy.counter(id), self.counters.get(id.0)) else {
                 return Err(fail("the policy's counters are inconsistent"));
             };
-            let (tag, scope_value) = match (def.scope, info.grant) {
-                (Scope::Global, _) => (SHARED_TAG, "global".to_string()),
-                (Scope::Grant, Some(g)) => (g.tag, ["grant:", &crate::hash::hex16(g.fingerprint)].concat()),
-                (Scope::Session, Some(g)) => (g.session_tag, ["session:", &crate::hash::hex16(g.session_fingerprint)].concat()),
+            // The descriptor's scope value is only built for the rate limit service.
+            let (tag, scope_value): (u64, &dyn Fn() -> String) = match (def.scope, info.grant) {
+                (Scope::Global, _) => (SHARED_TAG, &|| "global".to_string()),
+                (Scope::Grant, Some(g)) => (g.tag, &move || ["grant:", &crate::hash::hex16(g.fingerprint)].concat()),
+                (Scope::Session, Some(g)) => (g.session_tag, &move || ["session:", &crate::hash::hex16(g.session_fingerprint)].concat()),
                 (_, None) => {
                     return Err(Box::new(self.denial(
                         c.kind,
@@ -218,7 +219,7 @@ impl Engine {
                 }
                 let mut entries = vec![
                     ("counter".to_string(), def.name.clone()),
-                    ("scope".to_string(), scope_value),
+                    ("scope".to_string(), scope_value()),
                 ];
                 if let Some(owner) = self.counter_owner.get(id.0).cloned().flatten() {
                     entries.push(("tool".to_string(), owner));

@@ -12,7 +12,7 @@ pub use conclude::{Consultation, ServiceAnswer};
 
 use crate::config::{Config, GrantSource, Mode};
 use crate::hash::{siphash_parts, HashKey};
-use crate::http::{self, HeaderList};
+use crate::http::{self, HeadIndex, HeaderList};
 use crate::json::{KeyRule, Options, Validator};
 use crate::listing::{ListRules, PendingList};
 use crate::mcp::{self, Envelope, Invalid, Message};
@@ -100,7 +100,35 @@ pub struct Engine {
     fingerprint_key: HashKey,
     /// Whether any counter is per session (else session hashes are never needed).
     counts_sessions: bool,
+    /// The header names the head is indexed by: [`HEAD_NAMES`], the session header, then
+    /// each grant source header in order.
+    head_names: Vec<String>,
 }
+
+/// Positions in [`Engine::head_names`].
+mod at {
+    pub const REQUEST_ID: usize = 0;
+    pub const CONTENT_TYPE: usize = 1;
+    pub const CONTENT_ENCODING: usize = 2;
+    pub const TRANSFER_ENCODING: usize = 3;
+    pub const CONTENT_LENGTH: usize = 4;
+    pub const MCP_METHOD: usize = 5;
+    pub const MCP_NAME: usize = 6;
+    pub const SESSION: usize = 7;
+    /// The first grant source header.
+    pub const GRANTS: usize = 8;
+}
+
+/// The fixed head names, in [`at`] order.
+const HEAD_NAMES: [&str; 7] = [
+    "x-request-id",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "content-length",
+    "mcp-method",
+    "mcp-name",
+];
 
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
 
@@ -157,6 +185,21 @@ impl Engine {
             .counters
             .iter()
             .any(|c| c.scope == Scope::Session);
+        let head_names = HEAD_NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .chain([config.settings.session_header.to_ascii_lowercase()])
+            .chain(
+                config
+                    .settings
+                    .grant_sources
+                    .iter()
+                    .filter_map(|g| match g {
+                        GrantSource::Header(h) => Some(h.to_ascii_lowercase()),
+                        _ => None,
+                    }),
+            )
+            .collect();
         Ok(Engine {
             config,
             counters,
@@ -164,6 +207,7 @@ impl Engine {
             slot_key,
             fingerprint_key,
             counts_sessions,
+            head_names,
         })
     }
 
@@ -204,9 +248,7 @@ impl Engine {
     fn base_report(&self, info: Option<&RequestInfo>) -> Report {
         Report {
             shadow: self.shadow(),
-            grant: info
-                .and_then(|i| i.grant)
-                .map(|g| crate::hash::hex16(g.fingerprint)),
+            grant: info.and_then(|i| i.grant).map(|g| g.fingerprint),
             request_id: info.and_then(|i| i.request_id.clone()),
             ..Report::default()
         }
@@ -224,7 +266,9 @@ impl Engine {
             return Head::Pass;
         }
         let s = &self.config.settings;
-        let request_id = http::single(headers, "x-request-id")
+        let head = HeadIndex::new(headers, &self.head_names);
+        let request_id = head
+            .single(at::REQUEST_ID)
             .ok()
             .flatten()
             .map(http::loggable);
@@ -233,7 +277,7 @@ impl Engine {
             report.request_id = request_id.clone();
             Head::Done(self.refuse(kind, detail, report))
         };
-        match http::single(headers, "content-type") {
+        match head.single(at::CONTENT_TYPE) {
             Err(http::Repeated) => {
                 return early(
                     Rejection::InvalidRequest,
@@ -257,26 +301,31 @@ impl Engine {
             }
             Ok(Some(_)) => {}
         }
-        for v in http::values(headers, "content-encoding") {
-            if !http::only_codings(v, &[b"identity"]) {
-                return early(
-                    Rejection::UnsupportedMediaType,
-                    format!(
-                        "Content-Encoding \"{}\"; send an uncompressed body",
-                        http::loggable(v)
-                    ),
-                );
+        // Rare: only then is every value looked at.
+        if head.first(at::CONTENT_ENCODING).is_some() {
+            for v in http::values(headers, "content-encoding") {
+                if !http::only_codings(v, &[b"identity"]) {
+                    return early(
+                        Rejection::UnsupportedMediaType,
+                        format!(
+                            "Content-Encoding \"{}\"; send an uncompressed body",
+                            http::loggable(v)
+                        ),
+                    );
+                }
             }
         }
-        for v in http::values(headers, "transfer-encoding") {
-            if !http::only_codings(v, &[b"chunked", b"identity"]) {
-                return early(
-                    Rejection::UnsupportedMediaType,
-                    format!("Transfer-Encoding \"{}\"", http::loggable(v)),
-                );
+        if head.first(at::TRANSFER_ENCODING).is_some() {
+            for v in http::values(headers, "transfer-encoding") {
+                if !http::only_codings(v, &[b"chunked", b"identity"]) {
+                    return early(
+                        Rejection::UnsupportedMediaType,
+                        format!("Transfer-Encoding \"{}\"", http::loggable(v)),
+                    );
+                }
             }
         }
-        match http::single(headers, "content-length") {
+        match head.single(at::CONTENT_LENGTH) {
             Err(http::Repeated) => {
                 return early(
                     Rejection::InvalidRequest,
@@ -293,34 +342,33 @@ impl Engine {
             }
             Ok(None) => {}
         }
-        let identity_headers = s
-            .grant_sources
-            .iter()
-            .filter_map(|g| match g {
-                GrantSource::Header(h) => Some(h.as_str()),
-                _ => None,
-            })
-            .chain([s.session_header.as_str(), "mcp-method", "mcp-name"]);
-        for h in identity_headers {
-            if http::single(headers, h).is_err() {
-                return early(Rejection::InvalidRequest, format!("repeated {h} header"));
+        let identity =
+            (at::GRANTS..self.head_names.len()).chain([at::SESSION, at::MCP_METHOD, at::MCP_NAME]);
+        for i in identity {
+            if head.repeated(i) {
+                let name = self.head_names.get(i).map_or("", String::as_str);
+                return early(Rejection::InvalidRequest, format!("repeated {name} header"));
             }
         }
-        let header = |name: &str| http::values(headers, name).next().map(<[u8]>::to_vec);
+        let header = |i: usize| head.first(i).map(<[u8]>::to_vec);
         Head::Inspect(RequestInfo {
-            grant: self.identify(headers, attrs),
+            grant: self.identify(&head, attrs),
             request_id,
-            mcp_method: header("mcp-method"),
-            mcp_name: header("mcp-name"),
+            mcp_method: header(at::MCP_METHOD),
+            mcp_name: header(at::MCP_NAME),
         })
     }
 
     /// The caller's grant from the first source present.
-    fn identify(&self, headers: &HeaderList<'_>, attrs: &dyn Attributes) -> Option<Grant> {
+    fn identify(&self, head: &HeadIndex<'_>, attrs: &dyn Attributes) -> Option<Grant> {
         let s = &self.config.settings;
+        let mut header_source = at::GRANTS;
         let (source, credential) = s.grant_sources.iter().enumerate().find_map(|(i, src)| {
             let value = match src {
-                GrantSource::Header(h) => http::values(headers, h).next().map(<[u8]>::to_vec),
+                GrantSource::Header(_) => {
+                    header_source += 1;
+                    head.first(header_source - 1).map(<[u8]>::to_vec)
+                }
                 GrantSource::Property(p) => {
                     let path: Vec<&str> = p.iter().map(String::as_str).collect();
                     attrs.property(&path)
@@ -331,9 +379,7 @@ impl Engine {
             };
             value.filter(|v| !v.is_empty()).map(|v| (i, v))
         })?;
-        let session = http::values(headers, &s.session_header)
-            .next()
-            .unwrap_or(&[]);
+        let session = head.first(at::SESSION).unwrap_or(&[]);
         // The source index keeps a header value from posing as another source's value.
         let source = [u8::try_from(source).unwrap_or(u8::MAX)];
         let tag = |t: u64| t.max(SHARED_TAG + 1);
@@ -428,15 +474,16 @@ impl Engine {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
-            let Some(method) = canonical_method(&method.decode()) else {
+            let decoded = method.decode();
+            let Some(method) = canonical_method(&decoded) else {
                 continue;
             };
-            let kind = match method.as_str() {
+            let kind = match method.as_ref() {
                 "tools/call" => Kind::Tool,
                 "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
                 "resources/read" if self.policy().resources.is_some() => Kind::Resource,
                 "tools/list" | "resources/list" | "prompts/list" => {
-                    let kind = match method.as_str() {
+                    let kind = match method.as_ref() {
                         "tools/list" => Kind::Tool,
                         "resources/list" => Kind::Resource,
                         _ => Kind::Prompt,

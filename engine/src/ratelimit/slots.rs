@@ -12,6 +12,7 @@
 //! before any worker runs, because shared data never CAS-checks the first insert of a key.
 
 use super::store::{CasStore, SetOutcome, StoreError};
+use crate::digits::push_decimal;
 use crate::policy::{CounterDef, Scope};
 
 /// Slots probed per scope value before falling back to the overflow slot.
@@ -79,24 +80,6 @@ pub struct CounterKeys {
     slots: u32,
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut rest = n;
-    for d in digits.iter_mut() {
-        *d = b'0' + (rest % 10) as u8;
-        len += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for d in digits.iter().take(len).rev() {
-        out.push(char::from(*d));
-    }
-}
-
 impl CounterKeys {
     /// The keys of `def` under `namespace` with `slots` slots (the global scope has one).
     pub fn new(namespace: &str, def: &CounterDef, slots: u32) -> CounterKeys {
@@ -129,7 +112,7 @@ impl CounterKeys {
         key.push_str(&self.prefix);
         key.push('/');
         match slot {
-            Slot::Index(i) => push_decimal(&mut key, i),
+            Slot::Index(i) => push_decimal(&mut key, u64::from(i)),
             Slot::Overflow => key.push('o'),
         }
         key
