@@ -72,40 +72,83 @@ impl State {
     }
 }
 
+/// SipHash-2-4 fed in pieces: the same result as hashing their concatenation, without
+/// building it.
+struct Hasher {
+    state: State,
+    /// Bytes of an unfinished word, little-endian.
+    tail: u64,
+    tail_len: usize,
+    len: usize,
+}
+
+impl Hasher {
+    fn new(key: HashKey) -> Hasher {
+        Hasher {
+            state: State::new(key),
+            tail: 0,
+            tail_len: 0,
+            len: 0,
+        }
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        self.tail |= u64::from(b) << (8 * self.tail_len);
+        self.tail_len += 1;
+        if self.tail_len == 8 {
+            self.state.compress(self.tail);
+            self.tail = 0;
+            self.tail_len = 0;
+        }
+    }
+
+    fn write(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len());
+        while self.tail_len > 0 {
+            let Some((&b, rest)) = data.split_first() else {
+                return;
+            };
+            self.push_byte(b);
+            data = rest;
+        }
+        let mut chunks = data.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.state.compress(u64::from_le_bytes(word));
+        }
+        for &b in chunks.remainder() {
+            self.push_byte(b);
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        let s = &mut self.state;
+        s.compress(self.tail | ((self.len as u64 & 0xff) << 56));
+        s.v[2] ^= 0xff;
+        for _ in 0..4 {
+            s.round();
+        }
+        s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
+    }
+}
+
 /// SipHash-2-4 of `data` under `key`.
 pub fn siphash(key: HashKey, data: &[u8]) -> u64 {
-    let mut s = State::new(key);
-    let mut chunks = data.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        s.compress(u64::from_le_bytes(word));
-    }
-    let mut last = [0u8; 8];
-    let tail = chunks.remainder();
-    if let Some(dst) = last.get_mut(..tail.len()) {
-        dst.copy_from_slice(tail);
-    }
-    let mut m = u64::from_le_bytes(last);
-    m |= (data.len() as u64 & 0xff) << 56;
-    s.compress(m);
-    s.v[2] ^= 0xff;
-    for _ in 0..4 {
-        s.round();
-    }
-    s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
+    let mut h = Hasher::new(key);
+    h.write(data);
+    h.finish()
 }
 
 /// SipHash-2-4 of several parts, each prefixed by its length (so `("ab","c")` and
 /// `("a","bc")` differ).
 pub fn siphash_parts(key: HashKey, parts: &[&[u8]]) -> u64 {
-    let total: usize = parts.iter().map(|p| p.len() + 4).sum();
-    let mut buf = Vec::with_capacity(total);
+    let mut h = Hasher::new(key);
     for p in parts {
-        buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        buf.extend_from_slice(p);
+        h.write(&(p.len() as u32).to_le_bytes());
+        h.write(p);
     }
-    siphash(key, &buf)
+    h.finish()
 }
 
 /// `v` as 16 lower-case hex digits (what `format!("{v:016x}")` writes, without the
@@ -142,6 +185,26 @@ mod tests {
         assert_eq!(siphash(key, &msg[..8]), 0x93f5_f579_9a93_2462);
         assert_eq!(siphash(key, &msg[..15]), 0xa129_ca61_49be_45e5);
         assert_eq!(siphash(key, &msg[..63]), 0x958a_324c_eb06_4572);
+    }
+
+    #[test]
+    fn parts_hash_as_their_concatenation() {
+        let k = HashKey::derive(b"salt");
+        let parts: [&[u8]; 4] = [b"g", b"\x01", b"Bearer a-credential-of-some-length", b""];
+        let mut joined = Vec::new();
+        for p in parts {
+            joined.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            joined.extend_from_slice(p);
+        }
+        assert_eq!(siphash_parts(k, &parts), siphash(k, &joined));
+        let msg: Vec<u8> = (0u8..64).collect();
+        for split in 0..msg.len() {
+            let (a, b) = msg.split_at(split);
+            let mut h = Hasher::new(k);
+            h.write(a);
+            h.write(b);
+            assert_eq!(h.finish(), siphash(k, &msg), "split at {split}");
+        }
     }
 
     #[test]

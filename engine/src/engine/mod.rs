@@ -441,7 +441,7 @@ impl Engine {
             max_depth: s.max_json_depth,
             keys: KeyRule::Folded,
         };
-        let root = match validator.validate(body, opts) {
+        let root = match validator.validate_indexed(body, opts) {
             Ok(v) => v,
             Err(e) if e.is_syntax() => {
                 return self.refuse(Rejection::ParseError, e.to_string(), report)

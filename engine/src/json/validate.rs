@@ -4,7 +4,7 @@
 //! duplicate keys (exact, or after folding as a lenient server might).
 
 use super::string::JsonStr;
-use super::value::Value;
+use super::value::{Skips, Span, Value};
 use crate::fold::Folded;
 use std::cmp::Ordering;
 use std::fmt;
@@ -111,7 +111,17 @@ struct Frame {
     object: bool,
     /// Index in `keys` of this object's first key.
     keys_from: usize,
+    /// Index in `spans` of this container's span, if recorded.
+    span: Option<usize>,
 }
+
+/// How many spans one document records: enough for the envelope, params and arguments of
+/// a call and their members; past it navigation scans (memory stays bounded).
+const MAX_SPANS: usize = 64;
+
+/// Strings at least this long (quotes included) are recorded: shorter ones cost less to
+/// scan than to look up.
+const LONG_STRING: usize = 48;
 
 #[derive(Clone, Copy)]
 struct KeySpan {
@@ -134,6 +144,8 @@ pub struct Validator {
     stack: Vec<Frame>,
     keys: Vec<KeySpan>,
     order: Vec<u32>,
+    /// Where containers and long strings end, in document order (see [`Skips`]).
+    spans: Vec<Span>,
 }
 
 const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
@@ -147,8 +159,31 @@ impl Validator {
     /// Validates `src` as exactly one JSON value with optional surrounding whitespace and
     /// returns that value.
     pub fn validate<'a>(&mut self, src: &'a [u8], opts: Options) -> Result<Value<'a>, Error> {
+        self.check(src, opts)
+            .map(|(text, start, end)| Value::new(text.get(start..end).unwrap_or("")))
+    }
+
+    /// As [`Validator::validate`], and the value carries the record of where its parts
+    /// end, so reading it does not scan what validation already scanned.
+    pub fn validate_indexed<'a>(
+        &'a mut self,
+        src: &'a [u8],
+        opts: Options,
+    ) -> Result<Value<'a>, Error> {
+        let (text, start, end) = self.check(src, opts)?;
+        let skips = Skips::new(text, &self.spans);
+        Ok(Value::indexed(text.get(start..end).unwrap_or(""), skips))
+    }
+
+    /// Validates; returns the document and the value's start and end offsets.
+    fn check<'a>(
+        &mut self,
+        src: &'a [u8],
+        opts: Options,
+    ) -> Result<(&'a str, usize, usize), Error> {
         self.stack.clear();
         self.keys.clear();
+        self.spans.clear();
         if src.starts_with(BOM) {
             return err(ErrorKind::ByteOrderMark, 0);
         }
@@ -169,9 +204,32 @@ impl Validator {
         if after != b.len() {
             return err(ErrorKind::TrailingData, after);
         }
-        match text.get(start..end) {
-            Some(raw) => Ok(Value::new(raw)),
-            None => err(ErrorKind::Syntax, start),
+        if text.get(start..end).is_none() {
+            return err(ErrorKind::Syntax, start);
+        }
+        Ok((text, start, end))
+    }
+
+    /// Starts recording a span at `open`, if the record has room.
+    fn open_span(&mut self, open: usize) -> Option<usize> {
+        if self.spans.len() >= MAX_SPANS {
+            return None;
+        }
+        // Offsets fit: the document was checked to be under 4 GiB.
+        self.spans.push(Span {
+            open: open as u32,
+            end: 0,
+        });
+        Some(self.spans.len() - 1)
+    }
+
+    /// Ends the innermost container's span after the byte at `close`.
+    fn close_span(&mut self, frame: Option<Frame>, close: usize) {
+        if let Some(s) = frame
+            .and_then(|f| f.span)
+            .and_then(|i| self.spans.get_mut(i))
+        {
+            s.end = close as u32 + 1;
         }
     }
 
@@ -188,7 +246,8 @@ impl Validator {
             match expect {
                 Expect::Value | Expect::ValueOrClose => match c {
                     b']' if expect == Expect::ValueOrClose => {
-                        self.stack.pop();
+                        let frame = self.stack.pop();
+                        self.close_span(frame, i);
                         i += 1;
                     }
                     b'{' | b'[' => {
@@ -196,9 +255,11 @@ impl Validator {
                             return err(ErrorKind::TooDeep, i);
                         }
                         let object = c == b'{';
+                        let span = self.open_span(i);
                         self.stack.push(Frame {
                             object,
                             keys_from: self.keys.len(),
+                            span,
                         });
                         i += 1;
                         expect = if object {
@@ -208,7 +269,15 @@ impl Validator {
                         };
                         continue;
                     }
-                    b'"' => i = scan_string(b, i)?.after,
+                    b'"' => {
+                        let after = scan_string(b, i)?.after;
+                        if after - i >= LONG_STRING {
+                            if let Some(s) = self.open_span(i).and_then(|k| self.spans.get_mut(k)) {
+                                s.end = after as u32;
+                            }
+                        }
+                        i = after;
+                    }
                     b't' => i = literal(b, i, b"true")?,
                     b'f' => i = literal(b, i, b"false")?,
                     b'n' => i = literal(b, i, b"null")?,
@@ -217,7 +286,7 @@ impl Validator {
                 },
                 Expect::KeyOrClose | Expect::Key => {
                     if c == b'}' && expect == Expect::KeyOrClose {
-                        self.close_object(text, opts.keys)?;
+                        self.close_object(text, opts.keys, i)?;
                         i += 1;
                     } else if c == b'"' {
                         let s = scan_string(b, i)?;
@@ -250,11 +319,12 @@ impl Validator {
                         continue;
                     }
                     (b'}', Some(top)) if top.object => {
-                        self.close_object(text, opts.keys)?;
+                        self.close_object(text, opts.keys, i)?;
                         i += 1;
                     }
                     (b']', Some(top)) if !top.object => {
-                        self.stack.pop();
+                        let frame = self.stack.pop();
+                        self.close_span(frame, i);
                         i += 1;
                     }
                     _ => return err(ErrorKind::Syntax, i),
@@ -268,8 +338,10 @@ impl Validator {
         }
     }
 
-    fn close_object(&mut self, text: &str, rule: KeyRule) -> Result<(), Error> {
-        let from = self.stack.pop().map_or(self.keys.len(), |f| f.keys_from);
+    fn close_object(&mut self, text: &str, rule: KeyRule, close: usize) -> Result<(), Error> {
+        let frame = self.stack.pop();
+        self.close_span(frame, close);
+        let from = frame.map_or(self.keys.len(), |f| f.keys_from);
         let keys = self.keys.get(from..).unwrap_or(&[]);
         let result = check_keys(text, keys, rule, &mut self.order);
         self.keys.truncate(from);
@@ -313,19 +385,18 @@ fn check_keys(
     if keys.len() <= 8 {
         // Printable ASCII without escapes folds to its lower case alone: such keys compare
         // byte for byte, without walking characters through the fold tables.
-        let plain = |k: KeySpan| {
-            let raw = text.as_bytes().get(k.start as usize..k.end as usize);
-            raw.map(|r| {
-                (
-                    r,
-                    r.iter().all(|&c| (0x21..0x7f).contains(&c) && c != b'\\'),
-                )
-            })
-        };
-        for (i, &a) in keys.iter().enumerate() {
-            for &b in keys.iter().skip(i + 1) {
-                let same = match (plain(a), plain(b)) {
-                    (Some((x, true)), Some((y, true))) => match rule {
+        // Each key is classified once, not once per pair.
+        let mut plain: [Option<&[u8]>; 8] = [None; 8];
+        for (p, k) in plain.iter_mut().zip(keys) {
+            *p = text
+                .as_bytes()
+                .get(k.start as usize..k.end as usize)
+                .filter(|r| r.iter().all(|&c| (0x21..0x7f).contains(&c) && c != b'\\'));
+        }
+        for (i, (&a, pa)) in keys.iter().zip(&plain).enumerate() {
+            for (&b, pb) in keys.iter().zip(&plain).skip(i + 1) {
+                let same = match (*pa, *pb) {
+                    (Some(x), Some(y)) => match rule {
                         KeyRule::Exact => x == y,
                         KeyRule::Folded => x.eq_ignore_ascii_case(y),
                     },

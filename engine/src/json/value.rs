@@ -37,16 +37,81 @@ impl Kind {
     }
 }
 
+/// Where the validator saw a value end: the offset of its first byte and the offset after
+/// it, in the document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) open: u32,
+    pub(crate) end: u32,
+}
+
+/// The validator's record of where containers and long strings end, so navigation steps
+/// over them without scanning them again (a tool call's arguments would otherwise be
+/// scanned once to validate, then again for every member read around them).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Skips<'a> {
+    /// The validated document the offsets are in.
+    doc: &'a str,
+    /// Ascending by `open`; a prefix of the document's values (the record is bounded).
+    spans: &'a [Span],
+}
+
+impl<'a> Skips<'a> {
+    pub(crate) fn new(doc: &'a str, spans: &'a [Span]) -> Skips<'a> {
+        Skips { doc, spans }
+    }
+
+    /// The offset after the value that starts at byte `j` of `within` (a part of the
+    /// document), if recorded.
+    fn end(&self, within: &str, j: usize) -> Option<usize> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        let base = (within.as_ptr() as usize).checked_sub(self.doc.as_ptr() as usize)?;
+        if base.checked_add(within.len())? > self.doc.len() {
+            return None;
+        }
+        let at = u32::try_from(base.checked_add(j)?).ok()?;
+        let k = self.spans.binary_search_by_key(&at, |s| s.open).ok()?;
+        let end = (self.spans.get(k)?.end as usize).checked_sub(base)?;
+        (end > j && end <= within.len()).then_some(end)
+    }
+}
+
 /// One validated JSON value: its exact text, without surrounding whitespace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Value<'a> {
     raw: &'a str,
+    skips: Skips<'a>,
+}
+
+/// Values are equal when their text is.
+impl PartialEq for Value<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for Value<'_> {}
+
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Value").field(&self.raw).finish()
+    }
 }
 
 impl<'a> Value<'a> {
     /// Only the validator and navigation create values (the text must be validated).
     pub(crate) fn new(raw: &'a str) -> Self {
-        Value { raw }
+        Value {
+            raw,
+            skips: Skips::default(),
+        }
+    }
+
+    /// A value with the validator's record of where its parts end.
+    pub(crate) fn indexed(raw: &'a str, skips: Skips<'a>) -> Self {
+        Value { raw, skips }
     }
 
     /// The value's JSON text exactly as received.
@@ -101,6 +166,7 @@ impl<'a> Value<'a> {
     pub fn members(&self) -> Members<'a> {
         Members {
             rest: self.container_body(Kind::Object),
+            skips: self.skips,
         }
     }
 
@@ -108,6 +174,7 @@ impl<'a> Value<'a> {
     pub fn elements(&self) -> Elements<'a> {
         Elements {
             rest: self.container_body(Kind::Array),
+            skips: self.skips,
         }
     }
 
@@ -129,6 +196,7 @@ impl<'a> Value<'a> {
 pub struct Members<'a> {
     /// The text after `{` or after the previous member's comma.
     rest: &'a str,
+    skips: Skips<'a>,
 }
 
 impl<'a> Iterator for Members<'a> {
@@ -149,8 +217,11 @@ impl<'a> Iterator for Members<'a> {
             return None;
         }
         j = skip_ws(b, j + 1);
-        let end = skip_value(b, j);
-        let value = Value::new(self.rest.get(j..end)?);
+        let end = self
+            .skips
+            .end(self.rest, j)
+            .unwrap_or_else(|| skip_value(b, j));
+        let value = Value::indexed(self.rest.get(j..end)?, self.skips);
         let k = skip_ws(b, end);
         let next = if b.get(k) == Some(&b',') { k + 1 } else { k };
         self.rest = self.rest.get(next..).unwrap_or("");
@@ -162,6 +233,7 @@ impl<'a> Iterator for Members<'a> {
 pub struct Elements<'a> {
     /// The text after `[` or after the previous element's comma.
     rest: &'a str,
+    skips: Skips<'a>,
 }
 
 impl<'a> Iterator for Elements<'a> {
@@ -177,8 +249,11 @@ impl<'a> Iterator for Elements<'a> {
             }
             Some(_) => {}
         }
-        let end = skip_value(b, i);
-        let value = Value::new(self.rest.get(i..end)?);
+        let end = self
+            .skips
+            .end(self.rest, i)
+            .unwrap_or_else(|| skip_value(b, i));
+        let value = Value::indexed(self.rest.get(i..end)?, self.skips);
         let k = skip_ws(b, end);
         let next = if b.get(k) == Some(&b',') { k + 1 } else { k };
         self.rest = self.rest.get(next..).unwrap_or("");
@@ -245,7 +320,58 @@ pub(crate) fn skip_value(b: &[u8], i: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_strict, Kind};
+    use super::super::{parse_strict, KeyRule, Kind, Options, Validator};
+    use super::Value;
+
+    /// Every member and element, walked with the validator's record and without it, is
+    /// the same text.
+    fn same_walk(indexed: Value<'_>, plain: Value<'_>) -> usize {
+        assert_eq!(indexed.raw(), plain.raw());
+        let mut visited = 1;
+        let (a, b): (Vec<_>, Vec<_>) = (indexed.members().collect(), plain.members().collect());
+        assert_eq!(a.len(), b.len(), "{}", plain.raw());
+        for ((ka, va), (kb, vb)) in a.into_iter().zip(b) {
+            assert_eq!(ka.decode(), kb.decode());
+            visited += same_walk(va, vb);
+        }
+        let (a, b): (Vec<_>, Vec<_>) = (indexed.elements().collect(), plain.elements().collect());
+        assert_eq!(a.len(), b.len(), "{}", plain.raw());
+        for (va, vb) in a.into_iter().zip(b) {
+            visited += same_walk(va, vb);
+        }
+        visited
+    }
+
+    #[test]
+    fn recorded_ends_navigate_as_scanning_does() {
+        let long = "x".repeat(300);
+        let many: Vec<String> = (0..150)
+            .map(|i| {
+                format!(r#"{{"k{i}":["{long}",{{"n":[{i}, "a\"]}}"]}}], "s":"{long}\u00e9"}}"#)
+            })
+            .collect();
+        let docs = [
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"cache_cas","arguments":{{"key":"k","value":"{long}","n":[1,2,{{"deep":[[[]]]}}]}}}}}}"#
+            ),
+            format!(r#" [ {} ] "#, many.join(" , ")),
+            format!(r#"{{"a" : "{long}" , "b" : [ "{long}" , {{ }} , [ ] ] , "c" : "short"}}"#),
+            r#""just a string that is long enough to be recorded in the spans""#.to_string(),
+            r#"[1,[2,[3,[4]]],"]",{"}":"{"}]"#.to_string(),
+        ];
+        let opts = Options {
+            max_depth: 16,
+            keys: KeyRule::Folded,
+        };
+        for doc in &docs {
+            let plain = parse_strict(doc.as_bytes(), 16).unwrap_or_else(|e| panic!("{e}"));
+            let mut v = Validator::new();
+            let indexed = v
+                .validate_indexed(doc.as_bytes(), opts)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(same_walk(indexed, plain) >= 1);
+        }
+    }
 
     #[test]
     fn navigates_members_and_elements() {

@@ -182,18 +182,16 @@ pub enum Admission {
 
 struct Found {
     slot: Slot,
+    /// The slot's key (kept for the write that follows the read).
+    key: String,
     value: SlotValue,
     cas: u32,
     /// The value already counts in this slot in the current window.
     own: bool,
 }
 
-fn read(
-    store: &impl CasStore,
-    keys: &CounterKeys,
-    slot: Slot,
-) -> Result<(SlotValue, u32), StoreError> {
-    match store.get(&keys.key(slot))? {
+fn read(store: &impl CasStore, key: &str) -> Result<(SlotValue, u32), StoreError> {
+    match store.get(key)? {
         Some((bytes, cas)) => Ok((SlotValue::decode(&bytes)?, cas)),
         // Only if the keys were never created; the write below then inserts.
         None => Ok((SlotValue::default(), 0)),
@@ -207,10 +205,12 @@ fn find(
     window: u64,
 ) -> Result<Found, StoreError> {
     for slot in keys.probes(tag) {
-        let (value, cas) = read(store, keys, slot)?;
+        let key = keys.key(slot);
+        let (value, cas) = read(store, &key)?;
         if value.tag == tag && value.window >= window {
             return Ok(Found {
                 slot,
+                key,
                 value,
                 cas,
                 own: true,
@@ -219,16 +219,19 @@ fn find(
         if value.tag == EMPTY_TAG || value.window < window {
             return Ok(Found {
                 slot,
+                key,
                 value,
                 cas,
                 own: false,
             });
         }
     }
-    let (value, cas) = read(store, keys, Slot::Overflow)?;
+    let key = keys.key(Slot::Overflow);
+    let (value, cas) = read(store, &key)?;
     let own = value.tag != EMPTY_TAG && value.window >= window;
     Ok(Found {
         slot: Slot::Overflow,
+        key,
         value,
         cas,
         own,
@@ -280,7 +283,7 @@ pub fn acquire(
             count: next,
             tag: owner,
         };
-        match store.set(&keys.key(found.slot), &value.encode(), found.cas)? {
+        match store.set(&found.key, &value.encode(), found.cas)? {
             SetOutcome::Written => {
                 return Ok(Admission::Admitted(Held {
                     slot: found.slot,
@@ -308,8 +311,9 @@ pub fn release(
     if held.amount == 0 {
         return Ok(());
     }
+    let key = keys.key(held.slot);
     for _ in 0..retries {
-        let (value, cas) = read(store, keys, held.slot)?;
+        let (value, cas) = read(store, &key)?;
         if value.window != held.window || value.tag != held.tag || value.count < held.amount {
             return Ok(());
         }
@@ -317,7 +321,7 @@ pub fn release(
             count: value.count - held.amount,
             ..value
         };
-        if store.set(&keys.key(held.slot), &undone.encode(), cas)? == SetOutcome::Written {
+        if store.set(&key, &undone.encode(), cas)? == SetOutcome::Written {
             return Ok(());
         }
     }
