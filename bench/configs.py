@@ -72,8 +72,10 @@ def toolgate_filters(policy, settings=None):
     return [wasm_plugin("toolgate", WASM, config)]
 
 
-def floor_filters():
-    return [wasm_plugin("floor", FLOOR_WASM, "")]
+def floor_filters(host_calls=False):
+    """The floor module; with ``host_calls``, making the host calls Toolgate makes for an
+    allowed, counted call (see bench/floor/src/lib.rs)."""
+    return [wasm_plugin("floor", FLOOR_WASM, "host-calls" if host_calls else "")]
 
 
 def lua_policy(kind):
@@ -176,6 +178,7 @@ def configurations():
     return {
         "no filter": [],
         "floor module": floor_filters(),
+        "floor + host calls": floor_filters(host_calls=True),
         "toolgate seed": toolgate_filters(SEED),
         "toolgate shadow": toolgate_filters(SEED, {"mode": "shadow"}),
         "toolgate 100 tools": toolgate_filters(hundred_tools()),

@@ -3,22 +3,50 @@
 //! does with `allow_on_headers_stop_iteration`), buffers the body to its end, reads it once
 //! into the VM and lets it go. It decides nothing, so the gap between it and Toolgate is
 //! Toolgate's own work.
+//!
+//! Configured with `host-calls`, it also makes the host calls Toolgate makes for an allowed,
+//! counted call, with fixed arguments and no decision: it reads the request headers, the
+//! clock and a shared-data counter, writes the counter back with its CAS token, counts a
+//! metric, records a filter-state decision, and adds `RateLimit-Policy` and `RateLimit` to
+//! the response. The gap between the two configurations is what those calls cost in Envoy;
+//! the gap between this one and Toolgate is Toolgate's decision and glue.
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, ContextType, MetricType};
 use std::hint::black_box;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Floor) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Floor::default()) });
 }}
 
-struct Floor;
+/// The counter key: as long as Toolgate's for the seed policy.
+const KEY: &str = "tg/toolgate/cache_cas_rate/grant/60/1024/517";
+
+#[derive(Default)]
+struct Floor {
+    /// The metric id, when making Toolgate's host calls.
+    host_calls: Option<u32>,
+}
 
 impl Context for Floor {}
 
 impl RootContext for Floor {
+    fn on_configure(&mut self, _: usize) -> bool {
+        let config = self.get_plugin_configuration().unwrap_or_default();
+        if config.trim_ascii() == b"host-calls" {
+            let id = hostcalls::define_metric(MetricType::Counter, "floor.allowed");
+            self.host_calls = Some(id.unwrap_or(0));
+            // The counter exists before any request, as Toolgate's slots do.
+            let _ = self.set_shared_data(KEY, Some(&[0u8; 24]), None);
+        }
+        true
+    }
+
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream))
+        Some(Box::new(Stream {
+            host_calls: self.host_calls,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -26,12 +54,17 @@ impl RootContext for Floor {
     }
 }
 
-struct Stream;
+struct Stream {
+    host_calls: Option<u32>,
+}
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        if self.host_calls.is_some() {
+            black_box(self.get_http_request_headers_bytes());
+        }
         if end_of_stream {
             Action::Continue
         } else {
@@ -45,6 +78,25 @@ impl HttpContext for Stream {
         }
         // Read once, as any inspecting filter must; what is read is not used.
         black_box(self.get_http_request_body(0, size));
+        if let Some(metric) = self.host_calls {
+            black_box(self.get_current_time());
+            let (value, cas) = self.get_shared_data(KEY);
+            let mut value = value.unwrap_or_default();
+            if let Some(b) = value.first_mut() {
+                *b = b.wrapping_add(1);
+            }
+            let _ = self.set_shared_data(KEY, Some(&value), cas);
+            let _ = hostcalls::increment_metric(metric, 1);
+            self.set_property(vec!["toolgate", "decision"], Some(b"allowed"));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        if self.host_calls.is_some() {
+            self.add_http_response_header("ratelimit-policy", "\"cache_cas_rate\";q=1000000000;w=60");
+            self.add_http_response_header("ratelimit", "\"cache_cas_rate\";r=999999987;t=17");
+        }
         Action::Continue
     }
 }
