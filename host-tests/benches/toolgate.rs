@@ -14,7 +14,6 @@
     clippy::indexing_slicing
 )]
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use host_tests::{modules, Envoy, Request, UpstreamResponse};
@@ -87,10 +86,15 @@ fn call_body(tool: &str, args: &str) -> String {
 
 /// A cache_cas call of exactly `size` bytes (the value argument pads it).
 fn sized_call(size: usize) -> String {
-    let empty = call_body("cache_cas", r#"{"key":"k","value":""}"#);
+    sized_call_to("cache_cas", size)
+}
+
+/// A call of `tool` of exactly `size` bytes.
+fn sized_call_to(tool: &str, size: usize) -> String {
+    let empty = call_body(tool, r#"{"key":"k","value":""}"#);
     let pad = size.saturating_sub(empty.len());
     call_body(
-        "cache_cas",
+        tool,
         &format!(r#"{{"key":"k","value":"{}"}}"#, "x".repeat(pad)),
     )
 }
@@ -157,8 +161,9 @@ impl Host {
         }
     }
 
-    /// Sends `request` once and checks it had the expected fate.
-    fn send(&self, request: &Request, forwarded: bool) {
+    /// Sends `request` once and checks it had the expected fate; returns the time the
+    /// worker spent inside the module's callbacks.
+    fn send(&self, request: &Request, forwarded: bool) -> Duration {
         let ex = self.envoy.worker(0).send(request.clone());
         assert_eq!(
             ex.is_forwarded(),
@@ -167,7 +172,24 @@ impl Host {
             ex.outcome,
             ex.body_text()
         );
-        black_box(ex);
+        ex.module_time
+    }
+
+    /// The time inside the module's callbacks per request: median, 10th and 90th
+    /// percentile over `n` requests after a warm-up (once when `quick`).
+    fn module_time(&self, request: &Request, quick: bool) -> Stats {
+        let n = if quick { 1 } else { 3000 };
+        for _ in 0..n / 10 {
+            self.send(request, true);
+        }
+        let mut times: Vec<Duration> = (0..n).map(|_| self.send(request, true)).collect();
+        times.sort();
+        let at = |q: usize| times[(times.len() - 1) * q / 100];
+        Stats {
+            median: at(50),
+            low: at(10),
+            high: at(90),
+        }
     }
 }
 
@@ -270,7 +292,9 @@ fn main() {
             "baseline",
             format!("probe buffering: {label} body"),
             None,
-            &mut || probe.send(&request, true),
+            &mut || {
+                probe.send(&request, true);
+            },
         );
     }
     let small = || Some("probe buffering: small body".to_string());
@@ -279,7 +303,7 @@ fn main() {
     let seed = Host::toolgate(SEED);
     let denied = mcp(&call_body("cache_delete", r#"{"key":"k"}"#));
     run("request", "denied call".into(), small(), &mut || {
-        seed.send(&denied, false)
+        seed.send(&denied, false);
     });
     let limited = Host::toolgate(ONE_LIMIT);
     let allowed = mcp(&call_body("cache_cas", r#"{"key":"k"}"#));
@@ -287,21 +311,27 @@ fn main() {
         "request",
         "allowed call, one limit".into(),
         small(),
-        &mut || limited.send(&allowed, true),
+        &mut || {
+            limited.send(&allowed, true);
+        },
     );
     let kb = mcp(&one_kb);
     run(
         "request",
         "allowed 1 KB tools/call".into(),
         Some("probe buffering: 1 KB body".into()),
-        &mut || limited.send(&kb, true),
+        &mut || {
+            limited.send(&kb, true);
+        },
     );
     let batch = mcp(&batch_of(10));
     run(
         "request",
         "batch of 10 allowed calls".into(),
         small(),
-        &mut || limited.send(&batch, true),
+        &mut || {
+            limited.send(&batch, true);
+        },
     );
 
     // Decision cost as the policy grows.
@@ -312,7 +342,9 @@ fn main() {
             "policy",
             format!("{n} tools, call the last"),
             small(),
-            &mut || host.send(&request, true),
+            &mut || {
+                host.send(&request, true);
+            },
         );
     }
     let host = Host::toolgate(TEN_CONDITIONS);
@@ -321,7 +353,9 @@ fn main() {
         "policy",
         "10 conditions on the tool".into(),
         small(),
-        &mut || host.send(&request, true),
+        &mut || {
+            host.send(&request, true);
+        },
     );
 
     // The engine alone for the same growth.
@@ -354,14 +388,16 @@ fn main() {
         let base = format!("probe buffering: {label} body");
         let request = probe_run(size);
         run("body", base.clone(), None, &mut || {
-            probe.send(&request, true)
+            probe.send(&request, true);
         });
         let request = mcp(&sized_call(size));
         run(
             "body",
             format!("allowed {label} tools/call"),
             Some(base),
-            &mut || limited.send(&request, true),
+            &mut || {
+                limited.send(&request, true);
+            },
         );
         let body = sized_call(size);
         run(
@@ -370,6 +406,27 @@ fn main() {
             None,
             &mut || assert!(native.decide(body.as_bytes())),
         );
+    }
+
+    // The decision through the host, timed inside the module's callbacks: the worker's
+    // own work (threads, channels, the fake upstream) is left out, so a few microseconds
+    // are resolved where whole exchanges vary by tens.
+    let mut inside: Vec<(String, Stats)> = Vec::new();
+    inside.push((
+        "probe buffering: 1 KB body".into(),
+        probe.module_time(&probe_run(1024), quick),
+    ));
+    inside.push((
+        "Toolgate: allowed 1 KB tools/call, one limit".into(),
+        limited.module_time(&kb, quick),
+    ));
+    for n in [1, 100, 1000] {
+        let host = Host::toolgate(&policy_with_tools(n));
+        let request = mcp(&sized_call_to(&format!("tool_{}", n - 1), 1024));
+        inside.push((
+            format!("Toolgate: allowed 1 KB call, {n} tools, call the last"),
+            host.module_time(&request, quick),
+        ));
     }
 
     if quick {
@@ -407,6 +464,25 @@ fn main() {
         println!(
             "| {} | {} | {:.2?} | {:.2?}..{:.2?} | {base} | {engine} |",
             r.group, r.name, r.stats.median, r.stats.low, r.stats.high
+        );
+    }
+    print_inside(&inside);
+}
+
+fn print_inside(inside: &[(String, Stats)]) {
+    let Some((_, probe)) = inside.first() else {
+        return;
+    };
+    println!();
+    println!("Time inside the module's callbacks per request (3,000 requests each; median, 10th..90th percentile):");
+    println!();
+    println!("| case | median | p10..p90 | over the probe (the decision through the host) |");
+    println!("|---|---:|---:|---:|");
+    for (name, s) in inside {
+        let over = s.median.saturating_sub(probe.median);
+        println!(
+            "| {name} | {:.2?} | {:.2?}..{:.2?} | {:.2?} |",
+            s.median, s.low, s.high, over
         );
     }
 }

@@ -17,6 +17,9 @@ pub struct Exchange {
     pub response: Option<ClientResponse>,
     /// The stream's callbacks in order, with their arguments and results.
     pub callbacks: Vec<Callback>,
+    /// Time the worker spent inside the module's header, body and trailer callbacks (host
+    /// calls included): what the filter costs the worker, without the host's own work.
+    pub module_time: std::time::Duration,
     /// Filter state the module set with `proxy_set_property`, keyed `wasm.<path>`.
     pub filter_state: BTreeMap<String, Vec<u8>>,
     /// The stream's context id in its VM.

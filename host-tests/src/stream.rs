@@ -100,6 +100,8 @@ enum Called {
 pub(crate) struct StreamDriver {
     pub id: u32,
     worker: usize,
+    /// Time spent inside the module's header, body and trailer callbacks.
+    module_time: std::time::Duration,
     req: Pipe,
     resp: Pipe,
     request_pieces: VecDeque<Piece>,
@@ -145,6 +147,7 @@ impl StreamDriver {
             response_pieces: VecDeque::new(),
             upstream_response: Some(upstream),
             callbacks: Vec::new(),
+            module_time: std::time::Duration::ZERO,
             local_reply: None,
             local_reply_encoding: false,
             reentered: false,
@@ -281,7 +284,10 @@ impl StreamDriver {
         let Some(vm) = ctx.vm.as_deref_mut() else {
             return Called::Skipped;
         };
-        match vm.call(name, self.id, args) {
+        let started = std::time::Instant::now();
+        let result = vm.call(name, self.id, args);
+        self.module_time += started.elapsed();
+        match result {
             Ok(Some(raw)) => Called::Returned(Action::from_abi(raw as u32)),
             Ok(None) => Called::Skipped,
             Err(failure) => {
@@ -906,6 +912,7 @@ impl StreamDriver {
             upstream,
             response,
             callbacks: self.callbacks.clone(),
+            module_time: self.module_time,
             filter_state,
             context_id: self.id,
             worker: self.worker,

@@ -604,6 +604,7 @@ fn dead_worker(index: usize) -> Exchange {
         upstream: Default::default(),
         response: None,
         callbacks: Vec::new(),
+        module_time: Default::default(),
         filter_state: Default::default(),
         context_id: 0,
         worker: index,

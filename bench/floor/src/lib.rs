@@ -94,7 +94,10 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
         if self.host_calls.is_some() {
-            self.add_http_response_header("ratelimit-policy", "\"cache_cas_rate\";q=1000000000;w=60");
+            self.add_http_response_header(
+                "ratelimit-policy",
+                "\"cache_cas_rate\";q=1000000000;w=60",
+            );
             self.add_http_response_header("ratelimit", "\"cache_cas_rate\";r=999999987;t=17");
         }
         Action::Continue
