@@ -2,6 +2,7 @@
 
 use crate::listing::PendingList;
 use crate::policy::{Kind, ToolId};
+use std::borrow::Cow;
 
 /// Why a tool call was denied (the `reason` code agents and operators see).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -224,16 +225,17 @@ impl Report {
     /// The decision in one short string, for filter state and access logs:
     /// `allowed`, `denied:<reason>:<tool>`, `rejected:<reason>`, `passed`, with a
     /// `shadow_` prefix on denials and rejections that were not enforced.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self) -> Cow<'static, str> {
         let prefix = if self.shadow { "shadow_" } else { "" };
         if let Some((r, _)) = &self.rejection {
-            return format!("{prefix}rejected:{}", r.code());
+            return format!("{prefix}rejected:{}", r.code()).into();
         }
         if let Some(c) = self.first_denial() {
             if let CallOutcome::Denied { reason, .. } = &c.outcome {
-                return format!("{prefix}denied:{}:{}", reason.code(), c.name);
+                return format!("{prefix}denied:{}:{}", reason.code(), c.name).into();
             }
         }
+        // Every allowed call is recorded: no allocation for it.
         if self.calls.is_empty() {
             "passed".into()
         } else {

@@ -346,18 +346,22 @@ impl Stream {
 
 fn report(shared: &Shared, report: &Report) {
     shared.metrics.record(report);
-    let grant = report
-        .grant
-        .map_or_else(|| "-".to_string(), toolgate_engine::hash::hex16);
+    // Only refusals are logged: an allowed call formats nothing.
+    let grant = || {
+        report
+            .grant
+            .map_or_else(|| "-".to_string(), toolgate_engine::hash::hex16)
+    };
     let request_id = report.request_id.as_deref().unwrap_or("-");
     let verb = if report.shadow { "shadow_" } else { "" };
     if let Some((kind, detail)) = &report.rejection {
         abi::log(
             Level::Info,
             &format!(
-                "toolgate: {verb}rejected reason={} detail={} grant={grant} request_id={request_id}",
+                "toolgate: {verb}rejected reason={} detail={} grant={} request_id={request_id}",
                 kind.code(),
-                reply::quoted(detail)
+                reply::quoted(detail),
+                grant(),
             ),
         );
     }
@@ -379,11 +383,12 @@ fn report(shared: &Shared, report: &Report) {
             abi::log(
                 Level::Info,
                 &format!(
-                    "toolgate: {verb}denied {}={} reason={} rule={rule} counter={} grant={grant} request_id={request_id}",
+                    "toolgate: {verb}denied {}={} reason={} rule={rule} counter={} grant={} request_id={request_id}",
                     c.kind.noun(),
                     reply::quoted(&c.name),
                     reason.code(),
                     counter.as_deref().unwrap_or("-"),
+                    grant(),
                 ),
             );
         }

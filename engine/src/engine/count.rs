@@ -119,7 +119,8 @@ impl Engine {
             &[]
         };
         // Limits naming one counter count once: the smallest max, the largest increment.
-        let mut groups: Vec<(CounterId, &Limit, u64)> = Vec::new();
+        let mut groups: Vec<(CounterId, &Limit, u64)> =
+            Vec::with_capacity(own.len() + shared.len());
         for l in own.iter().chain(shared.iter()) {
             let amount = self.amount(l, c.arguments).map_err(|why| {
                 Box::new(self.denial(

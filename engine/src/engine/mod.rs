@@ -468,7 +468,7 @@ impl Engine {
             }
         }
         let rules = self.list_rules();
-        let mut calls = Vec::new();
+        let mut calls = Vec::with_capacity(messages.len());
         let mut lists = Vec::new();
         for m in &messages {
             let Message::Request { id, method, params } = *m else {

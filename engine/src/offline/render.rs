@@ -97,7 +97,7 @@ pub fn line(index: usize, o: Option<&Outcome>) -> String {
         quoted(&decision(o)),
         opt(reason),
         opt(rule),
-        quoted(&o.map_or("passed".to_string(), |o| o.report.summary()))
+        quoted(&o.map_or("passed".into(), |o| o.report.summary()))
     );
     match (status, body) {
         (Some(s), Some(b)) => {
