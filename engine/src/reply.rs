@@ -89,16 +89,19 @@ pub fn push_denial(out: &mut String, id: Option<&str>, style: DenialStyle, code:
 /// The headers of a rate-limited denial: `Retry-After` and the IETF `RateLimit` fields.
 pub fn rate_limit_headers(l: &LimitState, headers: &mut Vec<(String, String)>) {
     headers.push(("retry-after".into(), l.reset_secs.to_string()));
-    headers.extend(limit_state_headers(std::slice::from_ref(l)));
+    let state = limit_state_headers(std::slice::from_ref(l));
+    headers.extend(state.into_iter().flatten().map(|(k, v)| (k.to_string(), v)));
 }
 
 /// `RateLimit-Policy` and `RateLimit` for counted limits (draft-ietf-httpapi-ratelimit-headers).
-pub fn limit_state_headers(limits: &[LimitState]) -> Vec<(String, String)> {
+/// `None` when no limit counted the call.
+pub fn limit_state_headers(limits: &[LimitState]) -> Option<[(&'static str, String); 2]> {
     if limits.is_empty() {
-        return Vec::new();
+        return None;
     }
-    let mut policy = String::new();
-    let mut state = String::new();
+    let size: usize = limits.iter().map(|l| l.counter.len() + 32).sum();
+    let mut policy = String::with_capacity(size);
+    let mut state = String::with_capacity(size);
     for (i, l) in limits.iter().enumerate() {
         if i > 0 {
             policy.push_str(", ");
@@ -117,10 +120,7 @@ pub fn limit_state_headers(limits: &[LimitState]) -> Vec<(String, String)> {
             push_decimal(out, y);
         }
     }
-    vec![
-        ("ratelimit-policy".into(), policy),
-        ("ratelimit".into(), state),
-    ]
+    Some([("ratelimit-policy", policy), ("ratelimit", state)])
 }
 
 /// A JSON reply with status 200.

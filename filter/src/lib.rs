@@ -488,8 +488,11 @@ impl Stream {
             return Action::Continue;
         };
         let map = abi::Map::ResponseHeaders;
-        for (name, value) in reply::limit_state_headers(&forward.limits) {
-            let _ = abi::add_header(map, &name, &value);
+        for (name, value) in reply::limit_state_headers(&forward.limits)
+            .into_iter()
+            .flatten()
+        {
+            let _ = abi::add_header(map, name, &value);
         }
         if forward.lists.is_empty() {
             return Action::Continue;

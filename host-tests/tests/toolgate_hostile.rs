@@ -323,3 +323,50 @@ fn hostile_headers_the_corpus_cannot_carry_through_envoy() {
         assert_eq!(w.failure(), None);
     }
 }
+
+/// The module scans string contents sixteen bytes at a time: a quote, backslash or control
+/// character is found wherever it falls in a block, and the string reads exactly as sent.
+#[test]
+fn string_scanning_finds_every_special_byte_at_every_offset() {
+    let envoy = start(
+        r#"{"version":"1","default":"deny","tools":{"cache_cas":{"deny_if":[{"path":"args.key","op":"eq","value":"blocked\"\\"}]}}}"#,
+    );
+    let worker = envoy.worker(0);
+    for offset in 0..40 {
+        let pad = "x".repeat(offset);
+        let with = |inner: &str| {
+            call(
+                1,
+                "cache_cas",
+                &format!(r#"{{"key":"{pad}{inner}{pad}","n":1}}"#),
+            )
+            .into_bytes()
+        };
+        // A raw control character: not JSON.
+        let ex = worker.send(mcp(with("\u{1}")));
+        assert_eq!(
+            decision(&ex),
+            "rejected:parse_error",
+            "control byte at {offset}"
+        );
+        assert_rejected(&ex, Arrangement::ContinueAtHeaders, 400, -32700);
+        // Escaped quotes and backslashes: allowed, and forwarded byte for byte.
+        let body = with(r#"\"\\"#);
+        let ex = worker.send(mcp(body.clone()));
+        assert_forwarded(&ex, &body);
+        // A quote ending the string early leaves text that is not JSON.
+        let ex = worker.send(mcp(with(r#"" "#)));
+        assert_eq!(decision(&ex), "rejected:parse_error", "quote at {offset}");
+        assert_rejected(&ex, Arrangement::ContinueAtHeaders, 400, -32700);
+    }
+    // The condition reads the unescaped value, wherever the escapes fall.
+    for pad in 0..20 {
+        let body = call(
+            1,
+            "cache_cas",
+            &format!(r#"{{"n":"{}","key":"blocked\"\\"}}"#, "y".repeat(pad)),
+        );
+        let ex = worker.send(mcp(body));
+        assert_eq!(denial_reason(&ex), "deny_if_matched", "pad {pad}");
+    }
+}

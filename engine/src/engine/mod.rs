@@ -22,6 +22,7 @@ use crate::outcome::{Forward, Outcome, Rejection, Report, Verdict};
 use crate::policy::{Kind, Policy, Scope};
 use crate::ratelimit::{CasStore, Clock, CounterKeys, StoreError, SHARED_TAG};
 use crate::reply;
+use std::borrow::Cow;
 
 /// Values of the request only the host can give (Envoy attributes).
 pub trait Attributes {
@@ -364,18 +365,18 @@ impl Engine {
         let s = &self.config.settings;
         let mut header_source = at::GRANTS;
         let (source, credential) = s.grant_sources.iter().enumerate().find_map(|(i, src)| {
-            let value = match src {
+            let value: Option<Cow<'_, [u8]>> = match src {
                 GrantSource::Header(_) => {
                     header_source += 1;
-                    head.first(header_source - 1).map(<[u8]>::to_vec)
+                    head.first(header_source - 1).map(Cow::Borrowed)
                 }
                 GrantSource::Property(p) => {
                     let path: Vec<&str> = p.iter().map(String::as_str).collect();
-                    attrs.property(&path)
+                    attrs.property(&path).map(Cow::Owned)
                 }
                 GrantSource::DownstreamAddress => attrs
                     .property(&["source", "address"])
-                    .map(|a| http::address_without_port(&a).to_vec()),
+                    .map(|a| Cow::Owned(http::address_without_port(&a).to_vec())),
             };
             value.filter(|v| !v.is_empty()).map(|v| (i, v))
         })?;

@@ -441,12 +441,43 @@ struct StrSpan {
     after: usize,
 }
 
-/// The offset of the first `"`, `\\` or control character in `s`. Eight bytes at a time:
-/// string contents are most of a tool call's body, and wasm has no SIMD to lean on.
+/// Whether a string byte ends a run of plain content.
+fn is_special(c: &u8) -> bool {
+    *c == b'"' || *c == b'\\' || *c < 0x20
+}
+
+/// The offset of the first `"`, `\\` or control character in `s`, sixteen bytes at a time
+/// (the module is built with wasm SIMD: string contents are most of a tool call's body).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn find_special(s: &[u8]) -> Option<usize> {
+    use core::arch::wasm32::{
+        u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or,
+    };
+    let (quote, backslash, space) = (u8x16_splat(b'"'), u8x16_splat(b'\\'), u8x16_splat(0x20));
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..at + 16) {
+        // SAFETY: `chunk` is 16 readable bytes, and v128.load has no alignment requirement.
+        let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+        let hits = v128_or(
+            v128_or(u8x16_eq(v, quote), u8x16_eq(v, backslash)),
+            u8x16_lt(v, space),
+        );
+        let mask = u8x16_bitmask(hits);
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    s.get(at..)?.iter().position(is_special).map(|k| at + k)
+}
+
+/// The offset of the first `"`, `\\` or control character in `s`. Eight bytes at a time
+/// where there is no SIMD to lean on.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn find_special(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let is = |c: &u8| *c == b'"' || *c == b'\\' || *c < 0x20;
+    let is = is_special;
     let mut chunks = s.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut chunks {

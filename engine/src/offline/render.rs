@@ -41,7 +41,10 @@ pub fn reason_rule(o: Option<&Outcome>) -> (Option<String>, Option<String>) {
 pub fn reply_parts(o: Option<&Outcome>) -> (Option<u16>, Vec<(String, String)>, Option<String>) {
     match o.map(|o| &o.verdict) {
         Some(Verdict::Respond(r)) => (Some(r.status), r.headers.clone(), Some(r.body.clone())),
-        Some(Verdict::Forward(f)) => (None, limit_state_headers(&f.limits), None),
+        Some(Verdict::Forward(f)) => {
+            let state = limit_state_headers(&f.limits).into_iter().flatten();
+            (None, state.map(|(k, v)| (k.to_string(), v)).collect(), None)
+        }
         Some(Verdict::Consult(_)) | None => (None, Vec::new(), None),
     }
 }
