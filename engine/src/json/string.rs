@@ -41,10 +41,11 @@ impl<'a> JsonStr<'a> {
 
     /// Whether the decoded string equals `s`.
     pub fn eq_str(&self, s: &str) -> bool {
-        if self.is_plain() {
-            self.raw == s
-        } else {
-            self.chars().eq(s.chars())
+        // Decoding never lengthens: the lengths decide most comparisons without a scan.
+        match self.raw.len().cmp(&s.len()) {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => self.raw == s && self.is_plain(),
+            std::cmp::Ordering::Greater => !self.is_plain() && self.chars().eq(s.chars()),
         }
     }
 }
@@ -133,5 +134,25 @@ mod tests {
         assert!(matches!(s.decode(), Cow::Borrowed("tools/call")));
         assert!(s.eq_str("tools/call"));
         assert!(JsonStr::new(r"tools\/call").eq_str("tools/call"));
+    }
+
+    #[test]
+    fn comparison_is_by_decoded_text() {
+        let cases = [
+            (r"a\\b", "a\\b", true),
+            (r"a\\b", r"a\\b", false),
+            (r"a\b", "a\u{8}", true),
+            (r"\u0061", "a", true),
+            (r"\u0061", r"\u0061", false),
+            ("abc", "ab", false),
+            ("ab", "abc", false),
+            (r"\ud83d\ude00", "\u{1f600}", true),
+            ("", "", true),
+        ];
+        for (raw, other, equal) in cases {
+            let s = JsonStr::new(raw);
+            assert_eq!(s.eq_str(other), equal, "{raw:?} vs {other:?}");
+            assert_eq!(s.decode() == other, equal, "{raw:?} vs {other:?}");
+        }
     }
 }
