@@ -234,7 +234,7 @@ def sizes():
     with tempfile.TemporaryDirectory() as d:
         opt = Path(d) / "toolgate.opt.wasm"
         flags = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
-                 "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"]
+                 "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd"]
         try:
             subprocess.run(["wasm-opt", "-Oz", *flags, "--strip-debug", "--strip-producers",
                             str(configs.WASM), "-o", str(opt)], check=True, capture_output=True, timeout=300)
