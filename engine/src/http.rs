@@ -67,19 +67,6 @@ impl<'a> HeadIndex<'a> {
     }
 }
 
-/// The single value of a header: `Ok(None)` if absent, `Err(Repeated)` if repeated.
-pub fn single<'a>(
-    headers: &'a HeaderList<'a>,
-    name: &'a str,
-) -> Result<Option<&'a [u8]>, Repeated> {
-    let mut it = values(headers, name);
-    let first = it.next();
-    if it.next().is_some() {
-        return Err(Repeated);
-    }
-    Ok(first)
-}
-
 /// Methods that carry no JSON-RPC when they have no body.
 fn is_passive_method(method: &[u8]) -> bool {
     matches!(method, b"GET" | b"HEAD" | b"DELETE" | b"OPTIONS")

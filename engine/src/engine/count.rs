@@ -2,7 +2,7 @@
 //! gathered for the rate limit service.
 
 use super::judge::Call;
-use super::Engine;
+use super::{Engine, Grant};
 use crate::condition::ArgPath;
 use crate::json::Value;
 use crate::outcome::{LimitState, Reason, Report};
@@ -157,11 +157,10 @@ impl Engine {
             let (Some(def), Some(keys)) = (policy.counter(id), self.counters.get(id.0)) else {
                 return Err(fail("the policy's counters are inconsistent"));
             };
-            // The descriptor's scope value is only built for the rate limit service.
-            let (tag, scope_value): (u64, &dyn Fn() -> String) = match (def.scope, info.grant) {
-                (Scope::Global, _) => (SHARED_TAG, &|| "global".to_string()),
-                (Scope::Grant, Some(g)) => (g.tag, &move || ["grant:", &crate::hash::hex16(g.fingerprint)].concat()),
-                (Scope::Session, Some(g)) => (g.session_tag, &move || ["session:", &crate::hash::hex16(g.session_fingerprint)].concat()),
+            let tag = match (def.scope, info.grant) {
+                (Scope::Global, _) => SHARED_TAG,
+                (Scope::Grant, Some(g)) => g.tag,
+                (Scope::Session, Some(g)) => g.session_tag,
                 (_, None) => {
                     return Err(Box::new(self.denial(
                         c.kind,
@@ -220,7 +219,7 @@ impl Engine {
                 }
                 let mut entries = vec![
                     ("counter".to_string(), def.name.clone()),
-                    ("scope".to_string(), scope_value()),
+                    ("scope".to_string(), descriptor_scope(def.scope, info.grant)),
                 ];
                 if let Some(owner) = self.counter_owner.get(id.0).cloned().flatten() {
                     entries.push(("tool".to_string(), owner));
@@ -324,5 +323,16 @@ impl Engine {
             amount = Some(amount.map_or(n, |a: u64| a.max(n)));
         }
         amount.ok_or_else(bad)
+    }
+}
+
+/// A fleet descriptor's `scope` value (built only for the rate limit service).
+fn descriptor_scope(scope: Scope, grant: Option<Grant>) -> String {
+    match (scope, grant) {
+        (Scope::Grant, Some(g)) => ["grant:", &crate::hash::hex16(g.fingerprint)].concat(),
+        (Scope::Session, Some(g)) => {
+            ["session:", &crate::hash::hex16(g.session_fingerprint)].concat()
+        }
+        _ => "global".to_string(),
     }
 }
