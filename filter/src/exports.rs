@@ -62,37 +62,36 @@ thread_local! {
     static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
 }
 
-/// Runs `f` on stream `id`, outside any borrow of the context maps. `None` when the stream
-/// is unknown (or already running: the host re-entered the module).
-fn with_stream<R>(id: u32, f: impl FnOnce(&mut Stream) -> R) -> Option<R> {
-    let mut stream = CONTEXTS.with(|c| {
+/// Runs `f` on the context `id` of the map `which` picks, taken out of it meanwhile so no
+/// borrow of the maps is held. `None` when the context is unknown (or already running: the
+/// host re-entered the module).
+fn with_context<T, R>(
+    id: u32,
+    which: fn(&mut Contexts) -> &mut ById<Box<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    let mut context = CONTEXTS.with(|c| {
         c.try_borrow_mut()
             .ok()
-            .and_then(|mut c| c.streams.remove(&id))
+            .and_then(|mut c| which(&mut c).remove(&id))
     })?;
-    let result = f(&mut stream);
+    let result = f(&mut context);
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.streams.insert(id, stream);
+            which(&mut c).insert(id, context);
         }
     });
     Some(result)
 }
 
-/// Runs `f` on root context `id`, outside any borrow of the context maps.
+/// Runs `f` on stream `id` (see [`with_context`]).
+fn with_stream<R>(id: u32, f: impl FnOnce(&mut Stream) -> R) -> Option<R> {
+    with_context(id, |c| &mut c.streams, f)
+}
+
+/// Runs `f` on root context `id` (see [`with_context`]).
 fn with_root<R>(id: u32, f: impl FnOnce(&mut Root) -> R) -> Option<R> {
-    let mut root = CONTEXTS.with(|c| {
-        c.try_borrow_mut()
-            .ok()
-            .and_then(|mut c| c.roots.remove(&id))
-    })?;
-    let result = f(&mut root);
-    CONTEXTS.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.roots.insert(id, root);
-        }
-    });
-    Some(result)
+    with_context(id, |c| &mut c.roots, f)
 }
 
 /// A request callback for a stream the module does not know: refuse it.
