@@ -230,14 +230,17 @@ def corpus_run(logdir):
 
 
 def sizes():
-    out = {"release_bytes": configs.WASM.stat().st_size, "floor_bytes": configs.FLOOR_WASM.stat().st_size}
+    """The shipped module (scripts/build-module: cargo, then wasm-opt -O3), cargo's artifact
+    before wasm-opt, and that artifact after wasm-opt -Oz (the issue's size measure)."""
+    out = {"release_bytes": configs.WASM.stat().st_size, "cargo_bytes": configs.CARGO_WASM.stat().st_size,
+           "floor_bytes": configs.FLOOR_WASM.stat().st_size}
     with tempfile.TemporaryDirectory() as d:
         opt = Path(d) / "toolgate.opt.wasm"
         flags = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
                  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd"]
         try:
             subprocess.run(["wasm-opt", "-Oz", *flags, "--strip-debug", "--strip-producers",
-                            str(configs.WASM), "-o", str(opt)], check=True, capture_output=True, timeout=300)
+                            str(configs.CARGO_WASM), "-o", str(opt)], check=True, capture_output=True, timeout=300)
             out["wasm_opt_oz_bytes"] = opt.stat().st_size
         except (OSError, subprocess.SubprocessError) as e:
             out["wasm_opt_oz_bytes"] = None
@@ -286,8 +289,10 @@ def report(load, corpus, size, args, counted=None):
             lines.append(f"| {name} | {r['cases']} | {len(r['reached_upstream'])}: {reached} |")
         lines.append("")
     lines += ["## Module size", "",
-              f"- release `toolgate.wasm`: {size['release_bytes']:,} bytes",
-              f"- after `wasm-opt -Oz`: {size['wasm_opt_oz_bytes']:,} bytes" if size.get("wasm_opt_oz_bytes")
+              f"- release module `target/toolgate.wasm` (`scripts/build-module`: cargo, then `wasm-opt -O3`): "
+              f"{size['release_bytes']:,} bytes",
+              f"- cargo's release artifact before wasm-opt: {size['cargo_bytes']:,} bytes",
+              f"- that artifact after `wasm-opt -Oz`: {size['wasm_opt_oz_bytes']:,} bytes" if size.get("wasm_opt_oz_bytes")
               else f"- wasm-opt: {size.get('wasm_opt_error')}",
               f"- floor module: {size['floor_bytes']:,} bytes", ""]
     if counted:
@@ -335,8 +340,8 @@ def targets(load, corpus, size, counted=None):
             out.append(f"- instructions beyond Envoy's native path: {ins['toolgate seed'] - ins['envoy mcp+rbac+ratelimit']:+,.0f}; "
                        f"floor's beyond no filter: {floor_added:+,.0f} (target: first ≤ second)")
     opt = size.get("wasm_opt_oz_bytes")
-    out.append(f"- release module: {size['release_bytes']:,} bytes"
-               + (f", {opt:,} after wasm-opt -Oz" if opt else "") + " (target < 250,000)")
+    out.append(f"- release module: {size['release_bytes']:,} bytes (target < 250,000; cargo's artifact before "
+               f"wasm-opt {size['cargo_bytes']:,}" + (f", {opt:,} after wasm-opt -Oz" if opt else "") + ")")
     return out + [""]
 
 

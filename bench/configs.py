@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
 import bootstrap  # noqa: E402
 
-WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "toolgate.wasm"
+WASM = ROOT / "target" / "toolgate.wasm"  # scripts/build-module
+CARGO_WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "toolgate.wasm"  # before wasm-opt
 FLOOR_WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "floor.wasm"
 LUA_TEMPLATE = (Path(__file__).resolve().parent / "lua" / "filter.lua").read_text()
 CORPUS = ROOT / "host-tests" / "corpus"

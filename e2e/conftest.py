@@ -7,7 +7,7 @@ from harness import WASM, Lenient, Memcached, MemcachedMcp, Recording
 
 def pytest_sessionstart(session):
     if not WASM.exists():
-        raise pytest.UsageError(f"{WASM} is missing: run `cargo build --release --target wasm32-wasip1 -p toolgate-filter`")
+        raise pytest.UsageError(f"{WASM} is missing: run `scripts/build-module`")
 
 
 @pytest.fixture

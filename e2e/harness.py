@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "toolgate.wasm"
+WASM = ROOT / "target" / "toolgate.wasm"  # scripts/build-module
 SERVERS = ROOT / "e2e" / "servers"
 sys.path.insert(0, str(ROOT / "envoy"))
 import bootstrap  # noqa: E402  (envoy/bootstrap.py renders every Envoy the tests start)

@@ -79,7 +79,7 @@ def toolgate_configuration(policy, settings, variant):
 
 
 def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
-              upstream="127.0.0.1:8001", wasm="target/wasm32-wasip1/release/toolgate.wasm",
+              upstream="127.0.0.1:8001", wasm="target/toolgate.wasm",
               ratelimit=None, host_rewrite=False, listen_address="127.0.0.1",
               max_body=1048576, access_log=True):
     host, port = upstream.rsplit(":", 1)
@@ -240,7 +240,7 @@ def main(argv):
     p.add_argument("--listen", type=int, default=10000)
     p.add_argument("--admin", type=int, default=9901)
     p.add_argument("--upstream", default="127.0.0.1:8001")
-    p.add_argument("--wasm", default="target/wasm32-wasip1/release/toolgate.wasm")
+    p.add_argument("--wasm", default="target/toolgate.wasm")
     p.add_argument("--ratelimit", default=None)
     p.add_argument("--host-rewrite", action="store_true")
     a = p.parse_args(argv)

@@ -1,7 +1,7 @@
 # Shared by the scripts: paths, logging, privilege.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-WASM="$ROOT/target/wasm32-wasip1/release/toolgate.wasm"
+WASM="$ROOT/target/toolgate.wasm"  # scripts/build-module
 export PATH="$HOME/.cargo/bin:$PATH"
 
 section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -31,7 +31,7 @@ import implied  # noqa: E402
 
 DEPLOY = os.path.dirname(HERE)
 ROOT = os.path.dirname(DEPLOY)
-WASM = os.path.join(ROOT, "target/wasm32-wasip1/release/toolgate.wasm")
+WASM = os.path.join(ROOT, "target/toolgate.wasm")  # scripts/build-module
 ENVOY = os.environ.get("ENVOY", os.path.join(ROOT, ".venv/envoy/bin/envoy"))
 TOOLGATE = os.path.join(ROOT, "target/debug/toolgate")
 # Vendored copies (deploy/crds/README.md names their sources); TOOLGATE_CRDS points elsewhere.

@@ -5,7 +5,8 @@
 //! `cargo build --release --target wasm32-wasip1 -p <package>` with its own target
 //! directory (`<workspace>/target/host-tests-wasm`, or `HOST_TESTS_WASM_TARGET_DIR`), so
 //! it never waits on the lock of the build running the tests; cargo rebuilds only what is
-//! stale.
+//! stale. The filter goes through `scripts/build-module` instead (cargo, then wasm-opt), so
+//! the suite drives the module as it ships.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,42 +57,51 @@ pub fn build(package: &str, artifact: &str) -> Result<PathBuf, String> {
 
 fn run_cargo(package: &str, artifact: &str) -> Result<PathBuf, String> {
     let target_dir = wasm_target_dir();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
+    let shipped = package == "toolgate-filter";
+    let mut command = if shipped {
+        let mut c = Command::new("bash");
+        c.arg(workspace_root().join("scripts").join("build-module"));
+        c
+    } else {
+        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c.args([
             "build",
             "--release",
             "--target",
             "wasm32-wasip1",
             "-p",
             package,
-            "--target-dir",
-        ])
+        ]);
+        c
+    };
+    let output = command
+        .current_dir(workspace_root())
+        .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(|e| format!("cannot build {package}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "cargo build -p {package} --target wasm32-wasip1 failed:\n{}",
+            "building {package} for wasm32-wasip1 failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let path = target_dir
-        .join("wasm32-wasip1")
-        .join("release")
-        .join(format!("{artifact}.wasm"));
+    let path = if shipped {
+        target_dir.join(format!("{artifact}.wasm"))
+    } else {
+        target_dir
+            .join("wasm32-wasip1")
+            .join("release")
+            .join(format!("{artifact}.wasm"))
+    };
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
-            "cargo built {package} but {} is missing",
-            path.display()
-        ))
+        Err(format!("built {package} but {} is missing", path.display()))
     }
 }
 
