@@ -85,12 +85,10 @@ impl Engine {
             return out;
         }
         // A resource is judged as sent and as a lenient server would read it.
-        let sent = decoded.into_owned();
         let lenient = (kind == Kind::Resource)
-            .then(|| uri::normalize(&sent))
-            .filter(|l| *l != sent);
-        let readings: Vec<String> = std::iter::once(sent).chain(lenient).collect();
-        for reading in &readings {
+            .then(|| uri::normalize(&decoded))
+            .filter(|l| *l != *decoded);
+        for reading in std::iter::once(decoded.as_ref()).chain(lenient.as_deref()) {
             let (rules, denial) = self.judge_name(surface, reading, arguments);
             if out.rules.is_none() {
                 out.rules = rules.map(|(_, r)| r);

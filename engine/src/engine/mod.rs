@@ -449,16 +449,24 @@ impl Engine {
             }
             Err(e) => return self.refuse(Rejection::InvalidRequest, e.to_string(), report),
         };
-        let (messages, batch) = match mcp::read(root, s.max_batch_size) {
-            Ok(Envelope::Single(m)) => (vec![m], false),
-            Ok(Envelope::Batch(ms)) => (ms, true),
+        // One message is borrowed as a slice of one: most requests are not batches.
+        let (single, many);
+        let (messages, batch): (&[Message<'_>], bool) = match mcp::read(root, s.max_batch_size) {
+            Ok(Envelope::Single(m)) => {
+                single = m;
+                (std::slice::from_ref(&single), false)
+            }
+            Ok(Envelope::Batch(ms)) => {
+                many = ms;
+                (&many, true)
+            }
             Err(Invalid(why)) => return self.refuse(Rejection::InvalidRequest, why, report),
         };
         if info.mcp_method.is_some() || info.mcp_name.is_some() {
             if let Err(why) = mcp_headers::check(
                 info.mcp_method.as_deref(),
                 info.mcp_name.as_deref(),
-                &messages,
+                messages,
                 batch,
             ) {
                 let id = match messages.first() {
@@ -471,7 +479,7 @@ impl Engine {
         let rules = self.list_rules();
         let mut calls = Vec::with_capacity(messages.len());
         let mut lists = Vec::new();
-        for m in &messages {
+        for m in messages {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
