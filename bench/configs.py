@@ -73,10 +73,30 @@ def toolgate_filters(policy, settings=None):
     return [wasm_plugin("toolgate", WASM, config)]
 
 
-def floor_filters(host_calls=False):
+def floor_filters(host_calls=False, without=()):
     """The floor module; with ``host_calls``, making the host calls Toolgate makes for an
-    allowed, counted call (see bench/floor/src/lib.rs)."""
-    return [wasm_plugin("floor", FLOOR_WASM, "host-calls" if host_calls else "")]
+    allowed, counted call, less those named in ``without`` (see bench/floor/src/lib.rs)."""
+    config = ("host-calls" + (" without " + ",".join(without) if without else "")) if host_calls else ""
+    return [wasm_plugin("floor", FLOOR_WASM, config)]
+
+
+# The host calls the floor module can leave out, in the order Toolgate makes them.
+HOST_CALLS = {
+    "headers": "read the request headers (one buffer of pairs)",
+    "clock": "read the clock",
+    "shared": "read the counter from shared data and write it back with its CAS token",
+    "metric": "increment a counter metric",
+    "property": "set the filter-state decision",
+    "response": "add RateLimit-Policy and RateLimit to the response",
+}
+
+
+def host_call_configurations():
+    """The floor, the floor making every host call, and one configuration leaving out each."""
+    out = {"floor module": floor_filters(), "floor + host calls": floor_filters(host_calls=True)}
+    for call in HOST_CALLS:
+        out[f"floor + host calls without {call}"] = floor_filters(host_calls=True, without=[call])
+    return out
 
 
 def lua_policy(kind):

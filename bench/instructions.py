@@ -11,6 +11,7 @@ percent, whatever else the machine is doing.
 
     bench/run --instructions                 # every configuration and workload, ~12 minutes
     .venv/sdk/bin/python bench/instructions.py --requests 300 --only "no filter" "toolgate seed"
+    .venv/sdk/bin/python bench/instructions.py --host-calls  # what each host call costs, ~4 minutes
 """
 import argparse
 import glob
@@ -92,15 +93,15 @@ def count(logdir, name, filters, upstream_port, workloads, requests, warmup):
     return result
 
 
-def run(requests=300, warmup=300, only=None):
+def run(requests=300, warmup=300, only=None, configurations=None, workloads=None):
     with tempfile.TemporaryDirectory(prefix="toolgate-cg-") as d:
         upstream = StaticUpstream(d, concurrency=1).start()
         try:
             out = {}
-            for name, filters in configs.configurations().items():
+            for name, filters in (configurations or configs.configurations()).items():
                 if only and name not in only:
                     continue
-                out[name] = count(d, name, filters, upstream.port, list(bench.WORKLOADS), requests, warmup)
+                out[name] = count(d, name, filters, upstream.port, workloads or list(bench.WORKLOADS), requests, warmup)
                 print(f"   {name}: " + ", ".join(f"{w} {r['instructions']:,.0f}" for w, r in out[name].items()),
                       flush=True)
             return out
@@ -129,15 +130,39 @@ def table(result):
     return lines
 
 
+def host_call_table(result):
+    """What each host call of an allowed, counted call costs: the floor making all of them
+    minus the floor leaving that one out."""
+    w = "allowed 1 KB tools/call"
+    all_calls = result["floor + host calls"][w]["instructions"]
+    floor = result["floor module"][w]["instructions"]
+    lines = ["## What each host call costs (allowed 1 KB call)", "",
+             f"The floor module making every host call Toolgate makes: {all_calls:,.0f} instructions per "
+             f"request, {all_calls - floor:+,.0f} over the floor ({floor:,.0f}). Each row leaves one out.", "",
+             "| host call | instructions |", "|---|---:|"]
+    for call, what in configs.HOST_CALLS.items():
+        without = result[f"floor + host calls without {call}"][w]["instructions"]
+        lines.append(f"| {what} | {all_calls - without:,.0f} |")
+    return lines + [""]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--host-calls", action="store_true",
+                    help="instead: what each host call of an allowed, counted call costs (the floor module "
+                         "making all of them, then leaving out one at a time)")
     args = ap.parse_args()
-    result = run(args.requests, args.warmup, args.only)
-    print("\n".join(table(result)))
+    if args.host_calls:
+        result = run(args.requests, args.warmup, configurations=configs.host_call_configurations(),
+                     workloads=["allowed 1 KB tools/call"])
+        print("\n".join(host_call_table(result)))
+    else:
+        result = run(args.requests, args.warmup, args.only)
+        print("\n".join(table(result)))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -9,7 +9,9 @@
 //! clock and a shared-data counter, writes the counter back with its CAS token, counts a
 //! metric, records a filter-state decision, and adds `RateLimit-Policy` and `RateLimit` to
 //! the response. The gap between the two configurations is what those calls cost in Envoy;
-//! the gap between this one and Toolgate is Toolgate's decision and glue.
+//! the gap between this one and Toolgate is Toolgate's decision and glue. `host-calls
+//! without shared,response` (any of headers, clock, shared, metric, property, response)
+//! leaves those out, to see what each costs (`bench/instructions.py --host-calls`).
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -20,6 +22,25 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Floor::default()) });
 }}
 
+extern "C" {
+    fn proxy_get_header_map_pairs(kind: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+}
+
+/// The request headers in the host's pair encoding, as Toolgate reads them: one buffer,
+/// not decoded into owned strings (the SDK's `get_http_request_headers_bytes` would add an
+/// allocation per name and value that Toolgate does not make).
+fn request_header_bytes() -> Vec<u8> {
+    let (mut data, mut size) = (std::ptr::null_mut(), 0usize);
+    // SAFETY: out-pointers valid for the call; the host allocates `data` through the
+    // module's `proxy_on_memory_allocate` (the SDK's global allocator), so the Vec owns it.
+    unsafe {
+        if proxy_get_header_map_pairs(0, &mut data, &mut size) != 0 || data.is_null() {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
 /// The counter key: as long as Toolgate's for the seed policy.
 const KEY: &str = "tg/toolgate/cache_cas_rate/grant/60/1024/517";
 
@@ -27,6 +48,9 @@ const KEY: &str = "tg/toolgate/cache_cas_rate/grant/60/1024/517";
 struct Floor {
     /// The metric id, when making Toolgate's host calls.
     host_calls: Option<u32>,
+    /// Host calls left out (`host-calls without headers,clock,shared,metric,property,response`),
+    /// to see what each costs.
+    without: Vec<String>,
 }
 
 impl Context for Floor {}
@@ -34,7 +58,17 @@ impl Context for Floor {}
 impl RootContext for Floor {
     fn on_configure(&mut self, _: usize) -> bool {
         let config = self.get_plugin_configuration().unwrap_or_default();
-        if config.trim_ascii() == b"host-calls" {
+        let text = String::from_utf8_lossy(&config);
+        let mut words = text.split_whitespace();
+        if words.next() == Some("host-calls") {
+            if words.next() == Some("without") {
+                self.without = words
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect();
+            }
             let id = hostcalls::define_metric(MetricType::Counter, "floor.allowed");
             self.host_calls = Some(id.unwrap_or(0));
             // The counter exists before any request, as Toolgate's slots do.
@@ -46,6 +80,7 @@ impl RootContext for Floor {
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
             host_calls: self.host_calls,
+            without: self.without.clone(),
         }))
     }
 
@@ -56,14 +91,21 @@ impl RootContext for Floor {
 
 struct Stream {
     host_calls: Option<u32>,
+    without: Vec<String>,
+}
+
+impl Stream {
+    fn makes(&self, call: &str) -> bool {
+        self.host_calls.is_some() && !self.without.iter().any(|w| w == call)
+    }
 }
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        if self.host_calls.is_some() {
-            black_box(self.get_http_request_headers_bytes());
+        if self.makes("headers") {
+            black_box(request_header_bytes());
         }
         if end_of_stream {
             Action::Continue
@@ -78,22 +120,28 @@ impl HttpContext for Stream {
         }
         // Read once, as any inspecting filter must; what is read is not used.
         black_box(self.get_http_request_body(0, size));
-        if let Some(metric) = self.host_calls {
+        if self.makes("clock") {
             black_box(self.get_current_time());
+        }
+        if self.makes("shared") {
             let (value, cas) = self.get_shared_data(KEY);
             let mut value = value.unwrap_or_default();
             if let Some(b) = value.first_mut() {
                 *b = b.wrapping_add(1);
             }
             let _ = self.set_shared_data(KEY, Some(&value), cas);
+        }
+        if let (Some(metric), true) = (self.host_calls, self.makes("metric")) {
             let _ = hostcalls::increment_metric(metric, 1);
+        }
+        if self.makes("property") {
             self.set_property(vec!["toolgate", "decision"], Some(b"allowed"));
         }
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        if self.host_calls.is_some() {
+        if self.makes("response") {
             self.add_http_response_header(
                 "ratelimit-policy",
                 "\"cache_cas_rate\";q=1000000000;w=60",
