@@ -83,20 +83,28 @@ class BenchEnvoy(Proc):
     """One configuration: Envoy, one worker, in front of the static upstream."""
 
     def __init__(self, logdir, name, filters, upstream_port):
-        self.port = free_port()
-        self.admin = free_port()
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         self.config_path = Path(logdir) / f"{slug}.yaml"
-        self.config_path.write_text(configs.render(filters, self.port, self.admin, upstream_port))
+        self.filters, self.upstream_port = filters, upstream_port
+        self._pick_ports()
         super().__init__(slug, [venv_bin("envoy", "envoy"), "-c", self.config_path, "--concurrency", 1,
                                 "--disable-hot-restart", "-l", "error"], logdir)
+
+    def _pick_ports(self):
+        self.port = free_port()
+        self.admin = free_port()
+        self.config_path.write_text(configs.render(self.filters, self.port, self.admin, self.upstream_port))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
 
-    def start(self):
+    def start(self, attempts=3):
         super().start()
         deadline = time.time() + 60
         while time.time() < deadline:
             if not self.alive():
+                # A free port can be taken by another process between picking and binding.
+                if attempts > 1 and "Address already in use" in self.output()[-3000:]:
+                    self._pick_ports()
+                    return self.start(attempts - 1)
                 raise RuntimeError(f"{self.name} exited:\n{self.output()[-3000:]}")
             try:
                 if http_get(f"http://127.0.0.1:{self.admin}/ready").strip() == "LIVE":
