@@ -244,9 +244,10 @@ def sizes():
            "floor_bytes": configs.FLOOR_WASM.stat().st_size}
     with tempfile.TemporaryDirectory() as d:
         opt = Path(d) / "toolgate.opt.wasm"
-        flags = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
-                 "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd"]
         try:
+            # The feature flags the shipped build gives wasm-opt, from the one place they live.
+            flags = subprocess.run([str(configs.ROOT / "scripts" / "build-module"), "--features"], check=True,
+                                   capture_output=True, text=True).stdout.split()
             subprocess.run(["wasm-opt", "-Oz", *flags, "--strip-debug", "--strip-producers",
                             str(configs.CARGO_WASM), "-o", str(opt)], check=True, capture_output=True, timeout=300)
             out["wasm_opt_oz_bytes"] = opt.stat().st_size
