@@ -57,11 +57,12 @@ pub fn build(package: &str, artifact: &str) -> Result<PathBuf, String> {
 
 fn run_cargo(package: &str, artifact: &str) -> Result<PathBuf, String> {
     let target_dir = wasm_target_dir();
-    let shipped = package == "toolgate-filter";
-    let mut command = if shipped {
+    let file = format!("{artifact}.wasm");
+    // The filter as it ships (cargo, then wasm-opt); any other module as cargo builds it.
+    let (mut command, path) = if package == "toolgate-filter" {
         let mut c = Command::new("bash");
         c.arg(workspace_root().join("scripts").join("build-module"));
-        c
+        (c, target_dir.join(file))
     } else {
         let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         c.args([
@@ -72,7 +73,8 @@ fn run_cargo(package: &str, artifact: &str) -> Result<PathBuf, String> {
             "-p",
             package,
         ]);
-        c
+        let built = target_dir.join("wasm32-wasip1").join("release").join(file);
+        (c, built)
     };
     let output = command
         .current_dir(workspace_root())
@@ -90,14 +92,6 @@ fn run_cargo(package: &str, artifact: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let path = if shipped {
-        target_dir.join(format!("{artifact}.wasm"))
-    } else {
-        target_dir
-            .join("wasm32-wasip1")
-            .join("release")
-            .join(format!("{artifact}.wasm"))
-    };
     if path.is_file() {
         Ok(path)
     } else {
