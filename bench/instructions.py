@@ -130,10 +130,14 @@ def table(result):
     return lines
 
 
+# The workload the host calls are measured on: an allowed, counted call makes all of them.
+HOST_CALL_WORKLOAD = "allowed 1 KB tools/call"
+
+
 def host_call_table(result):
     """What each host call of an allowed, counted call costs: the floor making all of them
     minus the floor leaving that one out."""
-    w = "allowed 1 KB tools/call"
+    w = HOST_CALL_WORKLOAD
     all_calls = result["floor + host calls"][w]["instructions"]
     floor = result["floor module"][w]["instructions"]
     lines = ["## What each host call costs (allowed 1 KB call)", "",
@@ -158,7 +162,7 @@ def main():
     args = ap.parse_args()
     if args.host_calls:
         result = run(args.requests, args.warmup, configurations=configs.host_call_configurations(),
-                     workloads=["allowed 1 KB tools/call"])
+                     workloads=[HOST_CALL_WORKLOAD])
         print("\n".join(host_call_table(result)))
     else:
         result = run(args.requests, args.warmup, args.only)
