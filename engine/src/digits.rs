@@ -4,19 +4,21 @@
 
 /// Appends `n` in decimal.
 pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    // Filled from the end, then appended at once: a push per digit costs a capacity check
+    // and a UTF-8 encoding each.
     let mut digits = [0u8; 20];
-    let mut len = 0;
+    let mut start = digits.len();
     let mut rest = n;
-    for d in digits.iter_mut() {
+    for d in digits.iter_mut().rev() {
         *d = b'0' + (rest % 10) as u8;
-        len += 1;
+        start -= 1;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
-    for d in digits.iter().take(len).rev() {
-        out.push(char::from(*d));
+    if let Some(Ok(s)) = digits.get(start..).map(std::str::from_utf8) {
+        out.push_str(s);
     }
 }
 

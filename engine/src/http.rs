@@ -1,6 +1,8 @@
 //! What the request head says before the body arrives: whether to inspect at all, and the
 //! refusals that need no body (content type, encoding, declared size, repeated headers).
 
+use std::borrow::Cow;
+
 /// Request headers as the host gives them: lower-case names, raw values, in order.
 pub type HeaderList<'a> = [(&'a [u8], &'a [u8])];
 
@@ -150,9 +152,15 @@ pub fn address_without_port(addr: &[u8]) -> &[u8] {
 }
 
 /// A header value printable in a log line: ASCII graphic characters, at most 64.
-pub fn loggable(v: &[u8]) -> String {
-    v.iter()
-        .take(64)
+pub fn loggable(v: &[u8]) -> Cow<'_, str> {
+    // Request ids arrive on every request and are nearly always printable: borrowed.
+    let head = v.get(..64).unwrap_or(v);
+    if head.iter().all(u8::is_ascii_graphic) {
+        if let Ok(s) = std::str::from_utf8(head) {
+            return Cow::Borrowed(s);
+        }
+    }
+    head.iter()
         .map(|&c| {
             if c.is_ascii_graphic() {
                 char::from(c)

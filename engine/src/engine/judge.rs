@@ -58,7 +58,7 @@ impl Engine {
             kind,
             id,
             label: ToolLabel::Other,
-            name: printable_name(name),
+            name: printable_name(&decoded),
             rules: None,
             arguments,
             denial: None,
@@ -193,8 +193,13 @@ impl Engine {
 }
 
 /// A requested name as it may appear in logs and messages: printable, at most 128 chars.
-fn printable_name(name: JsonStr<'_>) -> String {
-    name.chars()
+fn printable_name(decoded: &str) -> String {
+    // Nearly every name is printable ASCII: one copy, not a push per character.
+    if decoded.len() <= 128 && decoded.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return decoded.to_owned();
+    }
+    decoded
+        .chars()
         .take(128)
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()

@@ -272,7 +272,7 @@ impl Engine {
             .single(at::REQUEST_ID)
             .ok()
             .flatten()
-            .map(http::loggable);
+            .map(|v| http::loggable(v).into_owned());
         let early = |kind: Rejection, detail: String| {
             let mut report = self.base_report(None);
             report.request_id = request_id.clone();
