@@ -8,6 +8,7 @@ use std::borrow::Cow;
 /// The longest tool or method name.
 pub const MAX_NAME_LEN: usize = 128;
 
+#[inline(always)]
 fn is_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }

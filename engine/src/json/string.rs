@@ -22,7 +22,7 @@ impl<'a> JsonStr<'a> {
 
     /// Whether the content has no escape sequences (the raw text is the value).
     pub fn is_plain(&self) -> bool {
-        !self.raw.contains('\\')
+        !self.raw.as_bytes().contains(&b'\\')
     }
 
     /// The decoded characters.

@@ -398,7 +398,8 @@ fn check_keys(
                 let same = match (*pa, *pb) {
                     (Some(x), Some(y)) => match rule {
                         KeyRule::Exact => x == y,
-                        KeyRule::Folded => x.eq_ignore_ascii_case(y),
+                        // The length first: it settles most pairs without a call.
+                        KeyRule::Folded => x.len() == y.len() && x.eq_ignore_ascii_case(y),
                     },
                     _ => compare(text, a, b, rule) == Ordering::Equal,
                 };
@@ -428,7 +429,16 @@ fn check_keys(
 }
 
 /// JSON whitespace only: space, tab, line feed, carriage return.
-pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+#[inline(always)]
+pub(crate) fn skip_ws(b: &[u8], i: usize) -> usize {
+    // Compact JSON has none: one compare at each call site, the loop only when needed.
+    match b.get(i) {
+        Some(b' ' | b'\t' | b'\n' | b'\r') => skip_ws_run(b, i),
+        _ => i,
+    }
+}
+
+fn skip_ws_run(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
         i += 1;
     }
