@@ -18,10 +18,16 @@ use crate::exchange::VmFailure;
 use crate::logs::{LogLine, VmRole};
 use crate::state::HostState;
 
-/// The process-wide engine.
+/// The process-wide engine (`HOST_PERFMAP` set: wasmtime writes a perf map of JIT code).
 pub(crate) fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(&Config::new()).unwrap_or_else(|_| Engine::default()))
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        if std::env::var_os("HOST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        Engine::new(&config).unwrap_or_else(|_| Engine::default())
+    })
 }
 
 type ModuleKey = (PathBuf, Option<SystemTime>, u64);
