@@ -16,18 +16,16 @@
 
 use std::time::{Duration, Instant};
 
-use host_tests::{modules, Envoy, Request, UpstreamResponse};
+use host_tests::workload::{
+    call_body, mcp, probe_request, sized_call, sized_call_to, start_probe, start_toolgate,
+    ONE_LIMIT, T0,
+};
+use host_tests::{Envoy, Request};
 use toolgate_engine::json::Validator;
 use toolgate_engine::ratelimit::{ManualClock, MemoryStore};
 use toolgate_engine::{Engine, Head, NoAttributes};
 
-/// 2026-11-25T10:31:00Z.
-const T0: u64 = 1_795_602_660;
-
 const SEED: &str = r#"{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"minute","max":30,"scope":"grant"}]}}}"#;
-
-/// One generous limit: every benchmarked call is counted and none is ever refused.
-const ONE_LIMIT: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"day","max":1000000000000,"scope":"grant"}]}}},"max_body_bytes":4194304}"#;
 
 /// How long to sample each case.
 const SAMPLE_TIME: Duration = Duration::from_millis(800);
@@ -78,27 +76,6 @@ fn measure(quick: bool, mut f: impl FnMut()) -> Stats {
     }
 }
 
-fn call_body(tool: &str, args: &str) -> String {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}"#
-    )
-}
-
-/// A cache_cas call of exactly `size` bytes (the value argument pads it).
-fn sized_call(size: usize) -> String {
-    sized_call_to("cache_cas", size)
-}
-
-/// A call of `tool` of exactly `size` bytes.
-fn sized_call_to(tool: &str, size: usize) -> String {
-    let empty = call_body(tool, r#"{"key":"k","value":""}"#);
-    let pad = size.saturating_sub(empty.len());
-    call_body(
-        tool,
-        &format!(r#"{{"key":"k","value":"{}"}}"#, "x".repeat(pad)),
-    )
-}
-
 fn batch_of(n: usize) -> String {
     let calls: Vec<String> = (0..n)
         .map(|i| {
@@ -130,34 +107,19 @@ const TEN_CONDITIONS: &str = r#"{"policy":{"version":"1","default":"deny","tools
 const TEN_CONDITION_ARGS: &str =
     r#"{"a":"x","b":"z","c":"q","d":"u","e":5,"f":1,"g":"/srv/data","h":true,"i":"/a/b","j":7}"#;
 
-fn mcp(body: &str) -> Request {
-    Request::post("/mcp")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer bench")
-        .body(body.as_bytes().to_vec())
-        .upstream_response(UpstreamResponse::json(
-            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
-        ))
-}
-
 struct Host {
     envoy: Envoy,
 }
 
 impl Host {
     fn toolgate(config: &str) -> Host {
-        let envoy = Envoy::builder(modules::toolgate())
-            .name("toolgate")
-            .configuration(config)
-            .start_time(std::time::UNIX_EPOCH + Duration::from_secs(T0))
-            .start()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let envoy = start_toolgate(config).unwrap_or_else(|e| panic!("{e}"));
         Host { envoy }
     }
 
     fn probe() -> Host {
         Host {
-            envoy: Envoy::builder(modules::probe()).start().unwrap(),
+            envoy: start_probe().unwrap(),
         }
     }
 
@@ -295,7 +257,7 @@ fn main() {
         } else {
             sized_call(size)
         };
-        mcp(&body).header("x-probe-body", "buffer")
+        probe_request(&body)
     };
     let mut native = Engined::new(ONE_LIMIT);
     let one_kb = sized_call(1024);

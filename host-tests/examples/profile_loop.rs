@@ -1,6 +1,7 @@
-//! Sends the 1 KB allowed, counted `cache_cas` call through this host N times and prints
-//! the median and 10th-percentile time inside the module's callbacks: a target for
-//! profilers, where `cargo bench` is a measurement.
+//! Sends the benchmarked call (`host_tests::workload`: the 1 KB allowed, counted
+//! `cache_cas` call, one limit) through this host N times and prints the median and
+//! 10th-percentile time inside the module's callbacks: a target for profilers, where
+//! `cargo bench` is a measurement.
 //!
 //!     CARGO_PROFILE_BENCH_STRIP=false CARGO_PROFILE_BENCH_DEBUG=line-tables-only \
 //!       cargo build --profile bench -p host-tests --example profile_loop
@@ -13,10 +14,9 @@
 //! `HOST_PERFMAP=1` makes wasmtime write `/tmp/perf-<pid>.map` for perf to name JIT code.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use host_tests::{modules, Envoy, Request, UpstreamResponse};
-use std::time::Duration;
-
-const ONE_LIMIT: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"day","max":1000000000000,"scope":"grant"}]}}},"max_body_bytes":4194304}"#;
+use host_tests::workload::{
+    mcp, probe_request, sized_call, start_probe, start_toolgate, ONE_LIMIT,
+};
 
 fn main() {
     let n: usize = std::env::args()
@@ -25,27 +25,11 @@ fn main() {
         .unwrap_or(100_000)
         .max(1);
     let probe = std::env::args().any(|a| a == "probe");
-    let empty = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas","arguments":{"key":"k","value":""}}}"#;
-    let body = empty.replace(
-        r#""value":"""#,
-        &format!(r#""value":"{}""#, "x".repeat(1024 - empty.len())),
-    );
-    let mut request = Request::post("/mcp")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer bench")
-        .body(body.into_bytes())
-        .upstream_response(UpstreamResponse::json(
-            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
-        ));
-    let envoy = if probe {
-        request = request.header("x-probe-body", "buffer");
-        Envoy::builder(modules::probe()).start().unwrap()
+    let body = sized_call(1024);
+    let (envoy, request) = if probe {
+        (start_probe().unwrap(), probe_request(&body))
     } else {
-        Envoy::builder(modules::toolgate())
-            .configuration(ONE_LIMIT)
-            .start_time(std::time::UNIX_EPOCH + Duration::from_secs(1_795_602_660))
-            .start()
-            .unwrap()
+        (start_toolgate(ONE_LIMIT).unwrap(), mcp(&body))
     };
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {

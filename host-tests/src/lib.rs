@@ -36,6 +36,7 @@ mod state;
 mod stream;
 mod vm;
 pub mod worker;
+pub mod workload;
 
 pub use abi::{Action, LogLevel, Status};
 pub use callouts::{GrpcCall, GrpcEvent, HttpCall, HttpCallReply};

@@ -1,0 +1,64 @@
+//! The benchmarked request, shared by the `cargo bench` harness and the profiling example
+//! (`examples/profile_loop`), so both time and profile the same call under the same policy.
+
+use std::time::Duration;
+
+use crate::{modules, Envoy, Request, StartError, UpstreamResponse};
+
+/// 2026-11-25T10:31:00Z: the hosts' start time, so calendar windows are fixed.
+pub const T0: u64 = 1_795_602_660;
+
+/// One generous limit: every benchmarked call is counted and none is ever refused.
+pub const ONE_LIMIT: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"day","max":1000000000000,"scope":"grant"}]}}},"max_body_bytes":4194304}"#;
+
+/// A `tools/call` of `tool` with `args` (JSON text).
+pub fn call_body(tool: &str, args: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}"#
+    )
+}
+
+/// A cache_cas call of exactly `size` bytes (the value argument pads it).
+pub fn sized_call(size: usize) -> String {
+    sized_call_to("cache_cas", size)
+}
+
+/// A call of `tool` of exactly `size` bytes.
+pub fn sized_call_to(tool: &str, size: usize) -> String {
+    let empty = call_body(tool, r#"{"key":"k","value":""}"#);
+    let pad = size.saturating_sub(empty.len());
+    call_body(
+        tool,
+        &format!(r#"{{"key":"k","value":"{}"}}"#, "x".repeat(pad)),
+    )
+}
+
+/// `body` as an MCP POST with a grant, answered by the upstream with a small result.
+pub fn mcp(body: &str) -> Request {
+    Request::post("/mcp")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer bench")
+        .body(body.as_bytes().to_vec())
+        .upstream_response(UpstreamResponse::json(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
+        ))
+}
+
+/// The same request for the probe module: it buffers the body and reads it once.
+pub fn probe_request(body: &str) -> Request {
+    mcp(body).header("x-probe-body", "buffer")
+}
+
+/// Toolgate with `config`, started at [`T0`].
+pub fn start_toolgate(config: &str) -> Result<Envoy, StartError> {
+    Envoy::builder(modules::toolgate())
+        .name("toolgate")
+        .configuration(config)
+        .start_time(std::time::UNIX_EPOCH + Duration::from_secs(T0))
+        .start()
+}
+
+/// The probe module, which only buffers (with [`probe_request`]).
+pub fn start_probe() -> Result<Envoy, StartError> {
+    Envoy::builder(modules::probe()).start()
+}
