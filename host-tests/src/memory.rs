@@ -6,7 +6,7 @@
 //! Any out-of-bounds access traps with a message naming the hostcall: the SDK has no
 //! status for it (cpp-host's `INVALID_MEMORY_ACCESS` would make it panic anyway).
 
-use wasmtime::{Caller, Extern, Memory};
+use wasmtime::{Caller, Extern, Memory, TypedFunc};
 
 use crate::state::HostState;
 
@@ -22,6 +22,9 @@ pub(crate) fn trap(
 }
 
 fn memory(caller: &mut Caller<'_, HostState>, call: &str) -> wasmtime::Result<Memory> {
+    if let Some(memory) = caller.data().memory {
+        return Ok(memory);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
         _ => Err(trap(caller, call, "the module exports no memory")),
@@ -121,6 +124,9 @@ pub(crate) fn copy_out(
 }
 
 fn allocate(caller: &mut Caller<'_, HostState>, call: &str, size: usize) -> wasmtime::Result<u32> {
+    if let Some(typed) = caller.data().allocator.clone() {
+        return call_allocator(caller, call, &typed, size);
+    }
     let func = ["proxy_on_memory_allocate", "malloc"]
         .iter()
         .find_map(|name| caller.get_export(name).and_then(Extern::into_func));
@@ -141,6 +147,15 @@ fn allocate(caller: &mut Caller<'_, HostState>, call: &str, size: usize) -> wasm
             ))
         }
     };
+    call_allocator(caller, call, &typed, size)
+}
+
+fn call_allocator(
+    caller: &mut Caller<'_, HostState>,
+    call: &str,
+    typed: &TypedFunc<i32, i32>,
+    size: usize,
+) -> wasmtime::Result<u32> {
     let size = i32::try_from(size)
         .map_err(|_| trap(caller, call, format!("cannot allocate {size} bytes")))?;
     let pointer = typed.call(&mut *caller, size)?;

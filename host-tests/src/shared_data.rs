@@ -84,6 +84,13 @@ impl SharedData {
             }
         }
         let token = store.next_cas();
+        // An existing entry is assigned in place, as cpp-host does.
+        if let Some(entry) = store.maps.get_mut(vm_id).and_then(|m| m.get_mut(key)) {
+            entry.0.clear();
+            entry.0.extend_from_slice(value);
+            entry.1 = token;
+            return Status::Ok;
+        }
         store
             .maps
             .entry(vm_id.to_string())

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use wasmtime::{Memory, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -117,6 +118,12 @@ pub(crate) struct HostState {
     /// Whether the root context is shutting down and may call `proxy_done`.
     pub root_pending_done: bool,
     pub root_done_called: bool,
+    /// The module's exported memory, found once after instantiation (as cpp-host keeps
+    /// it): hostcalls reach it without a lookup by name.
+    pub memory: Option<Memory>,
+    /// The module's allocator (`proxy_on_memory_allocate`, else `malloc`), resolved once
+    /// after instantiation like cpp-host's `malloc_`.
+    pub allocator: Option<TypedFunc<i32, i32>>,
 }
 
 impl HostState {

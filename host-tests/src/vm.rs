@@ -124,6 +124,8 @@ impl Vm {
             last_critical: None,
             root_pending_done: false,
             root_done_called: false,
+            memory: None,
+            allocator: None,
         };
         let mut store = Store::new(engine(), state);
         let mut linker: Linker<HostState> = Linker::new(engine());
@@ -137,6 +139,15 @@ impl Vm {
         let instance = linker
             .instantiate(&mut store, &shared.module)
             .map_err(|e| fail(format!("instantiation failed: {e:?}")))?;
+        // Resolved once, as cpp-host does; a module without them fails at the first
+        // hostcall that needs them, with the hostcall named (see `memory.rs`).
+        let memory = instance.get_memory(&mut store, "memory");
+        let allocator = ["proxy_on_memory_allocate", "malloc"]
+            .iter()
+            .find_map(|name| instance.get_func(&mut store, name))
+            .and_then(|f| f.typed::<i32, i32>(&store).ok());
+        store.data_mut().memory = memory;
+        store.data_mut().allocator = allocator;
         Ok(Vm {
             store,
             instance,
