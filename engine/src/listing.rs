@@ -4,7 +4,7 @@
 //! response is expected fails closed.
 
 use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
-use crate::mcp::check_member_names;
+use crate::mcp::{check_member_names, ENVELOPE_KEYS};
 use crate::names::is_tool_name;
 use crate::policy::{Kind, Policy};
 use crate::reply::push_json_string;
@@ -30,7 +30,6 @@ pub struct ListRules<'a> {
     pub max_depth: u32,
 }
 
-const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
 const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
 
 impl Kind {

@@ -51,7 +51,8 @@ pub enum Envelope<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid(pub String);
 
-const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+/// The members a JSON-RPC 2.0 message may have.
+pub const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
 
 /// Keys MCP defines in the params of the methods the policy judges.
 pub const PARAMS_KEYS: [&str; 6] = ["name", "arguments", "_meta", "uri", "cursor", "task"];
@@ -64,8 +65,15 @@ fn is_plain_key(k: JsonStr<'_>) -> bool {
 /// Which of the `known` names member name `k` is, if any; an error when it is not plain, or
 /// differs from a known name only by case or invisible characters.
 fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usize>, Invalid> {
-    if let Some(i) = known.iter().position(|n| k.eq_str(n)) {
-        return Ok(Some(i));
+    // Member names almost never hold escapes: compare the raw text, decode only otherwise.
+    let found = if k.is_plain() {
+        let raw = k.raw();
+        known.iter().position(|n| *n == raw)
+    } else {
+        known.iter().position(|n| k.eq_str(n))
+    };
+    if found.is_some() {
+        return Ok(found);
     }
     if !is_plain_key(k) {
         return Err(Invalid(format!(

@@ -190,7 +190,7 @@ impl Validator {
         if u32::try_from(src.len()).is_err() {
             return err(ErrorKind::TooLarge, 0);
         }
-        let text = match std::str::from_utf8(src) {
+        let text = match utf8(src) {
             Ok(t) => t,
             Err(e) => return err(ErrorKind::InvalidUtf8, e.valid_up_to()),
         };
@@ -454,6 +454,31 @@ struct StrSpan {
 /// Whether a string byte ends a run of plain content.
 fn is_special(c: &u8) -> bool {
     *c == b'"' || *c == b'\\' || *c < 0x20
+}
+
+/// `src` as text. A tool call's body is nearly always ASCII, which sixteen-byte lanes
+/// confirm in a fraction of a general UTF-8 check; anything else takes that check.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn utf8(src: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_splat, v128, v128_load, v128_or};
+    let mut high = u8x16_splat(0);
+    let mut at = 0;
+    while let Some(chunk) = src.get(at..at + 16) {
+        // SAFETY: `chunk` is 16 readable bytes, and v128.load has no alignment requirement.
+        high = v128_or(high, unsafe { v128_load(chunk.as_ptr().cast::<v128>()) });
+        at += 16;
+    }
+    if u8x16_bitmask(high) == 0 && src.get(at..).is_some_and(<[u8]>::is_ascii) {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(src) });
+    }
+    std::str::from_utf8(src)
+}
+
+/// `src` as text (natively the standard check is already vectorised).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn utf8(src: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    std::str::from_utf8(src)
 }
 
 /// The offset of the first `"`, `\\` or control character in `s`, sixteen bytes at a time
