@@ -9,6 +9,8 @@ mod abi;
 mod exports;
 mod headers;
 mod metrics;
+#[cfg(any(target_arch = "wasm32", test))]
+mod small_blocks;
 
 use abi::{HostError, Level};
 use exports::Action;
@@ -26,6 +28,10 @@ use toolgate_engine::{
     namespace, reply, rls, Attributes, Consultation, Engine, Head, RequestInfo, ResponseMode,
     ServiceAnswer,
 };
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: small_blocks::SmallBlocks = small_blocks::SmallBlocks::new();
 
 /// Proxy-wasm shared data as the engine's CAS store.
 struct SharedData;
