@@ -8,6 +8,8 @@
 //!     # instructions inside the callbacks, repeatable (compare with `probe` as argument):
 //!     valgrind --tool=callgrind --toggle-collect='host_tests::vm::Vm::call' \
 //!       target/release/examples/profile_loop 2000
+//!     # start-up (configuration, the first requests) is counted too: per request is the
+//!     # difference between runs of 3000 and 1000, divided by 2000
 //!     # the module's own functions by name (a module built with its name section kept):
 //!     HOST_PERFMAP=1 TOOLGATE_WASM=... perf record -e cpu-clock target/release/examples/profile_loop
 //!
