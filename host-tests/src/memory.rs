@@ -21,6 +21,9 @@ pub(crate) fn trap(
     wasmtime::Error::msg(message)
 }
 
+/// The exports a module's allocator may have, in the order cpp-host tries them.
+pub(crate) const ALLOCATOR_EXPORTS: [&str; 2] = ["proxy_on_memory_allocate", "malloc"];
+
 fn memory(caller: &mut Caller<'_, HostState>, call: &str) -> wasmtime::Result<Memory> {
     if let Some(memory) = caller.data().memory {
         return Ok(memory);
@@ -127,7 +130,7 @@ fn allocate(caller: &mut Caller<'_, HostState>, call: &str, size: usize) -> wasm
     if let Some(typed) = caller.data().allocator.clone() {
         return call_allocator(caller, call, &typed, size);
     }
-    let func = ["proxy_on_memory_allocate", "malloc"]
+    let func = ALLOCATOR_EXPORTS
         .iter()
         .find_map(|name| caller.get_export(name).and_then(Extern::into_func));
     let Some(func) = func else {

@@ -142,7 +142,7 @@ impl Vm {
         // Resolved once, as cpp-host does; a module without them fails at the first
         // hostcall that needs them, with the hostcall named (see `memory.rs`).
         let memory = instance.get_memory(&mut store, "memory");
-        let allocator = ["proxy_on_memory_allocate", "malloc"]
+        let allocator = crate::memory::ALLOCATOR_EXPORTS
             .iter()
             .find_map(|name| instance.get_func(&mut store, name))
             .and_then(|f| f.typed::<i32, i32>(&store).ok());
