@@ -88,6 +88,7 @@ HOST_CALLS = {
     "metric": "increment a counter metric",
     "property": "set the filter-state decision",
     "response": "add RateLimit-Policy and RateLimit to the response",
+    "read": "of the counter's 'shared' pair, the read (left out: the write carries the token predicted from this worker's last write)",
 }
 
 
