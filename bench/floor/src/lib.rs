@@ -151,14 +151,14 @@ impl HttpContext for Stream {
         if self.makes("clock") {
             black_box(self.get_current_time());
         }
-        let written = self.makes("shared") && !self.makes("read") && write_with_predicted_token();
-        if self.makes("shared") && !written {
+        let predicts = !self.makes("read");
+        if self.makes("shared") && !(predicts && write_with_predicted_token()) {
             let (value, cas) = self.get_shared_data(KEY);
             let mut value = value.unwrap_or_default();
             if let Some(b) = value.first_mut() {
                 *b = b.wrapping_add(1);
             }
-            if !self.makes("read") {
+            if predicts {
                 // Envoy hands out CAS tokens from one counter: if nothing else writes, this
                 // write gets the token after the one it replaces.
                 PREDICTED.with(|p| p.set(cas.and_then(|c| c.checked_add(1))));
