@@ -633,12 +633,33 @@ fn refusals_before_judging() {
             Some(kind),
             "{headers:?} {body}"
         );
+        // Invalid params answer the id they came with; other refusals could not trust it.
+        let id = if kind == Rejection::InvalidParams {
+            "1"
+        } else {
+            "null"
+        };
         let b = reply_body(&o);
         assert!(
-            b.starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32"#),
+            b.starts_with(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32"#
+            )),
             "{b}"
         );
     }
+    // In a batch no single id is answered.
+    let o = h.request(
+        &[("content-type", "application/json")],
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"x"}},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+    );
+    assert_eq!(status(&o), 400);
+    assert!(reply_body(&o).starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32602"#));
+    // A string id is echoed as a string.
+    let o = h.request(
+        &[("content-type", "application/json")],
+        r#"{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":7}}"#,
+    );
+    assert!(reply_body(&o).starts_with(r#"{"jsonrpc":"2.0","id":"a\"b","error":{"code":-32602"#));
     // Depth beyond the bound.
     let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
     assert_eq!(status(&h.post("k", &deep)), 400);

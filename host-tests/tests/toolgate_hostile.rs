@@ -176,9 +176,10 @@ fn check(
             }
         }
         None => {
-            // Refusals before judging answer id null, except a header mismatch, which
-            // answers the (single) request it read.
-            if json["id"] != Value::Null && case.code != Some(-32020) {
+            // Refusals before judging answer id null, except a header mismatch and invalid
+            // params, which answer the (single) request they read.
+            let answers_id = matches!(case.code, Some(-32020) | Some(-32602));
+            if json["id"] != Value::Null && !answers_id {
                 return Err(format!("a refusal before judging answers id null: {json}"));
             }
             if !state.starts_with("rejected:") {

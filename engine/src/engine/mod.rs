@@ -509,7 +509,12 @@ impl Engine {
             };
             match self.read_call(kind, id, params) {
                 Ok(call) => calls.push(call),
-                Err(Invalid(why)) => return self.refuse(Rejection::InvalidParams, why, report),
+                Err(Invalid(why)) => {
+                    // The id was read: the error answers it, so a client can match it to
+                    // its call (JSON-RPC 2.0 keeps null for an id that could not be read).
+                    let id = id.filter(|_| !batch).map(|i| i.raw());
+                    return self.refuse_with(Rejection::InvalidParams, why, id, report);
+                }
             }
         }
         self.conclude(calls, lists, batch, info, store, clock, report)
