@@ -15,7 +15,7 @@ use crate::hash::{siphash_parts, HashKey};
 use crate::http::{self, HeadIndex, HeaderList};
 use crate::json::{KeyRule, Options, Validator};
 use crate::listing::{ListRules, PendingList};
-use crate::mcp::{self, Envelope, Invalid, Message};
+use crate::mcp::{self, Envelope, Id, Invalid, Message};
 use crate::mcp_headers;
 use crate::names::canonical_method;
 use crate::outcome::{Forward, Outcome, Rejection, Report, Verdict};
@@ -132,6 +132,12 @@ const HEAD_NAMES: [&str; 7] = [
 ];
 
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
+
+/// The id a refusal of a request that was read answers: its own, so a client can match
+/// the error to its call, except in a batch, where no single request is answered (null).
+fn answered_id(id: Option<Id<'_>>, batch: bool) -> Option<&str> {
+    id.filter(|_| !batch).map(|i| i.raw())
+}
 
 /// The shared-data namespace: `key_namespace`, else the plugin name, else `default`.
 pub fn namespace(config: &Config, plugin_name: &str) -> String {
@@ -470,7 +476,7 @@ impl Engine {
                 batch,
             ) {
                 let id = match messages.first() {
-                    Some(Message::Request { id: Some(id), .. }) if !batch => Some(id.raw()),
+                    Some(Message::Request { id, .. }) => answered_id(*id, batch),
                     _ => None,
                 };
                 return self.refuse_with(Rejection::HeaderMismatch, why, id, report);
@@ -510,9 +516,7 @@ impl Engine {
             match self.read_call(kind, id, params) {
                 Ok(call) => calls.push(call),
                 Err(Invalid(why)) => {
-                    // The id was read: the error answers it, so a client can match it to
-                    // its call (JSON-RPC 2.0 keeps null for an id that could not be read).
-                    let id = id.filter(|_| !batch).map(|i| i.raw());
+                    let id = answered_id(id, batch);
                     return self.refuse_with(Rejection::InvalidParams, why, id, report);
                 }
             }
