@@ -72,7 +72,11 @@ pub fn push_denial(out: &mut String, id: Option<&str>, style: DenialStyle, code:
         (DenialStyle::Result, Some(_)) => {
             out.push_str(",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
             push_json_string(out, &d.message);
-            out.push_str("}],\"isError\":true,\"_meta\":{\"toolgate/decision\":");
+            // MCP 2026-07-28 requires `resultType` (its clients refuse a result without it);
+            // clients of earlier revisions take it as an extra field.
+            out.push_str(
+                "}],\"isError\":true,\"resultType\":\"complete\",\"_meta\":{\"toolgate/decision\":",
+            );
             push_detail(out, d);
             out.push_str("}}}");
         }
@@ -193,7 +197,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            r#"{"jsonrpc":"2.0","id":"a","result":{"content":[{"type":"text","text":"no \"more\"\n"}],"isError":true,"_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":12}}}}"#
+            r#"{"jsonrpc":"2.0","id":"a","result":{"content":[{"type":"text","text":"no \"more\"\n"}],"isError":true,"resultType":"complete","_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":12}}}}"#
         );
         let mut out = String::new();
         push_denial(&mut out, Some("7"), DenialStyle::Error, -32003, &denial());

@@ -40,7 +40,7 @@ fn seed_policy_caps_cache_cas_at_30_per_minute_per_grant() {
     );
     assert_eq!(
         reply_body(&o),
-        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Toolgate denied tool \"cache_cas\": rate limit of 30 calls per minute reached (counter \"cache_cas_rate\"); retry in 55 seconds."}],"isError":true,"_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":55}}}}"#
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Toolgate denied tool \"cache_cas\": rate limit of 30 calls per minute reached (counter \"cache_cas_rate\"); retry in 55 seconds."}],"isError":true,"resultType":"complete","_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":55}}}}"#
     );
     assert_eq!(o.report.summary(), "denied:rate_limited:cache_cas");
     // Another grant has its own count.

@@ -79,7 +79,7 @@ fn result_style_is_a_tool_result_the_model_can_read() {
     ));
     assert_eq!(
         ex.body_text(),
-        r#"{"jsonrpc":"2.0","id":"abc","result":{"content":[{"type":"text","text":"Toolgate denied tool \"x\": it is not allowed by policy."}],"isError":true,"_meta":{"toolgate/decision":{"reason":"not_allowed","rule":"default"}}}}"#
+        r#"{"jsonrpc":"2.0","id":"abc","result":{"content":[{"type":"text","text":"Toolgate denied tool \"x\": it is not allowed by policy."}],"isError":true,"resultType":"complete","_meta":{"toolgate/decision":{"reason":"not_allowed","rule":"default"}}}}"#
     );
     assert_eq!(
         ex.local_reply().unwrap().details,

@@ -44,7 +44,7 @@ fn cache_cas_is_allowed_30_times_a_minute_then_denied_until_the_next_minute() {
     let reply = assert_denied(&ex, Arrangement::ContinueAtHeaders);
     assert_eq!(
         ex.body_text(),
-        r#"{"jsonrpc":"2.0","id":31,"result":{"content":[{"type":"text","text":"Toolgate denied tool \"cache_cas\": rate limit of 30 calls per minute reached (counter \"cache_cas_rate\"); retry in 55 seconds."}],"isError":true,"_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":55}}}}"#
+        r#"{"jsonrpc":"2.0","id":31,"result":{"content":[{"type":"text","text":"Toolgate denied tool \"cache_cas\": rate limit of 30 calls per minute reached (counter \"cache_cas_rate\"); retry in 55 seconds."}],"isError":true,"resultType":"complete","_meta":{"toolgate/decision":{"reason":"rate_limited","rule":"tools.cache_cas.limits[0]","counter":"cache_cas_rate","retry_after":55}}}}"#
     );
     assert_eq!(reply["result"]["isError"], true);
     let response = ex.response.as_ref().unwrap();
