@@ -8,11 +8,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 
 @contextlib.asynccontextmanager
-async def session(url, headers=None):
+async def session(url, headers=None, modern=False):
+    """A connected session: `initialize` (2025 protocols), or with `modern` the 2026-07-28
+    `server/discover` handshake (no protocol sessions; every request carries `Mcp-Method`
+    and `Mcp-Name`, and `x-mcp-header` arguments go in `Mcp-Param-*` headers)."""
     async with httpx2.AsyncClient(headers=headers or {}, timeout=30) as http:
         async with streamable_http_client(url, http_client=http) as streams:
             async with ClientSession(streams[0], streams[1]) as s:
-                await s.initialize()
+                if modern:
+                    await s.discover()
+                else:
+                    await s.initialize()
                 yield s
 
 

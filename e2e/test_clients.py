@@ -98,3 +98,57 @@ def test_rate_limit_headers_on_counted_calls(sse_stack):
     assert r.status == 200
     assert r.header("ratelimit-policy") == '"c";q=5;w=60'
     assert r.header("ratelimit").startswith('"c";r=4;t=')
+
+
+def test_mcp_param_headers_of_a_real_client_pass_and_forged_ones_are_refused(procs):
+    """The official client mirrors an `x-mcp-header` argument in `Mcp-Param-Region`;
+    Toolgate lets it through when it matches the body and refuses a forged one (-32020)
+    before a server or router acting on the header could act on an unjudged value."""
+    policy = {"version": "1", "default": "deny",
+              "tools": {"route": {"deny_if": [{"path": "args.region", "op": "regex", "value": "^us"}]}}}
+    rec = procs.add(Recording(procs.dir).start())
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer a"}, modern=True) as s:
+            await s.list_tools()  # the client learns the x-mcp-header annotation here
+            return (await s.call_tool("route", {"region": "eu-west", "payload": "p"}),
+                    await s.call_tool("route", {"region": "us-east", "payload": "p"}))
+
+    allowed, denied = run(go())
+    assert text(allowed) == "routed to eu-west"
+    assert denied.is_error and "route" in text(denied)
+    assert [(c["name"], c["arguments"]["header"]) for c in rec.calls()] == [("route", "eu-west")], \
+        "the real client sent the header, and only the allowed call ran"
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                       "params": {"name": "route", "arguments": {"region": "eu-west", "payload": "p"}}})
+    for forged in ["us-east", "=?base64?dXMtZWFzdA==?="]:
+        r = request(envoy.port, body=body, headers=[("authorization", "Bearer a"), ("mcp-param-region", forged)])
+        assert r.status == 400, r.body
+        assert r.json()["error"]["code"] == -32020 and r.json()["id"] == 7
+    assert len(rec.calls()) == 1, "no forged call reached the server"
+
+
+def test_a_2026_07_28_client_lists_calls_and_reads_every_denial(sse_stack):
+    """The same policy through the official client's 2026-07-28 handshake (`server/discover`,
+    no protocol session, `Mcp-Method`/`Mcp-Name` on every request, results tagged with
+    `resultType`): the listing hides, calls run, and each denial parses as a tool result."""
+    rec, envoy = sse_stack
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer modern"}, modern=True) as s:
+            assert s.protocol_version == "2026-07-28"
+            names = [t.name for t in (await s.list_tools()).tools]
+            echoed = await s.call_tool("echo", {"text": "hello"})
+            refused = await s.call_tool("cache_set", {"key": "k", "value": "v"})
+            cas = [await s.call_tool("cache_cas", {"key": "k", "value": "v", "cas": i}) for i in range(6)]
+            return names, echoed, refused, cas
+
+    names, echoed, refused, cas = run(go())
+    assert "echo" in names and "cache_delete" not in names
+    assert text(echoed) == "hello"
+    assert refused.is_error and 'Toolgate denied tool "cache_set": it is not allowed by policy.' in text(refused)
+    assert refused.meta["toolgate/decision"]["reason"] == "not_allowed"
+    assert [r.is_error for r in cas] == [False] * 5 + [True]
+    assert cas[5].meta["toolgate/decision"]["reason"] == "rate_limited"
+    assert [c["name"] for c in rec.calls()] == ["echo"] + ["cache_cas"] * 5

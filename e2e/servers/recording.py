@@ -8,8 +8,10 @@ import asyncio
 import json
 import os
 import threading
+from typing import Annotated
 
 import uvicorn
+from pydantic import Field
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -49,6 +51,16 @@ def cache_delete(key: str) -> str:
     """Delete a value."""
     record("tool", "cache_delete", {"key": key})
     return f"deleted {key}"
+
+
+@server.tool()
+def route(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], payload: str,
+          ctx: Context) -> str:
+    """Send a payload to a region. The schema marks `region` with `x-mcp-header`, so
+    2026-07-28 clients mirror it in an `Mcp-Param-Region` header (recorded as `header`)."""
+    header = {k.lower(): v for k, v in (ctx.headers or {}).items()}.get("mcp-param-region")
+    record("tool", "route", {"region": region, "payload": payload, "header": header})
+    return f"routed to {region}"
 
 
 @server.tool()

@@ -15,7 +15,7 @@ pub mod http;
 pub mod json;
 pub mod listing;
 pub mod mcp;
-mod mcp_headers;
+pub mod mcp_headers;
 pub mod names;
 pub mod offline;
 pub mod outcome;

@@ -1,8 +1,52 @@
-//! The MCP 2026-07-28 `Mcp-Method` and `Mcp-Name` headers: when present they must say what
-//! the body says, so a router acting on headers can never disagree with the filter.
+//! The MCP 2026-07-28 headers that mirror the body (`Mcp-Method`, `Mcp-Name` and a tool's
+//! `Mcp-Param-*`): when present they must say what the body says, so a router or server
+//! acting on headers can never act on something the filter did not judge.
 
+use crate::json::{Kind, Number, Value};
 use crate::mcp::Message;
 use crate::names::canonical_method;
+
+/// The prefix of the headers that mirror a tool's arguments (lower case).
+pub const PARAM_PREFIX: &[u8] = b"mcp-param-";
+
+/// The most `Mcp-Param-*` headers one request may carry: each is matched against every
+/// argument, so the count bounds that work (a tool marks a handful of arguments at most).
+pub const MAX_PARAM_HEADERS: usize = 32;
+
+/// The mirroring headers of one request, as sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mirrored {
+    /// `Mcp-Method`.
+    pub method: Option<Vec<u8>>,
+    /// `Mcp-Name` (possibly base64-wrapped).
+    pub name: Option<Vec<u8>>,
+    /// Each `Mcp-Param-<token>` as (token in lower case, value possibly base64-wrapped).
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Mirrored {
+    /// Whether the request sent none of them (the common case: nothing to check).
+    pub fn is_empty(&self) -> bool {
+        self.method.is_none() && self.name.is_none() && self.params.is_empty()
+    }
+}
+
+/// The token of an `Mcp-Param-<token>` header name, if it is one.
+pub fn param_token(name: &[u8]) -> Option<&[u8]> {
+    // Every header of every request comes here: most fail on the first byte.
+    if !name.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'm')) {
+        return None;
+    }
+    let (prefix, token) = name.split_at_checked(PARAM_PREFIX.len())?;
+    (prefix.eq_ignore_ascii_case(PARAM_PREFIX) && !token.is_empty()).then_some(token)
+}
+
+/// Whether a header names a call: `Mcp-Method`, `Mcp-Name` or `Mcp-Param-*`.
+pub fn names_a_call(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"mcp-method")
+        || name.eq_ignore_ascii_case(b"mcp-name")
+        || param_token(name).is_some()
+}
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -43,8 +87,7 @@ fn header_value(raw: &[u8]) -> Option<Vec<u8>> {
 
 /// Checks the headers against the body.
 pub(crate) fn check(
-    method: Option<&[u8]>,
-    name: Option<&[u8]>,
+    mirrored: &Mirrored,
     messages: &[Message<'_>],
     batch: bool,
 ) -> Result<(), String> {
@@ -56,22 +99,30 @@ pub(crate) fn check(
     ) = (messages.first(), batch)
     else {
         return Err(
-            "Mcp-Method and Mcp-Name describe a single request, but the body is not one".into(),
+            "Mcp-Method, Mcp-Name and Mcp-Param headers describe a single request, but the body is not one"
+                .into(),
         );
     };
     let body_method = m.decode();
-    if let Some(h) = method {
-        if h != body_method.as_bytes() {
+    if let Some(h) = &mirrored.method {
+        if h.as_slice() != body_method.as_bytes() {
             return Err("the Mcp-Method header does not match the body's method".into());
         }
     }
-    let Some(h) = name else {
+    let canonical = canonical_method(&body_method);
+    if !mirrored.params.is_empty() {
+        if canonical.as_deref() != Some("tools/call") {
+            return Err("Mcp-Param headers were sent for a method other than tools/call".into());
+        }
+        check_params(&mirrored.params, params.and_then(|p| p.get("arguments")))?;
+    }
+    let Some(h) = &mirrored.name else {
         return Ok(());
     };
     let Some(h) = header_value(h) else {
         return Err("the Mcp-Name header is not valid base64".into());
     };
-    let field = match canonical_method(&body_method).as_deref() {
+    let field = match canonical.as_deref() {
         Some("tools/call" | "prompts/get") => "name",
         Some("resources/read") => "uri",
         _ => return Err("an Mcp-Name header was sent for a method without a name".into()),
@@ -86,6 +137,86 @@ pub(crate) fn check(
         ));
     }
     Ok(())
+}
+
+/// One `Mcp-Param-<token>` header being matched against the arguments.
+struct Wanted<'h> {
+    token: &'h [u8],
+    value: Vec<u8>,
+    /// Whether an argument named like the token holds the value (`None`: no such argument).
+    named: Option<bool>,
+    /// Whether any scalar argument holds the value.
+    any: bool,
+}
+
+/// Each `Mcp-Param-<token>` header must carry a value the arguments hold. Which argument it
+/// mirrors is in the tool's schema (`x-mcp-header`), which the filter does not see: the
+/// argument named like the token when there is one, else any scalar argument. So a server
+/// or router acting on the header acts on a value the policy judged in the body. One walk
+/// over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
+fn check_params(params: &[(Vec<u8>, Vec<u8>)], arguments: Option<Value<'_>>) -> Result<(), String> {
+    let mut wanted = Vec::with_capacity(params.len());
+    for (token, raw) in params {
+        let Some(value) = header_value(raw) else {
+            let shown = crate::http::loggable(token);
+            return Err(format!("the Mcp-Param-{shown} header is not valid base64"));
+        };
+        wanted.push(Wanted {
+            token,
+            value,
+            named: None,
+            any: false,
+        });
+    }
+    if let Some(args) = arguments {
+        visit_scalars(args, &mut |key, v| {
+            let key = key.decode();
+            for w in &mut wanted {
+                let same = mirrors(v, &w.value);
+                if key.as_bytes().eq_ignore_ascii_case(w.token) {
+                    w.named = Some(w.named.unwrap_or(false) || same);
+                }
+                w.any |= same;
+            }
+        });
+    }
+    match wanted.iter().find(|w| !w.named.unwrap_or(w.any)) {
+        None => Ok(()),
+        Some(w) => Err(format!(
+            "the Mcp-Param-{} header does not match the body's arguments",
+            crate::http::loggable(w.token)
+        )),
+    }
+}
+
+/// Calls `f` with each scalar member of `object` and of the objects nested in it (the
+/// places a schema can mark with `x-mcp-header`).
+fn visit_scalars<'a>(object: Value<'a>, f: &mut dyn FnMut(crate::json::JsonStr<'a>, Value<'a>)) {
+    for (key, v) in object.members() {
+        match v.kind() {
+            Kind::Object => visit_scalars(v, f),
+            Kind::String | Kind::Number | Kind::Bool => f(key, v),
+            Kind::Array | Kind::Null => {}
+        }
+    }
+}
+
+/// Whether a header value renders the argument: a string as itself, a boolean as
+/// `true`/`false`, a number by value (`42`, `42.0` and `4.2e1` are the same).
+fn mirrors(argument: Value<'_>, header: &[u8]) -> bool {
+    if let Some(s) = argument.as_str() {
+        return s.decode().as_bytes() == header;
+    }
+    if let Some(b) = argument.as_bool() {
+        return header == if b { &b"true"[..] } else { &b"false"[..] };
+    }
+    match (
+        argument.as_number(),
+        std::str::from_utf8(header).ok().and_then(Number::parse),
+    ) {
+        (Some(a), Some(h)) => a.compare(h).is_eq(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +238,15 @@ mod tests {
             Some(b"cache_cas".as_slice())
         );
         assert_eq!(header_value(b"plain").as_deref(), Some(b"plain".as_slice()));
+    }
+
+    #[test]
+    fn param_tokens() {
+        assert_eq!(param_token(b"mcp-param-region"), Some(b"region".as_slice()));
+        assert_eq!(param_token(b"Mcp-Param-Region"), Some(b"Region".as_slice()));
+        assert_eq!(param_token(b"mcp-param-"), None);
+        assert_eq!(param_token(b"mcp-params"), None);
+        assert!(names_a_call(b"MCP-NAME") && names_a_call(b"mcp-param-x"));
+        assert!(!names_a_call(b"mcp-session-id") && !names_a_call(b"mcp-protocol-version"));
     }
 }

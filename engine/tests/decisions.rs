@@ -709,3 +709,48 @@ fn passive_methods_pass_untouched() {
         toolgate_engine::Head::Done(_)
     ));
 }
+
+#[test]
+fn bodyless_requests_naming_a_call_in_headers_are_refused() {
+    let h = Harness::new(SEED);
+    let attrs = Attrs {
+        address: None,
+        jwt_sub: None,
+    };
+    let heads: [&[(&[u8], &[u8])]; 4] = [
+        &[
+            (b"mcp-method", b"tools/call"),
+            (b"mcp-name", b"cache_delete"),
+        ],
+        &[(b"Mcp-Name", b"cache_delete")],
+        &[(b"x-request-id", b"r-7"), (b"MCP-METHOD", b"tools/call")],
+        &[(b"Mcp-Param-Key", b"secret")],
+    ];
+    for m in ["GET", "HEAD", "DELETE", "OPTIONS"] {
+        for head in heads {
+            let toolgate_engine::Head::Done(outcome) =
+                h.engine.inspect_head(m.as_bytes(), head, false, &attrs)
+            else {
+                panic!("{m} {head:?} was not refused");
+            };
+            assert_eq!(status(&outcome), 400, "{m}");
+            assert!(
+                reply_body(&outcome)
+                    .starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32020"#),
+                "{m} {head:?}"
+            );
+        }
+    }
+    let toolgate_engine::Head::Done(outcome) =
+        h.engine.inspect_head(b"GET", heads[2], false, &attrs)
+    else {
+        panic!("not refused");
+    };
+    assert_eq!(outcome.report.request_id.as_deref(), Some("r-7"));
+    // A session header alone still opens the stream untouched.
+    assert_eq!(
+        h.engine
+            .inspect_head(b"GET", &[(b"mcp-session-id", b"S1")], false, &attrs),
+        toolgate_engine::Head::Pass
+    );
+}

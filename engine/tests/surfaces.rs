@@ -183,6 +183,95 @@ fn mcp_headers_must_match_the_body() {
 }
 
 #[test]
+fn mcp_param_headers_must_carry_the_body_arguments() {
+    let mut h = Harness::new(r#"{"version":"1","default":"allow"}"#);
+    let body = call_body(
+        5,
+        "deploy",
+        r#"{"region":"eu-west","replicas":3,"dry":false,"target":{"Tenant":"acme"},"note":"r\u00e9gion"}"#,
+    );
+    let with = |h: &mut Harness, extra: &[(&str, &str)]| {
+        let mut headers = vec![("content-type", "application/json"), ("authorization", "k")];
+        headers.extend_from_slice(extra);
+        h.request(&headers, &body)
+    };
+    for good in [
+        vec![("mcp-param-region", "eu-west")],
+        vec![("Mcp-Param-Region", "eu-west"), ("mcp-param-replicas", "3")],
+        // Numbers by value, booleans as the SDKs render them.
+        vec![("mcp-param-replicas", "3.0"), ("mcp-param-dry", "false")],
+        // Nested properties; the base64 form; a token naming no argument mirrors any.
+        vec![("mcp-param-tenant", "acme")],
+        vec![("mcp-param-note", "=?base64?csOpZ2lvbg==?=")],
+        vec![("mcp-param-zone", "eu-west"), ("mcp-method", "tools/call")],
+    ] {
+        assert!(forwarded(&with(&mut h, &good)), "{good:?}");
+    }
+    for bad in [
+        // The named argument holds another value, even if some argument holds this one.
+        vec![("mcp-param-region", "us-east")],
+        vec![("mcp-param-region", "acme")],
+        vec![("mcp-param-replicas", "30")],
+        vec![("mcp-param-dry", "true")],
+        vec![("mcp-param-zone", "us-east")],
+        vec![("mcp-param-region", "=?base64?!!?=")],
+        vec![("mcp-param-region", "eu-west"), ("mcp-param-replicas", "4")],
+    ] {
+        let o = with(&mut h, &bad);
+        assert_eq!(status(&o), 400, "{bad:?}");
+        assert_eq!(
+            o.report.rejection.as_ref().map(|r| r.0),
+            Some(Rejection::HeaderMismatch),
+            "{bad:?}"
+        );
+        assert!(
+            reply_body(&o).starts_with(r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32020"#),
+            "{}",
+            reply_body(&o)
+        );
+    }
+    // Twice the same parameter: a first-copy and a last-copy reader would disagree.
+    let o = with(
+        &mut h,
+        &[
+            ("mcp-param-region", "eu-west"),
+            ("Mcp-Param-Region", "us-east"),
+        ],
+    );
+    assert_eq!(
+        o.report.rejection.as_ref().map(|r| r.0),
+        Some(Rejection::InvalidRequest)
+    );
+    // The count is bounded: each header is matched against every argument.
+    let names: Vec<String> = (0..33).map(|i| format!("mcp-param-p{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "eu-west")).collect();
+    assert!(forwarded(&with(&mut h, &many[..32])));
+    let o = with(&mut h, &many);
+    assert_eq!(
+        o.report.rejection.as_ref().map(|r| r.0),
+        Some(Rejection::InvalidRequest)
+    );
+    // Only a tools/call has arguments to mirror; a batch has no single request.
+    let list = r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#;
+    let batch = format!("[{body}]");
+    for other in [list, batch.as_str()] {
+        let o = h.request(
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "k"),
+                ("mcp-param-region", "eu-west"),
+            ],
+            other,
+        );
+        assert_eq!(
+            o.report.rejection.as_ref().map(|r| r.0),
+            Some(Rejection::HeaderMismatch),
+            "{other}"
+        );
+    }
+}
+
+#[test]
 fn list_requests_are_tracked_for_their_responses() {
     let mut h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
     let o = h.post(

@@ -60,10 +60,8 @@ pub struct RequestInfo {
     pub grant: Option<Grant>,
     /// The `x-request-id`, printable, for logs.
     pub request_id: Option<String>,
-    /// The `Mcp-Method` header (MCP 2026-07-28), as sent.
-    pub mcp_method: Option<Vec<u8>>,
-    /// The `Mcp-Name` header, as sent (possibly base64-wrapped).
-    pub mcp_name: Option<Vec<u8>>,
+    /// The headers mirroring the body (MCP 2026-07-28), as sent.
+    pub mirrored: mcp_headers::Mirrored,
 }
 
 /// The decision on a request head.
@@ -270,7 +268,24 @@ impl Engine {
         attrs: &dyn Attributes,
     ) -> Head {
         if !http::must_inspect(method, has_body) {
-            return Head::Pass;
+            // Clients send these headers only with a body; on a body-less GET or DELETE they
+            // name a call that a server routing on headers could act on, unjudged.
+            let names_a_call = headers.iter().any(|(k, _)| mcp_headers::names_a_call(k));
+            if !names_a_call {
+                return Head::Pass;
+            }
+            let mut report = self.base_report(None);
+            report.request_id = http::values(headers, "x-request-id")
+                .next()
+                .map(|v| http::loggable(v).into_owned());
+            return Head::Done(
+                self.refuse(
+                    Rejection::HeaderMismatch,
+                    "Mcp-Method, Mcp-Name and Mcp-Param headers describe a request in the body, but there is no body"
+                        .into(),
+                    report,
+                ),
+            );
         }
         let s = &self.config.settings;
         let head = HeadIndex::new(headers, &self.head_names);
@@ -358,11 +373,37 @@ impl Engine {
             }
         }
         let header = |i: usize| head.first(i).map(<[u8]>::to_vec);
+        let mut params: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (k, v) in headers {
+            let Some(token) = mcp_headers::param_token(k) else {
+                continue;
+            };
+            if params.len() == mcp_headers::MAX_PARAM_HEADERS {
+                return early(
+                    Rejection::InvalidRequest,
+                    format!(
+                        "more than {} Mcp-Param headers",
+                        mcp_headers::MAX_PARAM_HEADERS
+                    ),
+                );
+            }
+            let token = token.to_ascii_lowercase();
+            if params.iter().any(|(t, _)| *t == token) {
+                return early(
+                    Rejection::InvalidRequest,
+                    format!("repeated Mcp-Param-{} header", http::loggable(&token)),
+                );
+            }
+            params.push((token, v.to_vec()));
+        }
         Head::Inspect(RequestInfo {
             grant: self.identify(&head, attrs),
             request_id,
-            mcp_method: header(at::MCP_METHOD),
-            mcp_name: header(at::MCP_NAME),
+            mirrored: mcp_headers::Mirrored {
+                method: header(at::MCP_METHOD),
+                name: header(at::MCP_NAME),
+                params,
+            },
         })
     }
 
@@ -468,13 +509,8 @@ impl Engine {
             }
             Err(Invalid(why)) => return self.refuse(Rejection::InvalidRequest, why, report),
         };
-        if info.mcp_method.is_some() || info.mcp_name.is_some() {
-            if let Err(why) = mcp_headers::check(
-                info.mcp_method.as_deref(),
-                info.mcp_name.as_deref(),
-                messages,
-                batch,
-            ) {
+        if !info.mirrored.is_empty() {
+            if let Err(why) = mcp_headers::check(&info.mirrored, messages, batch) {
                 let id = match messages.first() {
                     Some(Message::Request { id, .. }) => answered_id(*id, batch),
                     _ => None,
