@@ -12,9 +12,9 @@ from raw import request
 HIDE = {"version": "1", "default": "allow", "hide": ["cache_delete"]}
 
 
-def listed_and_denied(url):
+def listed_and_denied(url, modern=False):
     async def go():
-        async with session(url, {"authorization": "Bearer lists"}) as s:
+        async with session(url, {"authorization": "Bearer lists"}, modern=modern) as s:
             names = [t.name for t in (await s.list_tools()).tools]
             r = await s.call_tool("cache_delete", {"key": "k"})
             return names, r
@@ -29,11 +29,12 @@ def test_memcached_server_list_hides_cache_delete(procs, memcached_mcp):
     assert r.is_error and "it is hidden by policy" in text(r)
 
 
+@pytest.mark.parametrize("modern", [False, True], ids=["2025", "2026"])
 @pytest.mark.parametrize("json_response", [True, False], ids=["json", "sse"])
-def test_recording_server_list_hides_cache_delete(procs, json_response):
+def test_recording_server_list_hides_cache_delete(procs, json_response, modern):
     rec = procs.add(Recording(procs.dir, json_response=json_response).start())
     envoy = procs.add(Envoy(procs.dir, HIDE, rec.port).start())
-    names, r = listed_and_denied(envoy.url)
+    names, r = listed_and_denied(envoy.url, modern)
     assert "cache_delete" not in names and {"cache_get", "cache_cas", "echo", "slow"} <= set(names)
     assert r.is_error and r.meta["toolgate/decision"]["reason"] == "hidden"
     assert rec.calls("cache_delete") == [], "the hidden tool never ran"
@@ -52,13 +53,14 @@ POLICY = {"version": "1", "default": "allow",
           "prompts": {"default": "deny", "hide": ["admin_*"], "rules": {"summarize": {}}}}
 
 
+@pytest.mark.parametrize("modern", [False, True], ids=["2025", "2026"])
 @pytest.mark.parametrize("json_response", [True, False], ids=["json", "sse"])
-def test_resources_and_prompts(procs, json_response):
+def test_resources_and_prompts(procs, json_response, modern):
     rec = procs.add(Recording(procs.dir, json_response=json_response).start())
     envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
 
     async def go():
-        async with session(envoy.url, {"authorization": "Bearer res"}) as s:
+        async with session(envoy.url, {"authorization": "Bearer res"}, modern=modern) as s:
             resources = [str(r.uri) for r in (await s.list_resources()).resources]
             prompts = [p.name for p in (await s.list_prompts()).prompts]
             ok = await s.read_resource("file:///srv/readme.md")
