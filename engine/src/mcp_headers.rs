@@ -173,7 +173,7 @@ fn check_params(params: &[(Vec<u8>, Vec<u8>)], arguments: Option<Value<'_>>) -> 
             let key = key.decode();
             for w in &mut wanted {
                 let same = mirrors(v, &w.value);
-                if key.as_bytes().eq_ignore_ascii_case(w.token) {
+                if names_token(key.as_bytes(), w.token) {
                     w.named = Some(w.named.unwrap_or(false) || same);
                 }
                 w.any |= same;
@@ -187,6 +187,16 @@ fn check_params(params: &[(Vec<u8>, Vec<u8>)], arguments: Option<Value<'_>>) -> 
             crate::http::loggable(w.token)
         )),
     }
+}
+
+/// Whether argument name `key` is header token `token`: ASCII case aside, and `-` for `_`
+/// (`Tenant-Id` names `tenant_id`; a header name cannot hold `_` safely).
+fn names_token(key: &[u8], token: &[u8]) -> bool {
+    let norm = |c: &u8| match c.to_ascii_lowercase() {
+        b'_' => b'-',
+        c => c,
+    };
+    key.len() == token.len() && key.iter().map(norm).eq(token.iter().map(norm))
 }
 
 /// Calls `f` with each scalar member of `object` and of the objects nested in it (the
@@ -248,5 +258,7 @@ mod tests {
         assert_eq!(param_token(b"mcp-params"), None);
         assert!(names_a_call(b"MCP-NAME") && names_a_call(b"mcp-param-x"));
         assert!(!names_a_call(b"mcp-session-id") && !names_a_call(b"mcp-protocol-version"));
+        assert!(names_token(b"tenant_id", b"tenant-id") && names_token(b"Region", b"region"));
+        assert!(!names_token(b"tenant", b"tenant-id") && !names_token(b"tenantid", b"tenant-id"));
     }
 }

@@ -188,7 +188,7 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
     let body = call_body(
         5,
         "deploy",
-        r#"{"region":"eu-west","replicas":3,"dry":false,"target":{"Tenant":"acme"},"note":"r\u00e9gion"}"#,
+        r#"{"region":"eu-west","replicas":3,"dry":false,"dry_run":true,"target":{"Tenant":"acme"},"note":"r\u00e9gion"}"#,
     );
     let with = |h: &mut Harness, extra: &[(&str, &str)]| {
         let mut headers = vec![("content-type", "application/json"), ("authorization", "k")];
@@ -201,7 +201,7 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
         // Numbers by value, booleans as the SDKs render them.
         vec![("mcp-param-replicas", "3.0"), ("mcp-param-dry", "false")],
         // Nested properties; the base64 form; a token naming no argument mirrors any.
-        vec![("mcp-param-tenant", "acme")],
+        vec![("mcp-param-tenant", "acme"), ("mcp-param-dry-run", "true")],
         vec![("mcp-param-note", "=?base64?csOpZ2lvbg==?=")],
         vec![("mcp-param-zone", "eu-west"), ("mcp-method", "tools/call")],
     ] {
@@ -214,6 +214,8 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
         vec![("mcp-param-replicas", "30")],
         vec![("mcp-param-dry", "true")],
         vec![("mcp-param-zone", "us-east")],
+        // `Dry-Run` names `dry_run`, which holds another value.
+        vec![("mcp-param-dry-run", "eu-west")],
         vec![("mcp-param-region", "=?base64?!!?=")],
         vec![("mcp-param-region", "eu-west"), ("mcp-param-replicas", "4")],
     ] {
