@@ -2,6 +2,7 @@
 //! `Mcp-Param-*`): when present they must say what the body says, so a router or server
 //! acting on headers can never act on something the filter did not judge.
 
+use crate::http::HeaderList;
 use crate::json::{Kind, Number, Value};
 use crate::mcp::Message;
 use crate::names::canonical_method;
@@ -20,8 +21,17 @@ pub struct Mirrored {
     pub method: Option<Vec<u8>>,
     /// `Mcp-Name` (possibly base64-wrapped).
     pub name: Option<Vec<u8>>,
-    /// Each `Mcp-Param-<token>` as (token in lower case, value possibly base64-wrapped).
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Each `Mcp-Param-<token>`.
+    pub params: Vec<Param>,
+}
+
+/// One `Mcp-Param-<token>` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// The token, in lower case.
+    pub token: Vec<u8>,
+    /// The value as sent (possibly base64-wrapped).
+    pub value: Vec<u8>,
 }
 
 impl Mirrored {
@@ -39,6 +49,33 @@ pub fn param_token(name: &[u8]) -> Option<&[u8]> {
     }
     let (prefix, token) = name.split_at_checked(PARAM_PREFIX.len())?;
     (prefix.eq_ignore_ascii_case(PARAM_PREFIX) && !token.is_empty()).then_some(token)
+}
+
+/// The `Mcp-Param-*` headers of a head; an error when a
+/// token repeats (a first-copy and a last-copy reader would disagree) or there are more
+/// than [`MAX_PARAM_HEADERS`].
+pub fn params(headers: &HeaderList<'_>) -> Result<Vec<Param>, String> {
+    let mut params: Vec<Param> = Vec::new();
+    for (k, v) in headers {
+        let Some(token) = param_token(k) else {
+            continue;
+        };
+        if params.len() == MAX_PARAM_HEADERS {
+            return Err(format!("more than {MAX_PARAM_HEADERS} Mcp-Param headers"));
+        }
+        let token = token.to_ascii_lowercase();
+        if params.iter().any(|p| p.token == token) {
+            return Err(format!(
+                "repeated Mcp-Param-{} header",
+                crate::http::loggable(&token)
+            ));
+        }
+        params.push(Param {
+            token,
+            value: v.to_vec(),
+        });
+    }
+    Ok(params)
 }
 
 /// Whether a header names a call: `Mcp-Method`, `Mcp-Name` or `Mcp-Param-*`.
@@ -154,15 +191,15 @@ struct Wanted<'h> {
 /// argument named like the token when there is one, else any scalar argument. So a server
 /// or router acting on the header acts on a value the policy judged in the body. One walk
 /// over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
-fn check_params(params: &[(Vec<u8>, Vec<u8>)], arguments: Option<Value<'_>>) -> Result<(), String> {
+fn check_params(params: &[Param], arguments: Option<Value<'_>>) -> Result<(), String> {
     let mut wanted = Vec::with_capacity(params.len());
-    for (token, raw) in params {
-        let Some(value) = header_value(raw) else {
-            let shown = crate::http::loggable(token);
+    for p in params {
+        let Some(value) = header_value(&p.value) else {
+            let shown = crate::http::loggable(&p.token);
             return Err(format!("the Mcp-Param-{shown} header is not valid base64"));
         };
         wanted.push(Wanted {
-            token,
+            token: &p.token,
             value,
             named: None,
             any: false,

@@ -373,29 +373,10 @@ impl Engine {
             }
         }
         let header = |i: usize| head.first(i).map(<[u8]>::to_vec);
-        let mut params: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (k, v) in headers {
-            let Some(token) = mcp_headers::param_token(k) else {
-                continue;
-            };
-            if params.len() == mcp_headers::MAX_PARAM_HEADERS {
-                return early(
-                    Rejection::InvalidRequest,
-                    format!(
-                        "more than {} Mcp-Param headers",
-                        mcp_headers::MAX_PARAM_HEADERS
-                    ),
-                );
-            }
-            let token = token.to_ascii_lowercase();
-            if params.iter().any(|(t, _)| *t == token) {
-                return early(
-                    Rejection::InvalidRequest,
-                    format!("repeated Mcp-Param-{} header", http::loggable(&token)),
-                );
-            }
-            params.push((token, v.to_vec()));
-        }
+        let params = match mcp_headers::params(headers) {
+            Ok(p) => p,
+            Err(why) => return early(Rejection::InvalidRequest, why),
+        };
         Head::Inspect(RequestInfo {
             grant: self.identify(&head, attrs),
             request_id,
