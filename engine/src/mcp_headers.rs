@@ -51,9 +51,8 @@ pub fn param_token(name: &[u8]) -> Option<&[u8]> {
     (prefix.eq_ignore_ascii_case(PARAM_PREFIX) && !token.is_empty()).then_some(token)
 }
 
-/// The `Mcp-Param-*` headers of a head; an error when a
-/// token repeats (a first-copy and a last-copy reader would disagree) or there are more
-/// than [`MAX_PARAM_HEADERS`].
+/// The `Mcp-Param-*` headers of a head; an error when a token repeats (a first-copy and a
+/// last-copy reader would disagree) or there are more than [`MAX_PARAM_HEADERS`].
 pub fn params(headers: &HeaderList<'_>) -> Result<Vec<Param>, String> {
     let mut params: Vec<Param> = Vec::new();
     for (k, v) in headers {
