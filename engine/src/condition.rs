@@ -36,6 +36,11 @@ impl ArgPath {
         &self.text
     }
 
+    /// The argument names along the path.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(String::as_str)
+    }
+
     /// The path without its `args.` prefix, for messages to the agent.
     pub fn argument(&self) -> &str {
         self.text.strip_prefix("args.").unwrap_or(&self.text)

@@ -2,10 +2,12 @@
 //! `Mcp-Param-*`): when present they must say what the body says, so a router or server
 //! acting on headers can never act on something the filter did not judge.
 
+use crate::condition::ArgPath;
 use crate::http::HeaderList;
 use crate::json::{Kind, Number, Value};
 use crate::mcp::Message;
 use crate::names::canonical_method;
+use crate::policy::Policy;
 
 /// The prefix of the headers that mirror a tool's arguments (lower case).
 pub const PARAM_PREFIX: &[u8] = b"mcp-param-";
@@ -121,11 +123,12 @@ fn header_value(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Checks the headers against the body.
+/// Checks the headers against the body, under `policy` (which arguments it judges).
 pub(crate) fn check(
     mirrored: &Mirrored,
     messages: &[Message<'_>],
     batch: bool,
+    policy: &Policy,
 ) -> Result<(), String> {
     let (
         Some(Message::Request {
@@ -150,7 +153,16 @@ pub(crate) fn check(
         if canonical.as_deref() != Some("tools/call") {
             return Err("Mcp-Param headers were sent for a method other than tools/call".into());
         }
-        check_params(&mirrored.params, params.and_then(|p| p.get("arguments")))?;
+        let tool = params
+            .and_then(|p| p.get("name"))
+            .and_then(|v| v.as_str())
+            .map(|s| s.decode())
+            .unwrap_or_default();
+        check_params(
+            &mirrored.params,
+            params.and_then(|p| p.get("arguments")),
+            &policy.argument_paths(&tool),
+        )?;
     }
     let Some(h) = &mirrored.name else {
         return Ok(());
@@ -188,9 +200,15 @@ struct Wanted<'h> {
 /// Each `Mcp-Param-<token>` header must carry a value the arguments hold. Which argument it
 /// mirrors is in the tool's schema (`x-mcp-header`), which the filter does not see: the
 /// argument named like the token when there is one, else any scalar argument. So a server
-/// or router acting on the header acts on a value the policy judged in the body. One walk
-/// over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
-fn check_params(params: &[Param], arguments: Option<Value<'_>>) -> Result<(), String> {
+/// or router acting on the header acts on a value the policy judged in the body. A token
+/// naming an argument on a path the policy judges (`judged`) that the body lacks is
+/// refused: a server taking the argument from the header would act on a value no condition
+/// saw. One walk over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
+fn check_params(
+    params: &[Param],
+    arguments: Option<Value<'_>>,
+    judged: &[&ArgPath],
+) -> Result<(), String> {
     let mut wanted = Vec::with_capacity(params.len());
     for p in params {
         let Some(value) = header_value(&p.value) else {
@@ -216,13 +234,31 @@ fn check_params(params: &[Param], arguments: Option<Value<'_>>) -> Result<(), St
             }
         });
     }
-    match wanted.iter().find(|w| !w.named.unwrap_or(w.any)) {
-        None => Ok(()),
-        Some(w) => Err(format!(
-            "the Mcp-Param-{} header does not match the body's arguments",
-            crate::http::loggable(w.token)
-        )),
+    for w in &wanted {
+        let shown = crate::http::loggable(w.token);
+        match w.named {
+            Some(true) => {}
+            None if w.any && !judges(judged, w.token) => {}
+            None if w.any => {
+                return Err(format!(
+                    "the Mcp-Param-{shown} header names an argument the policy judges, which the body does not hold"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "the Mcp-Param-{shown} header does not match the body's arguments"
+                ))
+            }
+        }
     }
+    Ok(())
+}
+
+/// Whether a path the policy reads passes through an argument named like `token`.
+fn judges(judged: &[&ArgPath], token: &[u8]) -> bool {
+    judged
+        .iter()
+        .any(|p| p.segments().any(|seg| names_token(seg.as_bytes(), token)))
 }
 
 /// Whether argument name `key` is header token `token`: ASCII case aside, and `-` for `_`

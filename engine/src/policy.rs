@@ -311,12 +311,35 @@ impl Policy {
         self.counters.iter().any(|c| c.scope != Scope::Global)
     }
 
+    /// The argument paths a `tools/call` of `tool` is judged or counted by: its entry's
+    /// conditions and argument-valued increments, and those of `all_tools`.
+    pub fn argument_paths(&self, tool: &str) -> Vec<&ArgPath> {
+        let mut paths = Vec::new();
+        if let Some((_, r)) = self.tools.lookup(tool) {
+            for c in r.require.iter().chain(&r.deny_if) {
+                paths.push(&c.path);
+            }
+            push_increments(&r.limits, &mut paths);
+        }
+        push_increments(&self.all_tools, &mut paths);
+        paths
+    }
+
     /// The surface for a kind, if the policy governs it.
     pub fn surface(&self, kind: Kind) -> Option<&Surface> {
         match kind {
             Kind::Tool => Some(&self.tools),
             Kind::Resource => self.resources.as_ref(),
             Kind::Prompt => self.prompts.as_ref(),
+        }
+    }
+}
+
+/// The paths of the argument-valued increments among `limits`.
+fn push_increments<'a>(limits: &'a [Limit], paths: &mut Vec<&'a ArgPath>) {
+    for l in limits {
+        if let Increment::From(p) = &l.increment {
+            paths.push(p);
         }
     }
 }

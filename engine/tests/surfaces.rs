@@ -274,6 +274,68 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
 }
 
 #[test]
+fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{
+            "deploy":{"deny_if":[{"path":"args.target.region","op":"regex","value":"^us"}]},
+            "spend":{"limits":[{"counter":"s","window":"minute","max":100,"increment_from":"args.amount"}]}}}"#,
+    );
+    let call = |h: &mut Harness, tool: &str, args: &str, header: (&str, &str)| {
+        h.request(
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "k"),
+                header,
+            ],
+            &call_body(3, tool, args),
+        )
+    };
+    // The body has no region, but a server reading Mcp-Param-Region would get one that no
+    // condition saw (even though the value is in the body under another name).
+    for (tool, args, header) in [
+        (
+            "deploy",
+            r#"{"target":{"zone":"us-east"}}"#,
+            ("mcp-param-region", "us-east"),
+        ),
+        (
+            "deploy",
+            r#"{"target":{"zone":"us-east"}}"#,
+            ("mcp-param-target", "us-east"),
+        ),
+        ("spend", r#"{"units":5}"#, ("mcp-param-amount", "5")),
+    ] {
+        let o = call(&mut h, tool, args, header);
+        assert_eq!(
+            o.report.rejection.as_ref().map(|r| r.0),
+            Some(Rejection::HeaderMismatch),
+            "{tool} {header:?}"
+        );
+        assert!(reply_body(&o).contains("names an argument the policy judges"));
+    }
+    // When the body holds the judged argument, the header must be its value, and is judged.
+    assert!(forwarded(&call(
+        &mut h,
+        "deploy",
+        r#"{"target":{"region":"eu-west"}}"#,
+        ("mcp-param-region", "eu-west")
+    )));
+    // A token naming nothing the policy reads may mirror any argument.
+    assert!(forwarded(&call(
+        &mut h,
+        "deploy",
+        r#"{"target":{"region":"eu-west","zone":"eu-1"}}"#,
+        ("mcp-param-az", "eu-1")
+    )));
+    assert!(forwarded(&call(
+        &mut h,
+        "other",
+        r#"{"zone":"us-east"}"#,
+        ("mcp-param-region", "us-east")
+    )));
+}
+
+#[test]
 fn list_requests_are_tracked_for_their_responses() {
     let mut h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
     let o = h.post(

@@ -491,7 +491,7 @@ impl Engine {
             Err(Invalid(why)) => return self.refuse(Rejection::InvalidRequest, why, report),
         };
         if !info.mirrored.is_empty() {
-            if let Err(why) = mcp_headers::check(&info.mirrored, messages, batch) {
+            if let Err(why) = mcp_headers::check(&info.mirrored, messages, batch, self.policy()) {
                 let id = match messages.first() {
                     Some(Message::Request { id, .. }) => answered_id(*id, batch),
                     _ => None,
