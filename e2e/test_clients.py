@@ -1,6 +1,7 @@
 """Other clients and transports through Envoy: the MCP Inspector CLI, upstream SSE
 streaming with progress, sessions and the GET event stream."""
 import json
+import os
 import subprocess
 import time
 
@@ -13,6 +14,7 @@ from raw import request
 POLICY = {"version": "1", "default": "deny", "hide": ["cache_delete"],
           "tools": {"echo": {}, "slow": {}, "cache_get": {}, "cache_cas": {"limits": [{"counter": "c", "window": "minute", "max": 5}]}}}
 INSPECTOR = ROOT / ".cache" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+TS_CLIENT = ROOT / ".cache" / "ts-client"  # scripts/setup
 
 
 @pytest.fixture
@@ -152,3 +154,31 @@ def test_a_2026_07_28_client_lists_calls_and_reads_every_denial(sse_stack):
     assert [r.is_error for r in cas] == [False] * 5 + [True]
     assert cas[5].meta["toolgate/decision"]["reason"] == "rate_limited"
     assert [c["name"] for c in rec.calls()] == ["echo"] + ["cache_cas"] * 5
+
+
+@pytest.mark.parametrize("mode,protocol", [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+def test_the_typescript_client_lists_calls_and_reads_every_denial(procs, mode, protocol):
+    """The official TypeScript client (v2) in both handshakes: hidden tools vanish, allowed
+    calls run, and each kind of denial parses as a tool result it can show; with 2026-07-28
+    it mirrors `route`'s region in `Mcp-Param-Region`, which passes."""
+    policy = {"version": "1", "default": "deny", "hide": ["cache_delete"],
+              "tools": {"echo": {}, "cache_cas": {"limits": [{"counter": "c", "window": "minute", "max": 5}]},
+                        "route": {"deny_if": [{"path": "args.region", "op": "regex", "value": "^us"}]}}}
+    rec = procs.add(Recording(procs.dir).start())
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+    out = subprocess.run(["node", str(ROOT / "e2e" / "clients" / "ts_client.mjs"), envoy.url, mode],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "TS_CLIENT_DIR": str(TS_CLIENT)})
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["protocol"] == protocol
+    assert "echo" in seen["tools"] and "cache_delete" not in seen["tools"]
+    assert not seen["echo"]["isError"] and seen["echo"]["text"] == "hello"
+    for key, reason in [("notAllowed", "not_allowed"), ("hidden", "hidden"), ("routeDenied", "deny_if_matched")]:
+        assert seen[key]["isError"] and seen[key]["text"].startswith("Toolgate denied tool"), seen[key]
+        assert seen[key]["meta"]["toolgate/decision"]["reason"] == reason
+    assert seen["route"]["text"] == "routed to eu-west"
+    assert [c["isError"] for c in seen["cas"]] == [False] * 5 + [True]
+    assert seen["cas"][5]["meta"]["toolgate/decision"]["reason"] == "rate_limited"
+    header = "eu-west" if protocol == "2026-07-28" else None
+    assert [(c["name"], c["arguments"].get("header")) for c in rec.calls()] == \
+        [("echo", None), ("route", header)] + [("cache_cas", None)] * 5
