@@ -43,13 +43,22 @@ fuzz_target!(|data: &[u8]| {
         panic!("the fuzz policy must load");
     };
     let clock = ManualClock::at_secs(1_800_000_000);
-    let headers: &[(&[u8], &[u8])] = &[(b"content-type", b"application/json"), (b"authorization", b"k")];
-    let Head::Inspect(info) = engine.inspect_head(b"POST", headers, true, &NoAttributes) else {
-        panic!("a JSON POST must be inspected");
-    };
+    let plain: &[(&[u8], &[u8])] = &[(b"content-type", b"application/json"), (b"authorization", b"k")];
+    // The same body under the 2026-07-28 headers that mirror it (checked against any body).
+    let mirrored: &[(&[u8], &[u8])] = &[
+        (b"content-type", b"application/json"),
+        (b"authorization", b"k"),
+        (b"mcp-method", b"tools/call"),
+        (b"mcp-name", b"cache_get"),
+        (b"mcp-param-key", b"=?base64?c2VjcmV0?="),
+        (b"mcp-param-amount", b"50"),
+    ];
     let mut v = Validator::new();
-    // Twice: the second run sees the counters the first one moved.
-    for _ in 0..2 {
+    // Each head twice: the second run sees the counters the first one moved.
+    for headers in [plain, plain, mirrored, mirrored] {
+        let Head::Inspect(info) = engine.inspect_head(b"POST", headers, true, &NoAttributes) else {
+            panic!("a JSON POST must be inspected");
+        };
         let o = engine.decide(&info, data, store, &clock, &mut v);
         match &o.verdict {
             Verdict::Respond(r) => {
