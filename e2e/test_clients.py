@@ -182,3 +182,33 @@ def test_the_typescript_client_lists_calls_and_reads_every_denial(procs, mode, p
     header = "eu-west" if protocol == "2026-07-28" else None
     assert [(c["name"], c["arguments"].get("header")) for c in rec.calls()] == \
         [("echo", None), ("route", header)] + [("cache_cas", None)] * 5
+
+
+def test_a_2026_07_28_multi_round_call_is_judged_and_counted_each_round(procs):
+    """A call the server answers with `input_required` comes back with `requestState`:
+    Toolgate passes both rounds, judges the second like the first (a call the policy
+    denies cannot be completed by a retry), and counts each round as a call."""
+    policy = {"version": "1", "default": "deny",
+              "tools": {"confirm": {"deny_if": [{"path": "args.key", "op": "regex", "value": "^secret"}],
+                                    "limits": [{"counter": "confirm", "window": "minute", "max": 3}]}}}
+    rec = procs.add(Recording(procs.dir).start())
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer rounds"}, modern=True) as s:
+            async def rounds(key):
+                first = await s.call_tool("confirm", {"key": key}, allow_input_required=True, allow_claimed=False)
+                if getattr(first, "result_type", None) != "input_required":
+                    return first, None
+                return first, await s.call_tool("confirm", {"key": key}, request_state=first.request_state,
+                                                 allow_input_required=True, allow_claimed=False)
+            return await rounds("a"), await rounds("secret-b"), await rounds("c")
+
+    (a1, a2), (b1, b2), (c1, c2) = run(go())
+    assert a1.result_type == "input_required" and a1.request_state  # sealed by the SDK
+    assert text(a2) == "confirmed a"
+    assert b2 is None and b1.is_error and b1.meta["toolgate/decision"]["reason"] == "deny_if_matched"
+    # a's two rounds took 2 of 3; c's first round the third; its retry is over the limit.
+    assert c1.result_type == "input_required"
+    assert c2.is_error and c2.meta["toolgate/decision"]["reason"] == "rate_limited"
+    assert [c["arguments"]["key"] for c in rec.calls("confirm")] == ["a"]

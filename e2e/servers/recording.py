@@ -13,6 +13,7 @@ from typing import Annotated
 import uvicorn
 from pydantic import Field
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import InputRequiredResult
 from mcp.server.transport_security import TransportSecuritySettings
 
 server = MCPServer("recording", instructions="Records every tool call it executes.")
@@ -61,6 +62,16 @@ def route(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Regio
     header = {k.lower(): v for k, v in (ctx.headers or {}).items()}.get("mcp-param-region")
     record("tool", "route", {"region": region, "payload": payload, "header": header})
     return f"routed to {region}"
+
+
+@server.tool()
+def confirm(key: str, ctx: Context):
+    """Delete-like write that first asks for confirmation (2026-07-28: the first call answers
+    `resultType: "input_required"`; the client calls again with the echoed `requestState`)."""
+    if ctx.request_state != f"confirm:{key}":
+        return InputRequiredResult(request_state=f"confirm:{key}")
+    record("tool", "confirm", {"key": key})
+    return f"confirmed {key}"
 
 
 @server.tool()
