@@ -203,7 +203,8 @@ struct Wanted<'h> {
 /// or router acting on the header acts on a value the policy judged in the body. A token
 /// naming an argument on a path the policy judges (`judged`) that the body lacks is
 /// refused: a server taking the argument from the header would act on a value no condition
-/// saw. One walk over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
+/// saw; a token naming the last argument of such a path must carry the value at that path.
+/// One walk over the arguments serves every header (at most [`MAX_PARAM_HEADERS`]).
 fn check_params(
     params: &[Param],
     arguments: Option<Value<'_>>,
@@ -236,6 +237,30 @@ fn check_params(
     }
     for w in &wanted {
         let shown = crate::http::loggable(w.token);
+        // A path the policy reads that ends in an argument named like the token: the header
+        // must be the value there, under every reading a condition took.
+        let mut own = judged
+            .iter()
+            .filter(|p| {
+                p.segments()
+                    .last()
+                    .is_some_and(|s| names_token(s.as_bytes(), w.token))
+            })
+            .peekable();
+        if own.peek().is_some() {
+            for p in own {
+                let r = p.resolve(arguments);
+                let readings = [r.exact, r.folded];
+                let mut present = readings.iter().flatten().peekable();
+                if present.peek().is_none() || present.any(|v| !mirrors(*v, &w.value)) {
+                    return Err(format!(
+                        "the Mcp-Param-{shown} header is not the body's {} argument, which the policy judges",
+                        crate::reply::quoted(p.argument())
+                    ));
+                }
+            }
+            continue;
+        }
         match w.named {
             Some(true) => {}
             None if w.any && !judges(judged, w.token) => {}

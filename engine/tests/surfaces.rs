@@ -311,8 +311,26 @@ fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
             Some(Rejection::HeaderMismatch),
             "{tool} {header:?}"
         );
-        assert!(reply_body(&o).contains("names an argument the policy judges"));
+        assert!(reply_body(&o).contains("the policy judges"), "{}", reply_body(&o));
     }
+    // The header must be the value at the path the policy judges, not at another place
+    // holding an argument of the same name.
+    let o = call(
+        &mut h,
+        "deploy",
+        r#"{"target":{"region":"eu-west"},"region":"us-east"}"#,
+        ("mcp-param-region", "us-east"),
+    );
+    assert_eq!(
+        o.report.rejection.as_ref().map(|r| r.0),
+        Some(Rejection::HeaderMismatch)
+    );
+    assert!(forwarded(&call(
+        &mut h,
+        "deploy",
+        r#"{"target":{"region":"eu-west"},"region":"us-east"}"#,
+        ("mcp-param-region", "eu-west")
+    )));
     // When the body holds the judged argument, the header must be its value, and is judged.
     assert!(forwarded(&call(
         &mut h,
