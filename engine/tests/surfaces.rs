@@ -311,7 +311,11 @@ fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
             Some(Rejection::HeaderMismatch),
             "{tool} {header:?}"
         );
-        assert!(reply_body(&o).contains("the policy judges"), "{}", reply_body(&o));
+        assert!(
+            reply_body(&o).contains("the policy judges"),
+            "{}",
+            reply_body(&o)
+        );
     }
     // The header must be the value at the path the policy judges, not at another place
     // holding an argument of the same name.
