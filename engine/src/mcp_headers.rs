@@ -9,6 +9,12 @@ use crate::mcp::Message;
 use crate::names::canonical_method;
 use crate::policy::Policy;
 
+/// The header mirroring the body's method (lower case, as the host gives names).
+pub const METHOD_HEADER: &str = "mcp-method";
+
+/// The header mirroring the body's tool or prompt name or resource URI.
+pub const NAME_HEADER: &str = "mcp-name";
+
 /// The prefix of the headers that mirror a tool's arguments (lower case).
 pub const PARAM_PREFIX: &[u8] = b"mcp-param-";
 
@@ -81,8 +87,8 @@ pub fn params(headers: &HeaderList<'_>) -> Result<Vec<Param>, String> {
 
 /// Whether a header names a call: `Mcp-Method`, `Mcp-Name` or `Mcp-Param-*`.
 pub fn names_a_call(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"mcp-method")
-        || name.eq_ignore_ascii_case(b"mcp-name")
+    name.eq_ignore_ascii_case(METHOD_HEADER.as_bytes())
+        || name.eq_ignore_ascii_case(NAME_HEADER.as_bytes())
         || param_token(name).is_some()
 }
 

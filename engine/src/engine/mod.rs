@@ -125,8 +125,8 @@ const HEAD_NAMES: [&str; 7] = [
     "content-encoding",
     "transfer-encoding",
     "content-length",
-    "mcp-method",
-    "mcp-name",
+    mcp_headers::METHOD_HEADER,
+    mcp_headers::NAME_HEADER,
 ];
 
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
@@ -275,7 +275,7 @@ impl Engine {
                 return Head::Pass;
             }
             let mut report = self.base_report(None);
-            report.request_id = http::values(headers, "x-request-id")
+            report.request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
                 .next()
                 .map(|v| http::loggable(v).into_owned());
             return Head::Done(
