@@ -45,13 +45,13 @@ fn map_char(c: char) -> Mapping {
     let idx = RUNS.partition_point(|&(start, _, _)| start <= cp);
     if let Some(&(start, count, mapping)) = idx.checked_sub(1).and_then(|i| RUNS.get(i)) {
         if count == 0 && cp == start {
-            let off = (mapping >> 8) as usize;
-            let len = (mapping & 0xff) as usize;
+            let off = usize::from(mapping >> 4);
+            let len = usize::from(mapping & 0xf);
             if let Some(s) = MULTI.as_bytes().get(off..off.saturating_add(len)) {
                 return Mapping::Multi(s);
             }
         } else if count > 0 && cp < start.saturating_add(u32::from(count)) {
-            let ascii = mapping.saturating_add(cp - start);
+            let ascii = u32::from(mapping).saturating_add(cp - start);
             if let Ok(b) = u8::try_from(ascii) {
                 return if b == b' ' {
                     Mapping::Skip
@@ -67,11 +67,12 @@ fn map_char(c: char) -> Mapping {
 /// The simple lower-case form of a non-ASCII character (from the generated table).
 fn lower(c: char) -> char {
     let cp = c as u32;
-    let idx = LOWER.partition_point(|&(start, _, _, _)| start <= cp);
-    if let Some(&(start, count, delta, stride)) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
+    let idx = LOWER.partition_point(|&(start, _)| start <= cp);
+    if let Some(&(start, packed)) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
+        let (delta, count, stride) = (packed >> 8, (packed >> 1) & 0x7f, (packed & 1) + 1);
         let off = cp - start;
-        let stride = u32::from(stride.max(1));
-        if off % stride == 0 && off / stride < u32::from(count) {
+        let stride = stride.unsigned_abs();
+        if off % stride == 0 && off / stride < count.unsigned_abs() {
             if let Some(l) = cp.checked_add_signed(delta).and_then(char::from_u32) {
                 return l;
             }
