@@ -21,6 +21,7 @@ pub mod offline;
 pub mod outcome;
 pub mod pattern;
 pub mod policy;
+pub mod query;
 pub mod ratelimit;
 pub mod reply;
 pub mod rls;

@@ -18,7 +18,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Decodes every `%XX` (repeatedly, so `%2570` is `p` too); invalid escapes stay as written.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let mut cur = s.as_bytes().to_vec();
     for _ in 0..4 {
         let mut out = Vec::with_capacity(cur.len());

@@ -754,3 +754,32 @@ fn bodyless_requests_naming_a_call_in_headers_are_refused() {
         toolgate_engine::Head::Pass
     );
 }
+
+#[test]
+fn queries_carrying_a_json_rpc_member_are_refused_with_or_without_a_body() {
+    let h = Harness::new(SEED);
+    let attrs = Attrs {
+        address: None,
+        jwt_sub: None,
+    };
+    let refused = |method: &[u8], path: &[u8], has_body: bool| {
+        let head: [(&[u8], &[u8]); 2] = [(b":path", path), (b"content-type", b"application/json")];
+        match h.engine.inspect_head(method, &head, has_body, &attrs) {
+            toolgate_engine::Head::Done(outcome) => {
+                assert_eq!(status(&outcome), 400);
+                assert!(reply_body(&outcome)
+                    .starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600"#));
+                true
+            }
+            _ => false,
+        }
+    };
+    let get_call: &[u8] = b"/mcp?jsonrpc=2.0&method=tools%2Fcall&params=%7B%7D&id=1";
+    assert!(refused(b"GET", get_call, false));
+    assert!(refused(b"DELETE", b"/mcp?%4Dethod=x", false));
+    assert!(refused(b"POST", b"/mcp?params[name]=cache_delete", true));
+    // The 2024-11-05 transport's session query, and queries naming nothing, are untouched.
+    assert!(!refused(b"GET", b"/sse?sessionId=abc", false));
+    assert!(!refused(b"POST", b"/messages?session_id=abc", true));
+    assert!(!refused(b"POST", b"/mcp?tenant=a", true));
+}

@@ -20,6 +20,7 @@ use crate::mcp_headers;
 use crate::names::canonical_method;
 use crate::outcome::{Forward, Outcome, Rejection, Report, Verdict};
 use crate::policy::{Kind, Policy, Scope};
+use crate::query;
 use crate::ratelimit::{CasStore, Clock, CounterKeys, StoreError, SHARED_TAG};
 use crate::reply;
 use std::borrow::Cow;
@@ -267,6 +268,20 @@ impl Engine {
         has_body: bool,
         attrs: &dyn Attributes,
     ) -> Head {
+        let refuse_head = |kind: Rejection, detail: String| {
+            let mut report = self.base_report(None);
+            report.request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
+                .next()
+                .map(|v| http::loggable(v).into_owned());
+            Head::Done(self.refuse(kind, detail, report))
+        };
+        let path = http::values(headers, ":path").next().unwrap_or_default();
+        if let Some(member) = query::member_in_query(path) {
+            return refuse_head(
+                Rejection::InvalidRequest,
+                format!("the query string names the JSON-RPC member \"{member}\"; send the message as the body of a POST"),
+            );
+        }
         if !http::must_inspect(method, has_body) {
             // Clients send these headers only with a body; on a body-less GET or DELETE they
             // name a call that a server routing on headers could act on, unjudged.
@@ -274,17 +289,10 @@ impl Engine {
             if !names_a_call {
                 return Head::Pass;
             }
-            let mut report = self.base_report(None);
-            report.request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
-                .next()
-                .map(|v| http::loggable(v).into_owned());
-            return Head::Done(
-                self.refuse(
-                    Rejection::HeaderMismatch,
-                    "Mcp-Method, Mcp-Name and Mcp-Param headers describe a request in the body, but there is no body"
-                        .into(),
-                    report,
-                ),
+            return refuse_head(
+                Rejection::HeaderMismatch,
+                "Mcp-Method, Mcp-Name and Mcp-Param headers describe a request in the body, but there is no body"
+                    .into(),
             );
         }
         let s = &self.config.settings;
