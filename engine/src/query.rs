@@ -12,8 +12,8 @@ use crate::fold::fold_eq;
 const MEMBERS: [&str; 6] = ["jsonrpc", "method", "params", "name", "arguments", "uri"];
 
 /// The first query parameter of `path` (a request's `:path`) that names a JSON-RPC or MCP
-/// member as a lenient server reads names: percent-escapes and `+` decoded, folded like
-/// keys (case, compatibility forms, invisible characters), and a bracket or dot suffix
+/// member as a lenient server reads names: percent-escapes decoded, folded like keys (case,
+/// compatibility forms, whitespace and invisible characters), and a bracket or dot suffix
 /// (`params[name]`, `params.name`) taken as the member it belongs to. `None` when there is
 /// none, or no query. The work is linear in the path, which Envoy's header limits bound.
 pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
@@ -21,10 +21,11 @@ pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
         return None;
     }
     // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
-    // and `%26` a parameter. This reading finds every name that splitting first would.
+    // and `%26` a parameter. This reading finds every name that splitting first would. What
+    // precedes the first separator is the path; `;` parameters in the path count too.
     let decoded = crate::uri::percent_decode(&String::from_utf8_lossy(path));
-    let query = decoded.as_bytes();
-    query
+    decoded
+        .as_bytes()
         .split(|&c| matches!(c, b'?' | b'&' | b';'))
         .skip(1)
         .find_map(|pair| {
