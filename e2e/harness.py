@@ -115,7 +115,7 @@ class MemcachedMcp(Proc):
 class Recording(Proc):
     """The recording SDK server; `calls()` lists what it executed."""
 
-    def __init__(self, logdir, json_response=False, stateless=False, name="recording"):
+    def __init__(self, logdir, json_response=False, stateless=False, name="recording", sse=False):
         self.port = free_port()
         self.record = Path(logdir) / f"{name}.jsonl"
         argv = [venv_bin("sdk", "python"), SERVERS / "recording.py", "--port", self.port, "--record", self.record]
@@ -123,6 +123,8 @@ class Recording(Proc):
             argv.append("--json-response")
         if stateless:
             argv.append("--stateless")
+        if sse:
+            argv.append("--sse")  # the 2024-11-05 HTTP+SSE transport, at /sse
         super().__init__(name, argv, logdir)
         self.url = f"http://127.0.0.1:{self.port}/mcp"
 

@@ -4,6 +4,7 @@ import contextlib
 
 import httpx2
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 
@@ -20,6 +21,16 @@ async def session(url, headers=None, modern=False):
                 else:
                     await s.initialize()
                 yield s
+
+
+@contextlib.asynccontextmanager
+async def sse_session(url, headers=None):
+    """A session over the 2024-11-05 HTTP+SSE transport: `url` is the server's GET stream,
+    whose `endpoint` event names where the client POSTs (a path with a session query)."""
+    async with sse_client(url, headers=headers or {}) as streams:
+        async with ClientSession(streams[0], streams[1]) as s:
+            await s.initialize()
+            yield s
 
 
 def run(coro):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness import ROOT, Envoy, Recording
-from mcp_client import run, session, text
+from mcp_client import run, session, sse_session, text
 from raw import request
 
 POLICY = {"version": "1", "default": "deny", "hide": ["cache_delete"],
@@ -44,6 +44,35 @@ def test_inspector_lists_calls_and_sees_a_denial(sse_stack):
     assert result["isError"] is True
     assert 'Toolgate denied tool "cache_set": it is not allowed by policy.' in result["content"][0]["text"]
     assert [c["name"] for c in rec.calls()] == ["echo"]
+
+
+def test_the_2024_11_05_sse_transport(procs):
+    """The old HTTP+SSE transport with the SDK's own client and server: the GET stream opens
+    untouched, the server names `/messages/?session_id=...` and every call POSTed there is
+    judged like any other (a session query is not JSON-RPC in the query string).
+
+    What this transport cannot get (filter/README.md, "The 2024-11-05 transport"): its answers
+    travel on the GET stream, not in the POST's response, so the client never reads a
+    denial Toolgate puts there; the denied call times out on the client, and never runs."""
+    rec = procs.add(Recording(procs.dir, sse=True).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+
+    async def go():
+        async with sse_session(f"http://127.0.0.1:{envoy.port}/sse") as s:
+            listed = await s.list_tools()
+            ok = await s.call_tool("echo", {"text": "over sse"})
+            try:
+                denied = await s.call_tool("cache_set", {"key": "k", "value": "v"}, read_timeout_seconds=3)
+            except Exception as e:  # noqa: BLE001 - the SDK's timeout error
+                denied = e
+            again = await s.call_tool("echo", {"text": "still open"})
+            return listed, ok, denied, again
+
+    listed, ok, denied, again = run(go())
+    assert "echo" in [t.name for t in listed.tools]
+    assert text(ok) == "over sse" and text(again) == "still open"
+    assert isinstance(denied, Exception), denied
+    assert [c["arguments"]["text"] for c in rec.calls()] == ["over sse", "still open"]
 
 
 def test_sse_progress_streams_through(sse_stack):

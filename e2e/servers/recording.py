@@ -1,7 +1,10 @@
 """An MCP server on the official Python SDK (mcp 2.x ``MCPServer``) whose tools record
 every call they actually execute, so tests can prove what reached the upstream.
 
-Usage: python recording.py --port PORT --record FILE [--json-response] [--stateless]
+Usage: python recording.py --port PORT --record FILE [--json-response] [--stateless] [--sse]
+
+With --sse it speaks the 2024-11-05 HTTP+SSE transport instead: GET /sse opens the stream,
+whose `endpoint` event names `/messages/?session_id=...` for the client's POSTs.
 """
 import argparse
 import asyncio
@@ -146,9 +149,17 @@ def main():
     p.add_argument("--record", required=True)
     p.add_argument("--json-response", action="store_true")
     p.add_argument("--stateless", action="store_true")
+    p.add_argument("--sse", action="store_true")
     a = p.parse_args()
     global RECORD
     RECORD = a.record
+    if a.sse:
+        app = server.sse_app(
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            host="127.0.0.1",
+        )
+        uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")
+        return
     app = server.streamable_http_app(
         json_response=a.json_response,
         stateless_http=a.stateless,

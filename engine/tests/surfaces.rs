@@ -562,4 +562,14 @@ fn response_modes() {
         e.response_mode(b"200", Some(b"application/json"), Some(b"identity")),
         ResponseMode::Json
     );
+    // The 2024-11-05 transport's "Accepted": the listing comes on the GET stream.
+    assert_eq!(
+        e.response_mode(b"202", Some(b"text/plain"), None),
+        ResponseMode::Pass
+    );
+    assert_eq!(e.response_mode(b"202", None, None), ResponseMode::Pass);
+    assert_eq!(
+        e.response_mode(b"202", Some(b"application/json"), None),
+        ResponseMode::Json
+    );
 }
