@@ -275,7 +275,11 @@ impl Engine {
                 .map(|v| http::loggable(v).into_owned());
             Head::Done(self.refuse(kind, detail, report))
         };
-        let path = http::values(headers, ":path").next().unwrap_or_default();
+        // Pseudo-header names are lower case on every HTTP version Envoy speaks.
+        let path = headers
+            .iter()
+            .find(|(k, _)| *k == b":path")
+            .map_or(&b""[..], |(_, v)| *v);
         if let Some(member) = query::member_in_query(path) {
             return refuse_head(
                 Rejection::InvalidRequest,
