@@ -69,10 +69,11 @@ fn lower(c: char) -> char {
     let cp = c as u32;
     let idx = LOWER.partition_point(|&(start, _)| start <= cp);
     if let Some(&(start, packed)) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
-        let (delta, count, stride) = (packed >> 8, (packed >> 1) & 0x7f, (packed & 1) + 1);
+        let delta = packed >> 8;
+        let count = ((packed >> 1) & 0x7f).unsigned_abs();
+        let stride = (packed & 1).unsigned_abs() + 1;
         let off = cp - start;
-        let stride = stride.unsigned_abs();
-        if off % stride == 0 && off / stride < count.unsigned_abs() {
+        if off % stride == 0 && off / stride < count {
             if let Some(l) = cp.checked_add_signed(delta).and_then(char::from_u32) {
                 return l;
             }

@@ -69,6 +69,15 @@ impl<'a> HeadIndex<'a> {
     }
 }
 
+/// The value of a pseudo-header (`:method`, `:path`), empty when absent. Their names are
+/// lower case on every HTTP version Envoy speaks, so they are matched exactly.
+pub fn pseudo_header<'a>(headers: &HeaderList<'a>, name: &str) -> &'a [u8] {
+    headers
+        .iter()
+        .find(|(k, _)| *k == name.as_bytes())
+        .map_or(&[], |(_, v)| *v)
+}
+
 /// Methods that carry no JSON-RPC when they have no body.
 fn is_passive_method(method: &[u8]) -> bool {
     matches!(method, b"GET" | b"HEAD" | b"DELETE" | b"OPTIONS")

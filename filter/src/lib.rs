@@ -421,10 +421,7 @@ impl Stream {
         let Some(pairs) = headers::decode(&raw) else {
             return self.unavailable();
         };
-        let method = pairs
-            .iter()
-            .find(|(k, _)| *k == b":method")
-            .map_or(&b""[..], |(_, v)| *v);
+        let method = toolgate_engine::http::pseudo_header(&pairs, ":method");
         match shared
             .engine
             .inspect_head(method, &pairs, !end_of_stream, &HostAttributes)

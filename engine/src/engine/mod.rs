@@ -260,6 +260,13 @@ impl Engine {
         }
     }
 
+    /// Refuses a request on its head alone.
+    fn refuse_head(&self, kind: Rejection, detail: String, request_id: Option<String>) -> Head {
+        let mut report = self.base_report(None);
+        report.request_id = request_id;
+        Head::Done(self.refuse(kind, detail, report))
+    }
+
     /// Decides what the head alone allows: pass, refuse, or inspect the body.
     pub fn inspect_head(
         &self,
@@ -268,18 +275,14 @@ impl Engine {
         has_body: bool,
         attrs: &dyn Attributes,
     ) -> Head {
+        // Before the head is indexed: the first request id sent is logged.
         let refuse_head = |kind: Rejection, detail: String| {
-            let mut report = self.base_report(None);
-            report.request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
+            let request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
                 .next()
                 .map(|v| http::loggable(v).into_owned());
-            Head::Done(self.refuse(kind, detail, report))
+            self.refuse_head(kind, detail, request_id)
         };
-        // Pseudo-header names are lower case on every HTTP version Envoy speaks.
-        let path = headers
-            .iter()
-            .find(|(k, _)| *k == b":path")
-            .map_or(&b""[..], |(_, v)| *v);
+        let path = http::pseudo_header(headers, ":path");
         if let Some(member) = query::member_in_query(path) {
             return refuse_head(
                 Rejection::InvalidRequest,
@@ -306,11 +309,8 @@ impl Engine {
             .ok()
             .flatten()
             .map(|v| http::loggable(v).into_owned());
-        let early = |kind: Rejection, detail: String| {
-            let mut report = self.base_report(None);
-            report.request_id = request_id.clone();
-            Head::Done(self.refuse(kind, detail, report))
-        };
+        let early =
+            |kind: Rejection, detail: String| self.refuse_head(kind, detail, request_id.clone());
         match head.single(at::CONTENT_TYPE) {
             Err(http::Repeated) => {
                 return early(
