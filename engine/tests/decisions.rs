@@ -9,6 +9,7 @@
 mod common;
 use common::*;
 use toolgate_engine::outcome::{CallOutcome, Reason, Rejection, ToolLabel, Verdict};
+use toolgate_engine::NoAttributes;
 
 #[test]
 fn seed_policy_caps_cache_cas_at_30_per_minute_per_grant() {
@@ -685,10 +686,7 @@ fn store_failure_fails_closed() {
 #[test]
 fn passive_methods_pass_untouched() {
     let h = Harness::new(SEED);
-    let attrs = Attrs {
-        address: None,
-        jwt_sub: None,
-    };
+    let attrs = NoAttributes;
     for m in ["GET", "HEAD", "DELETE", "OPTIONS"] {
         assert_eq!(
             h.engine.inspect_head(m.as_bytes(), &[], false, &attrs),
@@ -713,10 +711,7 @@ fn passive_methods_pass_untouched() {
 #[test]
 fn bodyless_requests_naming_a_call_in_headers_are_refused() {
     let h = Harness::new(SEED);
-    let attrs = Attrs {
-        address: None,
-        jwt_sub: None,
-    };
+    let attrs = NoAttributes;
     let heads: [&[(&[u8], &[u8])]; 4] = [
         &[
             (b"mcp-method", b"tools/call"),
@@ -758,10 +753,7 @@ fn bodyless_requests_naming_a_call_in_headers_are_refused() {
 #[test]
 fn queries_carrying_a_json_rpc_member_are_refused_with_or_without_a_body() {
     let h = Harness::new(SEED);
-    let attrs = Attrs {
-        address: None,
-        jwt_sub: None,
-    };
+    let attrs = NoAttributes;
     let refused = |method: &[u8], path: &[u8], has_body: bool| {
         let head: [(&[u8], &[u8]); 2] = [(b":path", path), (b"content-type", b"application/json")];
         match h.engine.inspect_head(method, &head, has_body, &attrs) {
