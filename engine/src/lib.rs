@@ -13,6 +13,7 @@ mod fold_table;
 pub mod hash;
 pub mod http;
 pub mod json;
+pub mod legacy;
 pub mod listing;
 pub mod mcp;
 pub mod mcp_headers;

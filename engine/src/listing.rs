@@ -33,7 +33,7 @@ pub struct ListRules<'a> {
 const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
 
 impl Kind {
-    fn array_key(self) -> &'static str {
+    pub(crate) fn array_key(self) -> &'static str {
         match self {
             Kind::Tool => "tools",
             Kind::Resource => "resources",
@@ -71,7 +71,8 @@ fn id_key(v: Value<'_>) -> Option<String> {
     }
 }
 
-fn offset_in(outer: &str, inner: &str) -> Option<usize> {
+/// Where `inner`, a slice of `outer`, starts in it.
+pub(crate) fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
     let o = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
     (o + inner.len() <= outer.len()).then_some(o)
 }
@@ -120,6 +121,15 @@ impl ListRules<'_> {
         else {
             return Ok(None);
         };
+        self.filter_message(msg, kind)
+    }
+
+    /// Filters one JSON-RPC message as an answer listing `kind`.
+    pub(crate) fn filter_message(
+        &self,
+        msg: Value<'_>,
+        kind: Kind,
+    ) -> Result<Option<String>, String> {
         let Some(result) = msg.get("result") else {
             return Ok(None);
         };
@@ -155,7 +165,8 @@ impl ListRules<'_> {
             return Ok(None);
         }
         let outer = msg.raw();
-        let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
+        let start =
+            offset_in(outer.as_bytes(), list.raw().as_bytes()).ok_or("internal offset error")?;
         let mut out = String::with_capacity(outer.len());
         out.push_str(outer.get(..start).unwrap_or(""));
         out.push('[');
@@ -171,12 +182,10 @@ impl ListRules<'_> {
         body: &[u8],
         pending: &[PendingList],
     ) -> Result<Option<Vec<u8>>, String> {
-        let opts = Options {
-            max_depth: self.max_depth,
-            keys: KeyRule::Folded,
-        };
         let mut validator = Validator::new();
-        let root = validator.validate(body, opts).map_err(|e| e.to_string())?;
+        let root = validator
+            .validate(body, self.json_options())
+            .map_err(|e| e.to_string())?;
         if root.kind() != JsonKind::Array {
             return Ok(self.message(root, pending)?.map(String::into_bytes));
         }
@@ -192,6 +201,14 @@ impl ListRules<'_> {
             }
         }
         Ok(changed.then(|| format!("[{}]", parts.join(",")).into_bytes()))
+    }
+
+    /// Answers are read as strictly as requests.
+    pub(crate) fn json_options(&self) -> Options {
+        Options {
+            max_depth: self.max_depth,
+            keys: KeyRule::Folded,
+        }
     }
 }
 

@@ -211,6 +211,9 @@ pub struct Report {
     pub grant: Option<u64>,
     /// The request's `x-request-id`, printable.
     pub request_id: Option<String>,
+    /// A message of the 2024-11-05 transport, answered on its GET stream (see
+    /// [`crate::legacy`]).
+    pub legacy_sse: bool,
 }
 
 impl Report {
@@ -262,6 +265,12 @@ pub struct Forward {
     pub limits: Vec<LimitState>,
     /// List requests whose responses must be filtered.
     pub lists: Vec<PendingList>,
+    /// The body to send instead of the request's (a 2024-11-05 transport message rewritten
+    /// so that its answer on the GET stream can be restored, see [`crate::legacy`]).
+    pub body: Option<Vec<u8>>,
+    /// The answer the client gets instead of the upstream's (the denial of a rewritten
+    /// 2024-11-05 transport message).
+    pub answer: Option<Reply>,
 }
 
 /// Forward or answer.

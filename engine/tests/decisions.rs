@@ -687,7 +687,12 @@ fn store_failure_fails_closed() {
 fn passive_methods_pass_untouched() {
     let h = Harness::new(SEED);
     let attrs = NoAttributes;
-    for m in ["GET", "HEAD", "DELETE", "OPTIONS"] {
+    // A GET's answer may be the 2024-11-05 transport's stream: watched, not inspected.
+    assert_eq!(
+        h.engine.inspect_head(b"GET", &[], false, &attrs),
+        toolgate_engine::Head::Watch
+    );
+    for m in ["HEAD", "DELETE", "OPTIONS"] {
         assert_eq!(
             h.engine.inspect_head(m.as_bytes(), &[], false, &attrs),
             toolgate_engine::Head::Pass
@@ -746,7 +751,7 @@ fn bodyless_requests_naming_a_call_in_headers_are_refused() {
     assert_eq!(
         h.engine
             .inspect_head(b"GET", &[(b"mcp-session-id", b"S1")], false, &attrs),
-        toolgate_engine::Head::Pass
+        toolgate_engine::Head::Watch
     );
 }
 

@@ -161,6 +161,7 @@ impl Root {
             shared: self.shared.clone(),
             stage: Stage::Head,
             response: Response::Pass,
+            body_len: 0,
         }
     }
 }
@@ -171,6 +172,9 @@ enum Stage {
     Head,
     /// Not inspected: everything passes.
     Pass,
+    /// A GET passed on: an event stream answering it is watched for answers to rewritten
+    /// 2024-11-05 transport messages.
+    Watching,
     /// Buffering the body to its end before deciding.
     Buffering(RequestInfo),
     /// Waiting for the rate limit service's answer to gRPC call `token`.
@@ -189,8 +193,9 @@ enum Response {
     Json(Vec<PendingList>),
     /// An event stream, filtered event by event.
     Sse(SseFilter),
-    /// Cannot be filtered: replaced by an error.
-    Replace(Vec<PendingList>),
+    /// Replaced by this body (an error in place of a list that cannot be filtered, or a
+    /// denial in place of the answer to the ping it travelled as).
+    Replace(String),
 }
 
 struct Stream {
@@ -200,6 +205,8 @@ struct Stream {
     shared: Option<Rc<Shared>>,
     stage: Stage,
     response: Response,
+    /// The length of the body the decision read (what a rewrite replaces).
+    body_len: usize,
 }
 
 impl Stream {
@@ -210,6 +217,7 @@ impl Stream {
             shared: None,
             stage: Stage::Head,
             response: Response::Pass,
+            body_len: 0,
         }
     }
 
@@ -255,7 +263,13 @@ impl Stream {
         report(shared, &outcome.report);
         match outcome.verdict {
             Verdict::Consult(c) => self.consult(shared, c),
-            Verdict::Forward(forward) => {
+            Verdict::Forward(mut forward) => {
+                if let Some(body) = forward.body.take() {
+                    // A denied call whose rewrite failed must not go on as it is.
+                    if abi::set_buffer(abi::Buffer::RequestBody, 0, self.body_len, &body).is_err() {
+                        return self.unavailable();
+                    }
+                }
                 self.stage = Stage::Forwarded(forward);
                 Action::Continue
             }
@@ -335,7 +349,10 @@ impl Stream {
         };
         let max = shared.engine.config().settings.max_body_bytes;
         match abi::buffer(abi::Buffer::RequestBody, 0, size.min(max.saturating_add(1))) {
-            Ok(body) => self.decide(shared, &info, &body),
+            Ok(body) => {
+                self.body_len = body.len();
+                self.decide(shared, &info, &body)
+            }
             // No buffered body at all: an empty body.
             Err(HostError::NotFound) => self.decide(shared, &info, &[]),
             Err(e) => {
@@ -402,6 +419,28 @@ fn report(shared: &Shared, report: &Report) {
     let _ = abi::set_property(&["toolgate.decision"], report.summary().as_bytes());
 }
 
+/// How the response whose headers are at hand must be handled.
+fn response_mode(shared: &Shared) -> ResponseMode {
+    let raw = abi::header_pairs(abi::Map::ResponseHeaders).unwrap_or_default();
+    let pairs = headers::decode(&raw).unwrap_or_default();
+    let get = |name: &[u8]| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let encoding = pairs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(b"content-encoding"))
+        .find(|(_, v)| !toolgate_engine::http::only_codings(v, &[b"identity"]))
+        .map(|(_, v)| *v);
+    shared.engine.response_mode(
+        get(b":status").unwrap_or(b"200"),
+        get(b"content-type"),
+        encoding,
+    )
+}
+
 /// The stream callbacks, as [`exports`] routes them.
 impl Stream {
     fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
@@ -430,9 +469,17 @@ impl Stream {
                 self.stage = Stage::Pass;
                 Action::Continue
             }
+            Head::Watch => {
+                self.stage = Stage::Watching;
+                Action::Continue
+            }
             Head::Done(outcome) => self.apply(&shared, outcome),
             Head::Inspect(info) if end_of_stream => self.decide(&shared, &info, &[]),
             Head::Inspect(info) => {
+                if info.legacy_sse {
+                    // The body may be rewritten to another length (see toolgate_engine::legacy).
+                    let _ = abi::remove_header(abi::Map::RequestHeaders, "content-length");
+                }
                 self.stage = Stage::Buffering(info);
                 if shared.engine.config().settings.pause_on_request_headers {
                     Action::Pause
@@ -463,7 +510,7 @@ impl Stream {
             }
             Stage::Answered => Action::Pause,
             Stage::Consulting(..) => Action::Pause,
-            Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
+            Stage::Head | Stage::Pass | Stage::Watching | Stage::Forwarded(_) => Action::Continue,
         }
     }
 
@@ -479,18 +526,39 @@ impl Stream {
             }
             Stage::Answered => Action::Pause,
             Stage::Consulting(..) => Action::Pause,
-            Stage::Head | Stage::Pass | Stage::Forwarded(_) => Action::Continue,
+            Stage::Head | Stage::Pass | Stage::Watching | Stage::Forwarded(_) => Action::Continue,
         }
     }
 
     fn on_response_headers(&mut self) -> Action {
-        let Stage::Forwarded(forward) = std::mem::replace(&mut self.stage, Stage::Pass) else {
-            return Action::Continue;
-        };
         let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
+        let max = shared.engine.config().settings.max_response_bytes;
+        let forward = match std::mem::replace(&mut self.stage, Stage::Pass) {
+            Stage::Forwarded(forward) => forward,
+            Stage::Watching => {
+                if response_mode(&shared) == ResponseMode::Sse {
+                    self.response = Response::Sse(SseFilter::new(Vec::new(), max));
+                }
+                return Action::Continue;
+            }
+            _ => return Action::Continue,
+        };
         let map = abi::Map::ResponseHeaders;
+        if let Some(denial) = forward.answer {
+            // The POST of a denied 2024-11-05 message: its client reads the denial on the
+            // GET stream, any other reader here (denials are answered 200).
+            let _ = abi::replace_header(map, ":status", "200");
+            let _ = abi::replace_header(map, "content-type", "application/json");
+            let _ = abi::remove_header(map, "content-encoding");
+            let _ = abi::remove_header(map, "content-length");
+            for (name, value) in &denial.headers {
+                let _ = abi::replace_header(map, name, value);
+            }
+            self.response = Response::Replace(denial.body);
+            return Action::Continue;
+        }
         for (name, value) in reply::limit_state_headers(&forward.limits)
             .into_iter()
             .flatten()
@@ -500,38 +568,18 @@ impl Stream {
         if forward.lists.is_empty() {
             return Action::Continue;
         }
-        let raw = abi::header_pairs(map).unwrap_or_default();
-        let pairs = headers::decode(&raw).unwrap_or_default();
-        let get = |name: &[u8]| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        };
-        let encoding = pairs
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(b"content-encoding"))
-            .find(|(_, v)| !toolgate_engine::http::only_codings(v, &[b"identity"]))
-            .map(|(_, v)| *v);
-        let mode = shared.engine.response_mode(
-            get(b":status").unwrap_or(b"200"),
-            get(b"content-type"),
-            encoding,
-        );
+        let mode = response_mode(&shared);
         self.response = match mode {
             ResponseMode::Pass => Response::Pass,
             ResponseMode::Json => Response::Json(forward.lists),
-            ResponseMode::Sse => Response::Sse(SseFilter::new(
-                forward.lists,
-                shared.engine.config().settings.max_response_bytes,
-            )),
+            ResponseMode::Sse => Response::Sse(SseFilter::new(forward.lists, max)),
             ResponseMode::Fail => {
                 shared.metrics.list_unfilterable();
                 abi::log(Level::Warn, "toolgate: a list response that cannot be filtered (compressed or of an unknown type) was withheld");
                 let _ = abi::replace_header(map, ":status", "502");
                 let _ = abi::replace_header(map, "content-type", "application/json");
                 let _ = abi::remove_header(map, "content-encoding");
-                Response::Replace(forward.lists)
+                Response::Replace(unfilterable(&forward.lists))
             }
         };
         if !matches!(self.response, Response::Pass) {
@@ -548,7 +596,7 @@ impl Stream {
         let max = shared.engine.config().settings.max_response_bytes;
         if let Response::Json(lists) = &mut self.response {
             if size > max {
-                self.response = Response::Replace(std::mem::take(lists));
+                self.response = Response::Replace(unfilterable(lists));
             } else if !end_of_stream {
                 return Action::Pause;
             }
@@ -587,13 +635,13 @@ impl Stream {
                     let _ = abi::set_buffer(body, 0, size, &out);
                 }
             }
-            Response::Replace(lists) => {
-                let replacement = if end_of_stream {
-                    unfilterable(lists)
+            Response::Replace(replacement) => {
+                let now = if end_of_stream {
+                    std::mem::take(replacement)
                 } else {
                     String::new()
                 };
-                let _ = abi::set_buffer(body, 0, size, replacement.as_bytes());
+                let _ = abi::set_buffer(body, 0, size, now.as_bytes());
             }
         }
         Action::Continue

@@ -5,6 +5,7 @@ use super::count::{Exhausted, Tally};
 use super::judge::Call;
 use super::{Engine, RequestInfo};
 use crate::config::{DenialStyle, FailureMode};
+use crate::legacy;
 use crate::listing::PendingList;
 use crate::outcome::{
     CallOutcome, CallReport, Forward, LimitState, Outcome, Reason, Reply, Report, ToolLabel,
@@ -283,12 +284,29 @@ impl Engine {
         if !denied || self.shadow() {
             let limits = if denied { Vec::new() } else { limits };
             return Outcome {
-                verdict: Verdict::Forward(Forward { limits, lists }),
+                verdict: Verdict::Forward(Forward {
+                    limits,
+                    lists,
+                    body: None,
+                    answer: None,
+                }),
+                report,
+            };
+        }
+        let reply = self.render(&calls, batch);
+        if report.legacy_sse && !batch && calls.iter().all(|c| c.id.is_some()) {
+            // Its client reads answers only on the GET stream: the server carries it there.
+            return Outcome {
+                verdict: Verdict::Forward(Forward {
+                    body: Some(legacy::denial_ping(&reply.body)),
+                    answer: Some(reply),
+                    ..Forward::default()
+                }),
                 report,
             };
         }
         Outcome {
-            verdict: Verdict::Respond(self.render(&calls, batch)),
+            verdict: Verdict::Respond(reply),
             report,
         }
     }

@@ -14,6 +14,7 @@ use crate::config::{Config, GrantSource, Mode};
 use crate::hash::{siphash_parts, HashKey};
 use crate::http::{self, HeadIndex, HeaderList};
 use crate::json::{KeyRule, Options, Validator};
+use crate::legacy;
 use crate::listing::{ListRules, PendingList};
 use crate::mcp::{self, Envelope, Id, Invalid, Message};
 use crate::mcp_headers;
@@ -63,6 +64,8 @@ pub struct RequestInfo {
     pub request_id: Option<String>,
     /// The headers mirroring the body (MCP 2026-07-28), as sent.
     pub mirrored: mcp_headers::Mirrored,
+    /// A message POST of the 2024-11-05 transport: its answer travels on the GET stream.
+    pub legacy_sse: bool,
 }
 
 /// The decision on a request head.
@@ -70,6 +73,9 @@ pub struct RequestInfo {
 pub enum Head {
     /// Nothing to inspect: pass untouched.
     Pass,
+    /// A GET: pass it, but an event stream answering it may carry answers to rewritten
+    /// 2024-11-05 transport messages, to restore with [`crate::legacy::restore`].
+    Watch,
     /// Buffer the whole body, then call [`Engine::decide`].
     Inspect(RequestInfo),
     /// Decided from the head alone (a refusal, or in shadow mode its report).
@@ -256,6 +262,7 @@ impl Engine {
             shadow: self.shadow(),
             grant: info.and_then(|i| i.grant).map(|g| g.fingerprint),
             request_id: info.and_then(|i| i.request_id.clone()),
+            legacy_sse: info.is_some_and(|i| i.legacy_sse),
             ..Report::default()
         }
     }
@@ -294,7 +301,11 @@ impl Engine {
             // name a call that a server routing on headers could act on, unjudged.
             let names_a_call = headers.iter().any(|(k, _)| mcp_headers::names_a_call(k));
             if !names_a_call {
-                return Head::Pass;
+                return if method.eq_ignore_ascii_case(b"GET") {
+                    Head::Watch
+                } else {
+                    Head::Pass
+                };
             }
             return refuse_head(
                 Rejection::HeaderMismatch,
@@ -397,6 +408,7 @@ impl Engine {
                 name: header(at::MCP_NAME),
                 params,
             },
+            legacy_sse: legacy::is_message_post(path, headers),
         })
     }
 

@@ -64,7 +64,7 @@ impl Runner {
             .engine
             .inspect_head(r.method.as_bytes(), &headers, has_body, &self.address)
         {
-            Head::Pass => None,
+            Head::Pass | Head::Watch => None,
             Head::Done(o) => Some(o),
             Head::Inspect(info) => {
                 let o = self.engine.decide(

@@ -79,7 +79,7 @@ impl Harness {
             jwt_sub: None,
         };
         match self.engine.inspect_head(b"POST", &list, true, &attrs) {
-            Head::Pass => panic!("a POST must be inspected"),
+            Head::Pass | Head::Watch => panic!("a POST must be inspected"),
             Head::Done(o) => o,
             Head::Inspect(info) => self.engine.decide(
                 &info,
