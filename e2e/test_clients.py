@@ -24,8 +24,8 @@ def sse_stack(procs):
     return rec, envoy
 
 
-def inspector(url, *args):
-    out = subprocess.run([str(INSPECTOR), "--cli", url, "--transport", "http", *args],
+def inspector(url, *args, transport="http"):
+    out = subprocess.run([str(INSPECTOR), "--cli", url, "--transport", transport, *args],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     return out.returncode, out.stdout, out.stderr
 
@@ -47,13 +47,14 @@ def test_inspector_lists_calls_and_sees_a_denial(sse_stack):
 
 
 def test_the_2024_11_05_sse_transport(procs):
-    """The old HTTP+SSE transport with the SDK's own client and server: the GET stream opens
-    untouched, the server names `/messages/?session_id=...` and every call POSTed there is
-    judged like any other (a session query is not JSON-RPC in the query string).
+    """The old HTTP+SSE transport with the SDK's own client and server: the GET stream opens,
+    the server names `/messages/?session_id=...` and every call POSTed there is judged like
+    any other (a session query is not JSON-RPC in the query string).
 
-    What this transport cannot get (filter/README.md, "The 2024-11-05 transport"): its answers
-    travel on the GET stream, not in the POST's response, so the client never reads a
-    denial Toolgate puts there; the denied call times out on the client, and never runs."""
+    This transport answers every request on the GET stream, not on the POST, so a denied
+    call goes on to the server as a `ping` carrying the denial, and Toolgate swaps the
+    ping's answer on the GET stream for that denial; list answers there lose their hidden
+    tools (filter/README.md, "The 2024-11-05 transport")."""
     rec = procs.add(Recording(procs.dir, sse=True).start())
     envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
 
@@ -61,17 +62,32 @@ def test_the_2024_11_05_sse_transport(procs):
         async with sse_session(f"http://127.0.0.1:{envoy.port}/sse") as s:
             listed = await s.list_tools()
             ok = await s.call_tool("echo", {"text": "over sse"})
-            try:
-                denied = await s.call_tool("cache_set", {"key": "k", "value": "v"}, read_timeout_seconds=3)
-            except Exception as e:  # noqa: BLE001 - the SDK's timeout error
-                denied = e
+            denied = await s.call_tool("cache_set", {"key": "k", "value": "v"}, read_timeout_seconds=10)
+            hidden = await s.call_tool("cache_delete", {"key": "k"}, read_timeout_seconds=10)
             again = await s.call_tool("echo", {"text": "still open"})
-            return listed, ok, denied, again
+            return listed, ok, denied, hidden, again
 
-    listed, ok, denied, again = run(go())
-    assert "echo" in [t.name for t in listed.tools]
+    listed, ok, denied, hidden, again = run(go())
+    names = [t.name for t in listed.tools]
+    assert "echo" in names and "cache_set" in names and "cache_delete" not in names, names
     assert text(ok) == "over sse" and text(again) == "still open"
-    assert isinstance(denied, Exception), denied
+    assert denied.is_error and text(denied) == 'Toolgate denied tool "cache_set": it is not allowed by policy.'
+    assert hidden.is_error and "cache_delete" in text(hidden), text(hidden)
+    assert denied.meta["toolgate/decision"]["reason"] == "not_allowed"
+    # Only the allowed calls ran; the denied ones reached the server as pings.
+    assert [c["arguments"]["text"] for c in rec.calls()] == ["over sse", "still open"]
+    # The TypeScript SDK's client of this transport (the Inspector's CLI) reads them too.
+    url = f"http://127.0.0.1:{envoy.port}/sse"
+    code, out, err = inspector(url, "--method", "tools/list", transport="sse")
+    assert code == 0, err
+    names = [t["name"] for t in json.loads(out)["tools"]]
+    assert "echo" in names and "cache_delete" not in names, names
+    code, out, err = inspector(url, "--method", "tools/call", "--tool-name", "cache_set",
+                               "--tool-arg", "key=k", "value=v", transport="sse")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == 'Toolgate denied tool "cache_set": it is not allowed by policy.'
     assert [c["arguments"]["text"] for c in rec.calls()] == ["over sse", "still open"]
 
 

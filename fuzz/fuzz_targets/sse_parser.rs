@@ -1,5 +1,6 @@
 //! Any event stream, cut into any chunks: the filter never panics, and no event a client
-//! would read as the awaited tools/list response lists a hidden tool.
+//! would read as the awaited tools/list response lists a hidden tool; on a watched GET
+//! stream (no list awaited, the 2024-11-05 transport) no tools list does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,9 +51,11 @@ fuzz_target!(|data: &[u8]| {
     let store = MemoryStore::new();
     let Ok(engine) = Engine::new(config, "fuzz", &store, [3; 16]) else { return };
     let rules = engine.list_rules();
-    let mut f = SseFilter::new(vec![PendingList { id: "4".into(), kind: Kind::Tool }], 1 << 16);
+    let watching = cut & 0x80 != 0;
+    let pending = if watching { Vec::new() } else { vec![PendingList { id: "4".into(), kind: Kind::Tool }] };
+    let mut f = SseFilter::new(pending, 1 << 16);
     let mut out = Vec::new();
-    for chunk in stream.chunks(usize::from(cut).max(1)) {
+    for chunk in stream.chunks(usize::from(cut & 0x7f).max(1)) {
         out.extend(f.push(&rules, chunk));
     }
     out.extend(f.finish(&rules));
@@ -64,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
             other => vec![other.clone()],
         };
         for m in messages {
-            let id_matches = m.get("id").is_some_and(|id| id == 4 || id == "4");
+            let id_matches = watching || m.get("id").is_some_and(|id| id == 4 || id == "4");
             if !id_matches {
                 continue;
             }
