@@ -12,7 +12,8 @@
 
 use crate::http::{self, HeaderList};
 use crate::json::{Kind as JsonKind, Validator, Value};
-use crate::listing::ListRules;
+use crate::listing::{ListRules, RESULT_KEYS};
+use crate::mcp::{check_member_names, ENVELOPE_KEYS};
 use crate::policy::Kind;
 use crate::uri;
 
@@ -111,11 +112,18 @@ fn restore_one(msg: Value<'_>, rules: &ListRules<'_>) -> Result<Option<String>, 
         // Toolgate wrote it, or the client forged it for itself: either way, its own.
         return Ok(unhex(denial));
     }
-    let Some(result) = msg.get("result") else {
+    let kinds = [Kind::Tool, Kind::Resource, Kind::Prompt];
+    if !kinds.iter().any(|&k| rules.filters(k)) {
+        return Ok(None);
+    }
+    // Members that only resemble these names could be read as them: withheld.
+    check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
+    let Some(result) = msg.get("result").filter(|r| r.kind() == JsonKind::Object) else {
         return Ok(None);
     };
+    check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
     // A list answer lists one kind.
-    match [Kind::Tool, Kind::Resource, Kind::Prompt]
+    match kinds
         .into_iter()
         .find(|&k| rules.filters(k) && result.get(k.array_key()).is_some())
     {
@@ -207,6 +215,8 @@ mod tests {
         // A list that cannot be read strictly is withheld; other answers pass.
         let odd = br#"{"jsonrpc":"2.0","id":12,"result":{"tools":[{"name":"secret","NAME":"x"}]}}"#;
         assert!(restore(odd, &rules).is_err());
+        let variant = br#"{"jsonrpc":"2.0","id":12,"result":{"Tools":[{"name":"secret"}]}}"#;
+        assert!(restore(variant, &rules).is_err());
         let call = br#"{"jsonrpc":"2.0","id":14,"result":{"content":[{"type":"text","text":"\"tools\""}]}}"#;
         assert_eq!(restore(call, &rules).unwrap(), None);
         assert!(restore(b"not json \"tools\"", &rules).is_err());

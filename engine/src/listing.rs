@@ -30,7 +30,7 @@ pub struct ListRules<'a> {
     pub max_depth: u32,
 }
 
-const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
+pub(crate) const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
 
 impl Kind {
     pub(crate) fn array_key(self) -> &'static str {
@@ -71,8 +71,7 @@ fn id_key(v: Value<'_>) -> Option<String> {
     }
 }
 
-/// Where `inner`, a slice of `outer`, starts in it.
-pub(crate) fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
+fn offset_in(outer: &str, inner: &str) -> Option<usize> {
     let o = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
     (o + inner.len() <= outer.len()).then_some(o)
 }
@@ -165,8 +164,7 @@ impl ListRules<'_> {
             return Ok(None);
         }
         let outer = msg.raw();
-        let start =
-            offset_in(outer.as_bytes(), list.raw().as_bytes()).ok_or("internal offset error")?;
+        let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
         let mut out = String::with_capacity(outer.len());
         out.push_str(outer.get(..start).unwrap_or(""));
         out.push('[');

@@ -470,6 +470,8 @@ impl Stream {
                 Action::Continue
             }
             Head::Watch => {
+                // A compressed event stream could not be watched.
+                let _ = abi::remove_header(abi::Map::RequestHeaders, "accept-encoding");
                 self.stage = Stage::Watching;
                 Action::Continue
             }
