@@ -94,26 +94,36 @@ pub fn may_answer(data: &[u8]) -> bool {
 /// when nothing in it changes; `Err` when it must be withheld.
 #[inline(never)]
 pub fn restore(data: &[u8], rules: &ListRules<'_>) -> Result<Option<Vec<u8>>, String> {
-    // As strict as an awaited list answer: a lenient client might read what is not JSON.
+    // While anything is hidden, as strict as an awaited list answer: a lenient client might
+    // read what is not JSON. Otherwise only a readable denial changes anything.
+    let hides = KINDS.iter().any(|&k| rules.filters(k));
+    let withheld = |why: String| if hides { Err(why) } else { Ok(None) };
     let mut validator = Validator::new();
-    let msg = validator
-        .validate(data, rules.json_options())
-        .map_err(|e| e.to_string())?;
+    let msg = match validator.validate(data, rules.json_options()) {
+        Ok(msg) => msg,
+        Err(e) => return withheld(e.to_string()),
+    };
     if msg.kind() != JsonKind::Object {
         // A batch answer: its clients (none of the SDKs batch on this transport) lose it.
-        return Err("a batch of answers on the GET stream is not checked".into());
+        return withheld("a batch of answers on the GET stream is not checked".into());
     }
-    Ok(restore_one(msg, rules)?.map(String::into_bytes))
+    Ok(restore_one(msg, rules, hides)?.map(String::into_bytes))
 }
 
-fn restore_one(msg: Value<'_>, rules: &ListRules<'_>) -> Result<Option<String>, String> {
+/// The kinds of list answers.
+const KINDS: [Kind; 3] = [Kind::Tool, Kind::Resource, Kind::Prompt];
+
+fn restore_one(
+    msg: Value<'_>,
+    rules: &ListRules<'_>,
+    hides: bool,
+) -> Result<Option<String>, String> {
     let id = msg.get("id").and_then(|v| v.as_str()).map(|s| s.decode());
     if let Some(denial) = id.as_deref().and_then(|i| i.strip_prefix(DENIAL)) {
         // Toolgate wrote it, or the client forged it for itself: either way, its own.
         return Ok(unhex(denial));
     }
-    let kinds = [Kind::Tool, Kind::Resource, Kind::Prompt];
-    if !kinds.iter().any(|&k| rules.filters(k)) {
+    if !hides {
         return Ok(None);
     }
     // Members that only resemble these names could be read as them: withheld.
@@ -123,7 +133,7 @@ fn restore_one(msg: Value<'_>, rules: &ListRules<'_>) -> Result<Option<String>, 
     };
     check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
     // A list answer lists one kind.
-    match kinds
+    match KINDS
         .into_iter()
         .find(|&k| rules.filters(k) && result.get(k.array_key()).is_some())
     {
@@ -220,5 +230,16 @@ mod tests {
         let call = br#"{"jsonrpc":"2.0","id":14,"result":{"content":[{"type":"text","text":"\"tools\""}]}}"#;
         assert_eq!(restore(call, &rules).unwrap(), None);
         assert!(restore(b"not json \"tools\"", &rules).is_err());
+        // With nothing hidden, nothing is withheld.
+        let open = config::load(br#"{"version":"1","default":"allow"}"#).unwrap();
+        let rules = rules_of(&open.policy);
+        for data in [
+            &b"not json \"tools\""[..],
+            batch.as_bytes(),
+            variant,
+            answer,
+        ] {
+            assert_eq!(restore(data, &rules).unwrap(), None);
+        }
     }
 }
