@@ -96,7 +96,7 @@ pub fn may_answer(data: &[u8]) -> bool {
 pub fn restore(data: &[u8], rules: &ListRules<'_>) -> Result<Option<Vec<u8>>, String> {
     // While anything is hidden, as strict as an awaited list answer: a lenient client might
     // read what is not JSON. Otherwise only a readable denial changes anything.
-    let hides = KINDS.iter().any(|&k| rules.filters(k));
+    let hides = rules.hides_anything();
     let withheld = |why: String| if hides { Err(why) } else { Ok(None) };
     let mut validator = Validator::new();
     let msg = match validator.validate(data, rules.json_options()) {

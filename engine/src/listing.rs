@@ -90,6 +90,13 @@ impl ListRules<'_> {
         }
     }
 
+    /// Whether list responses of any kind need filtering.
+    pub fn hides_anything(&self) -> bool {
+        [Kind::Tool, Kind::Resource, Kind::Prompt]
+            .into_iter()
+            .any(|k| self.filters(k))
+    }
+
     /// Whether list responses of `kind` need filtering at all.
     pub fn filters(&self, kind: Kind) -> bool {
         match kind {

@@ -573,3 +573,33 @@ fn response_modes() {
         ResponseMode::Json
     );
 }
+
+#[test]
+fn watch_modes() {
+    let sse: Option<&[u8]> = Some(b"text/event-stream");
+    let hiding = Harness::new(r#"{"version":"1","default":"allow","hide":["secret"]}"#);
+    let open = Harness::new(SEED);
+    for h in [&hiding, &open] {
+        assert_eq!(h.engine.watch_mode(sse, None), ResponseMode::Sse);
+        assert_eq!(
+            h.engine.watch_mode(sse, Some(b"identity")),
+            ResponseMode::Sse
+        );
+        for other in [Some(&b"application/json"[..]), Some(b"text/html"), None] {
+            assert_eq!(h.engine.watch_mode(other, None), ResponseMode::Pass);
+            assert_eq!(
+                h.engine.watch_mode(other, Some(b"gzip")),
+                ResponseMode::Pass
+            );
+        }
+    }
+    // A compressed event stream cannot be watched: withheld only while something is hidden.
+    assert_eq!(
+        hiding.engine.watch_mode(sse, Some(b"gzip")),
+        ResponseMode::Fail
+    );
+    assert_eq!(
+        open.engine.watch_mode(sse, Some(b"gzip")),
+        ResponseMode::Pass
+    );
+}

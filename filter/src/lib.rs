@@ -419,8 +419,9 @@ fn report(shared: &Shared, report: &Report) {
     let _ = abi::set_property(&["toolgate.decision"], report.summary().as_bytes());
 }
 
-/// How the response whose headers are at hand must be handled.
-fn response_mode(shared: &Shared) -> ResponseMode {
+/// How the response whose headers are at hand must be handled: the answer to a forwarded
+/// request awaiting lists, or to a watched GET.
+fn response_mode(shared: &Shared, watched: bool) -> ResponseMode {
     let raw = abi::header_pairs(abi::Map::ResponseHeaders).unwrap_or_default();
     let pairs = headers::decode(&raw).unwrap_or_default();
     let get = |name: &[u8]| {
@@ -434,6 +435,9 @@ fn response_mode(shared: &Shared) -> ResponseMode {
         .filter(|(k, _)| k.eq_ignore_ascii_case(b"content-encoding"))
         .find(|(_, v)| !toolgate_engine::http::only_codings(v, &[b"identity"]))
         .map(|(_, v)| *v);
+    if watched {
+        return shared.engine.watch_mode(get(b"content-type"), encoding);
+    }
     shared.engine.response_mode(
         get(b":status").unwrap_or(b"200"),
         get(b"content-type"),
@@ -537,51 +541,47 @@ impl Stream {
             return Action::Continue;
         };
         let max = shared.engine.config().settings.max_response_bytes;
-        let forward = match std::mem::replace(&mut self.stage, Stage::Pass) {
-            Stage::Forwarded(forward) => forward,
-            Stage::Watching => {
-                if response_mode(&shared) == ResponseMode::Sse {
-                    self.response = Response::Sse(SseFilter::new(Vec::new(), max));
+        let map = abi::Map::ResponseHeaders;
+        let (lists, mode) = match std::mem::replace(&mut self.stage, Stage::Pass) {
+            Stage::Forwarded(forward) => {
+                if let Some(denial) = forward.answer {
+                    // The POST of a denied 2024-11-05 message: its client reads the denial on
+                    // the GET stream, any other reader here (denials are answered 200).
+                    let _ = abi::replace_header(map, ":status", "200");
+                    let _ = abi::replace_header(map, "content-type", "application/json");
+                    let _ = abi::remove_header(map, "content-encoding");
+                    let _ = abi::remove_header(map, "content-length");
+                    for (name, value) in &denial.headers {
+                        let _ = abi::replace_header(map, name, value);
+                    }
+                    self.response = Response::Replace(denial.body);
+                    return Action::Continue;
                 }
-                return Action::Continue;
+                for (name, value) in reply::limit_state_headers(&forward.limits)
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = abi::add_header(map, name, &value);
+                }
+                if forward.lists.is_empty() {
+                    return Action::Continue;
+                }
+                (forward.lists, response_mode(&shared, false))
             }
+            Stage::Watching => (Vec::new(), response_mode(&shared, true)),
             _ => return Action::Continue,
         };
-        let map = abi::Map::ResponseHeaders;
-        if let Some(denial) = forward.answer {
-            // The POST of a denied 2024-11-05 message: its client reads the denial on the
-            // GET stream, any other reader here (denials are answered 200).
-            let _ = abi::replace_header(map, ":status", "200");
-            let _ = abi::replace_header(map, "content-type", "application/json");
-            let _ = abi::remove_header(map, "content-encoding");
-            let _ = abi::remove_header(map, "content-length");
-            for (name, value) in &denial.headers {
-                let _ = abi::replace_header(map, name, value);
-            }
-            self.response = Response::Replace(denial.body);
-            return Action::Continue;
-        }
-        for (name, value) in reply::limit_state_headers(&forward.limits)
-            .into_iter()
-            .flatten()
-        {
-            let _ = abi::add_header(map, name, &value);
-        }
-        if forward.lists.is_empty() {
-            return Action::Continue;
-        }
-        let mode = response_mode(&shared);
         self.response = match mode {
             ResponseMode::Pass => Response::Pass,
-            ResponseMode::Json => Response::Json(forward.lists),
-            ResponseMode::Sse => Response::Sse(SseFilter::new(forward.lists, max)),
+            ResponseMode::Json => Response::Json(lists),
+            ResponseMode::Sse => Response::Sse(SseFilter::new(lists, max)),
             ResponseMode::Fail => {
                 shared.metrics.list_unfilterable();
                 abi::log(Level::Warn, "toolgate: a list response that cannot be filtered (compressed or of an unknown type) was withheld");
                 let _ = abi::replace_header(map, ":status", "502");
                 let _ = abi::replace_header(map, "content-type", "application/json");
                 let _ = abi::remove_header(map, "content-encoding");
-                Response::Replace(unfilterable(&forward.lists))
+                Response::Replace(unfilterable(&lists))
             }
         };
         if !matches!(self.response, Response::Pass) {

@@ -147,6 +147,37 @@ fn list_answers_on_the_get_stream_lose_hidden_tools() {
 }
 
 #[test]
+fn a_watched_get_asks_for_no_compression_and_a_compressed_stream_is_withheld() {
+    let envoy = two_workers();
+    let list = r#"{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"secret"}]}}"#;
+    let ex = envoy.worker(1).send(
+        Request::get("/sse")
+            .header("accept", "text/event-stream")
+            .header("accept-encoding", "gzip")
+            .upstream_response(
+                stream_of(vec![format!("data: {list}\n\n").into_bytes()])
+                    .header("content-encoding", "gzip"),
+            ),
+    );
+    assert_vm_alive(&envoy, &ex);
+    assert_eq!(ex.upstream.header("accept-encoding"), None);
+    assert_eq!(ex.status(), Some(502));
+    assert!(!ex.body_text().contains("secret"), "{}", ex.body_text());
+    // Other answers to a GET pass as they are, compressed or not.
+    let page = UpstreamResponse::new(200)
+        .header("content-type", "text/html")
+        .header("content-encoding", "gzip")
+        .body("<p>secret</p>");
+    let ex = envoy
+        .worker(1)
+        .send(Request::get("/").upstream_response(page));
+    assert_eq!(
+        (ex.status(), ex.body_text().as_str()),
+        (Some(200), "<p>secret</p>")
+    );
+}
+
+#[test]
 fn streamable_http_and_batches_are_answered_locally() {
     let envoy = two_workers();
     let denied = call(9, "cache_delete", "{}");

@@ -574,6 +574,29 @@ impl Engine {
         }
     }
 
+    /// How to treat the answer to a watched GET (see [`Head::Watch`]): an event stream is
+    /// watched; a compressed one cannot be, so it is withheld while anything is hidden;
+    /// anything else passes.
+    pub fn watch_mode(
+        &self,
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> ResponseMode {
+        match self.response_mode(b"200", content_type, None) {
+            ResponseMode::Sse
+                if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) =>
+            {
+                if self.list_rules().hides_anything() {
+                    ResponseMode::Fail
+                } else {
+                    ResponseMode::Pass
+                }
+            }
+            ResponseMode::Sse => ResponseMode::Sse,
+            _ => ResponseMode::Pass,
+        }
+    }
+
     /// How to treat the response to a request with list responses to filter.
     pub fn response_mode(
         &self,
