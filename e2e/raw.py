@@ -55,12 +55,14 @@ def _read_reply(f):
 
 
 def request(port, body=b"", method="POST", path="/mcp", headers=None, chunks=None, trailers=None,
-            content_type="application/json", pause=0.0, timeout=10):
+            content_type="application/json", pause=0.0, timeout=10,
+            accept="application/json, text/event-stream"):
     """Sends one request. `headers` is a list of (name, value) pairs (repeats allowed).
-    With `chunks`, the body goes chunked, one chunk per element, `pause` seconds apart."""
+    With `chunks`, the body goes chunked, one chunk per element, `pause` seconds apart.
+    `accept` is a Streamable HTTP client's unless told (None: no Accept header)."""
     if isinstance(body, str):
         body = body.encode()
-    hs = [("host", f"127.0.0.1:{port}"), ("accept", "application/json, text/event-stream")]
+    hs = [("host", f"127.0.0.1:{port}")] + ([("accept", accept)] if accept is not None else [])
     if content_type is not None:
         hs.append(("content-type", content_type))
     hs += list(headers or [])

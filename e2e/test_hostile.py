@@ -118,3 +118,29 @@ def test_allowed_calls_still_reach_upstream_intact(envoy, lenient):
         lenient.clear()
         assert request(envoy.port, method=m, content_type=None).status == 200
         assert lenient.requests()[0]["method"] == m
+
+
+def test_a_denied_call_of_a_2024_11_05_session_reaches_upstream_only_as_a_ping(envoy, lenient):
+    """A session of the old HTTP+SSE transport (a session query as the SDKs write it) reads
+    answers on its GET stream, so its denied call goes on as a `ping` carrying the denial
+    (filter/README.md, "The 2024-11-05 transport"): the most lenient upstream gets nothing it
+    could run and no tool name, and the POST itself is answered with the denial."""
+    path = "/messages/?session_id=0f1fae4085214947b1869cf9710eb94c"
+    r = request(envoy.port, body=DENIED, path=path, accept="*/*")
+    assert r.status == 200, r.body
+    reply = r.json()
+    assert reply["id"] == 1 and reply["result"]["isError"] is True
+    assert reply["result"]["content"][0]["text"].startswith('Toolgate denied tool "cache_delete"')
+    got = lenient.requests()
+    assert len(got) == 1
+    sent = base64.b64decode(got[0]["body"])
+    message = json.loads(sent)
+    assert message["method"] == "ping" and sorted(message) == ["id", "jsonrpc", "method"]
+    assert b"cache_delete" not in sent and b"tools/call" not in sent and b"arguments" not in sent
+    # A client that accepts an event stream (Streamable HTTP) is answered locally, as is a
+    # session query no SDK writes.
+    for kw in (dict(path=path), dict(path="/messages?sessionId=abc", accept="*/*")):
+        lenient.clear()
+        r = request(envoy.port, body=DENIED, **kw)
+        assert r.status == 200 and r.json()["result"]["isError"] is True
+        assert not lenient.requests(), kw
