@@ -80,7 +80,7 @@ fn check_accepts_valid_policies_and_speaks_json() {
     let p = temp("seed.json", SEED);
     let o = run(&["check", p.to_str().unwrap()], "");
     assert_eq!(o.status.code(), Some(0));
-    assert!(stdout(&o).contains("valid (1 tool entries, 1 counters)"));
+    assert!(stdout(&o).contains("valid (1 tool entry, 1 counter)"));
     let bad = temp("bad.json", &SEED.replace("minute", "minutes"));
     let o = run(&["check", bad.to_str().unwrap(), "--format", "json"], "");
     assert_eq!(o.status.code(), Some(1));

@@ -133,7 +133,7 @@ test("the page loads the engine and the seed policy, offline", async () => {
   await until("the engine", () => page.evaluate(() => document.body.dataset.ready === "true"));
   assert.equal(await $("#example").inputValue(), "seed.json");
   assert.equal(await $("#policy").inputValue(), readFileSync(SEED, "utf8"));
-  assert.match(await $("#policy-summary").textContent(), /valid \(1 tool entries, 1 counters\)/);
+  assert.match(await $("#policy-summary").textContent(), /valid \(1 tool entry, 1 counter\)/);
   const examples = await $("#example option").allTextContents();
   const files = readdirSync(join(ROOT, "envoy/policies"))
     .filter((f) => f.endsWith(".json") && !f.endsWith(".cases.json"))

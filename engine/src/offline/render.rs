@@ -136,13 +136,14 @@ pub fn problems_json(problems: &[Problem]) -> String {
     format!("[{}]", items.join(","))
 }
 
-/// What a valid configuration holds, in a few words: `valid (1 tool entries, 1 counters)`.
+/// What a valid configuration holds, in a few words: `valid (1 tool entry, 1 counter)`.
 pub fn summary(c: &Config) -> String {
     let p = &c.policy;
+    let (tools, counters) = (p.tools.entries.len(), p.counters.len());
     format!(
-        "valid ({} tool entries, {} counters{}{})",
-        p.tools.entries.len(),
-        p.counters.len(),
+        "valid ({tools} tool {}, {counters} counter{}{}{})",
+        if tools == 1 { "entry" } else { "entries" },
+        if counters == 1 { "" } else { "s" },
         if p.resources.is_some() {
             ", resource rules"
         } else {
