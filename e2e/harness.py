@@ -213,14 +213,14 @@ class Envoy(Proc):
     """Envoy (`--concurrency 2` by default) with the Toolgate module in front of `upstream`."""
 
     def __init__(self, logdir, policy, upstream_port, settings=None, variant="pause", concurrency=2,
-                 ratelimit_port=None, name="envoy", configuration=None, access_log=True):
+                 ratelimit_port=None, name="envoy", configuration=None, access_log=True, upgrades=()):
         self.port = free_port()
         self.admin = free_port()
         self.config_path = Path(logdir) / f"{name}.yaml"
         text = bootstrap.render(policy=policy, settings=settings, variant=variant, listen=self.port,
                                 admin=self.admin, upstream=f"127.0.0.1:{upstream_port}", wasm=str(WASM),
                                 ratelimit=f"127.0.0.1:{ratelimit_port}" if ratelimit_port else None,
-                                access_log=access_log)
+                                access_log=access_log, upgrades=upgrades)
         if configuration is not None:  # a raw configuration string (for invalid ones)
             doc = bootstrap.bootstrap(policy=policy, variant=variant, listen=self.port, admin=self.admin,
                                       upstream=f"127.0.0.1:{upstream_port}", wasm=str(WASM))

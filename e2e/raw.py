@@ -24,7 +24,7 @@ class Reply:
         return f"Reply({self.status}, {self.headers}, {self.body[:300]!r})"
 
 
-def _read_reply(f):
+def read_reply(f):
     status_line = f.readline()
     if not status_line:
         raise ConnectionError("connection closed without a response")
@@ -84,7 +84,7 @@ def request(port, body=b"", method="POST", path="/mcp", headers=None, chunks=Non
                     time.sleep(pause)
             tail = b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in (trailers or [])) + b"\r\n"
             s.sendall(tail)
-        return _read_reply(s.makefile("rb"))
+        return read_reply(s.makefile("rb"))
 
 
 def call(name, arguments=None, id=1):

@@ -1,12 +1,15 @@
 """Malformed and hostile bodies sent raw through Envoy to the most lenient upstream: every
 one is refused with the documented status and JSON-RPC code, and none reaches upstream."""
 import base64
+import contextlib
 import json
+import os
+import socket
 
 import pytest
 
 from harness import Envoy
-from raw import call, request
+from raw import call, read_reply, request
 
 POLICY = {"version": "1", "default": "allow", "hide": ["cache_delete"],
           "tools": {"cache_get": {"deny_if": [{"path": "args.key", "op": "regex", "value": "^secret"}]}}}
@@ -144,3 +147,48 @@ def test_a_denied_call_of_a_2024_11_05_session_reaches_upstream_only_as_a_ping(e
         r = request(envoy.port, body=DENIED, **kw)
         assert r.status == 200 and r.json()["result"]["isError"] is True
         assert not lenient.requests(), kw
+
+
+def _upgrade(port, headers):
+    """A WebSocket handshake as a client sends it (no body, no Content-Length), then one
+    masked text frame carrying the denied call; returns the reply to the handshake."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    hs = [("host", f"127.0.0.1:{port}"), ("connection", "Upgrade"), ("sec-websocket-key", key),
+          ("sec-websocket-version", "13")] + headers
+    head = "GET /mcp HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs) + "\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode())
+        reply = read_reply(s.makefile("rb"))
+        mask = os.urandom(4)
+        frame = bytes([0x81, 0x80 | len(DENIED)]) + mask + bytes(
+            b ^ mask[i % 4] for i, b in enumerate(DENIED.encode()))
+        with contextlib.suppress(OSError):
+            s.sendall(frame)
+        return reply
+
+
+@pytest.fixture(params=["pause", "buffer"])
+def upgrading_envoy(request, procs, lenient):
+    """Toolgate behind a connection manager that allows WebSocket upgrades, as Istio's do."""
+    return procs.add(Envoy(procs.dir, POLICY, lenient.port, variant=request.param,
+                           name=f"envoy-upgrades-{request.param}", upgrades=("websocket",)).start())
+
+
+def test_a_websocket_upgrade_is_refused_and_nothing_reaches_upstream(upgrading_envoy, lenient):
+    """After an upgrade, messages would travel as frames of one endless body that no HTTP
+    filter can judge one by one: the handshake is refused with a reason, whatever it
+    carries, and the most lenient upstream sees nothing."""
+    for extra in ([("upgrade", "websocket")],
+                  [("upgrade", "websocket"), ("content-type", "application/json")],
+                  [("upgrade", "websocket"), ("sec-websocket-protocol", "mcp")]):
+        r = _upgrade(upgrading_envoy.port, extra)
+        assert r.status == 400, (extra, r.status, r.body)
+        error = r.json()["error"]
+        assert error["code"] == -32600 and "Upgrade and CONNECT" in error["message"], error
+    assert not lenient.requests()
+    # Envoy's own h2c upgrade on a cleartext POST (curl --http2) is not refused.
+    r = request(upgrading_envoy.port, body=call("cache_get", {"key": "a"}),
+                headers=[("connection", "Upgrade, HTTP2-Settings"), ("upgrade", "h2c"),
+                         ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA")])
+    assert r.status == 200 and r.json()["result"]["content"][0]["text"] == "executed", r.body
+    assert len(lenient.requests()) == 1

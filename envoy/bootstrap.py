@@ -81,7 +81,9 @@ def toolgate_configuration(policy, settings, variant):
 def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
               upstream="127.0.0.1:8001", wasm="target/toolgate.wasm",
               ratelimit=None, host_rewrite=False, listen_address="127.0.0.1",
-              max_body=1048576, access_log=True):
+              max_body=1048576, access_log=True, upgrades=()):
+    """`upgrades`: protocols the connection manager lets clients upgrade to (as Istio's
+    sidecars allow `websocket`); none by default."""
     host, port = upstream.rsplit(":", 1)
     route = {"cluster": "mcp_upstream", "timeout": "0s", "idle_timeout": "0s"}
     if host_rewrite:
@@ -124,6 +126,8 @@ def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
         },
         "http_filters": filters,
     }
+    if upgrades:
+        hcm["upgrade_configs"] = [{"upgrade_type": u} for u in upgrades]
     clusters = [{
         "name": "mcp_upstream",
         "type": "STATIC",

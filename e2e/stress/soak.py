@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from harness import Envoy, StaticUpstream  # noqa: E402
 from measure import envoy_figures, mib, toolgate_counters  # noqa: E402
-from raw import _read_reply  # noqa: E402
+from raw import read_reply  # noqa: E402
 
 import socket  # noqa: E402
 
@@ -85,7 +85,7 @@ class Client:
                         f"accept: application/json, text/event-stream\r\nauthorization: Bearer {grant}\r\n"
                         f"content-length: {len(payload)}\r\n\r\n").encode()
                 self.sock.sendall(head + payload)
-                reply = _read_reply(self.file)
+                reply = read_reply(self.file)
                 if (reply.header("connection") or "").lower() == "close":
                     self.close()
                 return reply

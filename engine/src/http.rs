@@ -89,7 +89,7 @@ pub fn must_inspect(method: &[u8], has_body: bool) -> bool {
     has_body || !is_passive_method(method)
 }
 
-fn trim(v: &[u8]) -> &[u8] {
+pub fn trim(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
         .position(|c| !c.is_ascii_whitespace())

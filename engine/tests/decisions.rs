@@ -780,3 +780,41 @@ fn queries_carrying_a_json_rpc_member_are_refused_with_or_without_a_body() {
     assert!(!refused(b"POST", b"/messages?session_id=abc", true));
     assert!(!refused(b"POST", b"/mcp?tenant=a", true));
 }
+
+#[test]
+fn upgrades_and_connect_are_refused_before_the_stream_opens() {
+    let h = Harness::new(SEED);
+    let attrs = NoAttributes;
+    let json: (&[u8], &[u8]) = (b"content-type", b"application/json");
+    let refusal = |method: &[u8], head: &[(&[u8], &[u8])]| match h
+        .engine
+        .inspect_head(method, head, true, &attrs)
+    {
+        toolgate_engine::Head::Done(outcome) => {
+            assert_eq!(status(&outcome), 400);
+            let body = reply_body(&outcome);
+            assert!(
+                body.starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600"#),
+                "{body}"
+            );
+            Some(body)
+        }
+        _ => None,
+    };
+    // A WebSocket upgrade (Envoy sees the GET with its stream still open), with or without
+    // a JSON Content-Type, and any other protocol named in Upgrade.
+    let websocket: (&[u8], &[u8]) = (b"Upgrade", b"websocket");
+    let body = refusal(b"GET", &[websocket]).unwrap_or_default();
+    assert!(body.contains("Upgrade and CONNECT"), "{body}");
+    assert!(refusal(b"GET", &[websocket, json]).is_some());
+    assert!(refusal(b"POST", &[json, (b"upgrade", b" WebSocket ")]).is_some());
+    assert!(refusal(b"POST", &[json, (b"upgrade", b"mcp/1")]).is_some());
+    assert!(refusal(b"CONNECT", &[json]).is_some());
+    assert!(refusal(b"connect", &[]).is_some());
+    // curl --http2 asks for h2c on its first cleartext POST: Envoy drops it; judged as usual.
+    assert!(matches!(
+        h.engine
+            .inspect_head(b"POST", &[json, (b"upgrade", b"h2c")], true, &attrs),
+        toolgate_engine::Head::Inspect(_)
+    ));
+}

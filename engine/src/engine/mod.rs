@@ -120,13 +120,14 @@ mod at {
     pub const CONTENT_LENGTH: usize = 4;
     pub const MCP_METHOD: usize = 5;
     pub const MCP_NAME: usize = 6;
-    pub const SESSION: usize = 7;
+    pub const UPGRADE: usize = 7;
+    pub const SESSION: usize = 8;
     /// The first grant source header.
-    pub const GRANTS: usize = 8;
+    pub const GRANTS: usize = 9;
 }
 
 /// The fixed head names, in [`at`] order.
-const HEAD_NAMES: [&str; 7] = [
+const HEAD_NAMES: [&str; 8] = [
     "x-request-id",
     "content-type",
     "content-encoding",
@@ -134,6 +135,7 @@ const HEAD_NAMES: [&str; 7] = [
     "content-length",
     mcp_headers::METHOD_HEADER,
     mcp_headers::NAME_HEADER,
+    "upgrade",
 ];
 
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
@@ -322,6 +324,18 @@ impl Engine {
             .map(|v| http::loggable(v).into_owned());
         let early =
             |kind: Rejection, detail: String| self.refuse_head(kind, detail, request_id.clone());
+        // After a WebSocket upgrade or a CONNECT, messages travel as frames of one endless
+        // body that cannot be judged one by one; no MCP transport needs either (Envoy drops
+        // h2c upgrades itself).
+        let upgrade = head.first(at::UPGRADE).map(http::trim);
+        if method.eq_ignore_ascii_case(b"CONNECT")
+            || upgrade.is_some_and(|v| !v.eq_ignore_ascii_case(b"h2c"))
+        {
+            return early(
+                Rejection::InvalidRequest,
+                "Upgrade and CONNECT open a stream Toolgate cannot judge; POST each message".into(),
+            );
+        }
         match head.single(at::CONTENT_TYPE) {
             Err(http::Repeated) => {
                 return early(
