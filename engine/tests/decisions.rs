@@ -809,6 +809,8 @@ fn upgrades_and_connect_are_refused_before_the_stream_opens() {
     assert!(refusal(b"GET", &[websocket, json]).is_some());
     assert!(refusal(b"POST", &[json, (b"upgrade", b" WebSocket ")]).is_some());
     assert!(refusal(b"POST", &[json, (b"upgrade", b"mcp/1")]).is_some());
+    // Every value counts, not only the first (a host may pass repeats unjoined).
+    assert!(refusal(b"GET", &[(b"upgrade", b"h2c"), websocket]).is_some());
     assert!(refusal(b"CONNECT", &[json]).is_some());
     assert!(refusal(b"connect", &[]).is_some());
     // curl --http2 asks for h2c on its first cleartext POST: Envoy drops it; judged as usual.

@@ -326,11 +326,11 @@ impl Engine {
             |kind: Rejection, detail: String| self.refuse_head(kind, detail, request_id.clone());
         // After a WebSocket upgrade or a CONNECT, messages travel as frames of one endless
         // body that cannot be judged one by one; no MCP transport needs either (Envoy drops
-        // h2c upgrades itself).
-        let upgrade = head.first(at::UPGRADE).map(http::trim);
-        if method.eq_ignore_ascii_case(b"CONNECT")
-            || upgrade.is_some_and(|v| !v.eq_ignore_ascii_case(b"h2c"))
-        {
+        // h2c upgrades itself). Rare: only then is every value looked at.
+        let upgrades = head.first(at::UPGRADE).is_some()
+            && http::values(headers, "upgrade")
+                .any(|v| !http::trim(v).eq_ignore_ascii_case(b"h2c"));
+        if method.eq_ignore_ascii_case(b"CONNECT") || upgrades {
             return early(
                 Rejection::InvalidRequest,
                 "Upgrade and CONNECT open a stream Toolgate cannot judge; POST each message".into(),
