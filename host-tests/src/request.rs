@@ -46,12 +46,6 @@ impl Request {
         Request::new("POST", path)
     }
 
-    /// Adds a header (repeat it to send a repeated header).
-    pub fn header(mut self, key: &str, value: impl AsRef<[u8]>) -> Request {
-        self.headers.add(key, value);
-        self
-    }
-
     /// Replaces a header (e.g. `:authority`).
     pub fn set_header(mut self, key: &str, value: impl AsRef<[u8]>) -> Request {
         self.headers.replace(key, value);
@@ -61,42 +55,6 @@ impl Request {
     /// Removes a header.
     pub fn without_header(mut self, key: &str) -> Request {
         self.headers.remove(key);
-        self
-    }
-
-    /// The body in one chunk (an empty body still makes one empty data frame).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
-        self.chunks = vec![body.into()];
-        self
-    }
-
-    /// The body as these chunks, delivered one `proxy_on_request_body` each (unless the
-    /// filter stops all iteration).
-    pub fn chunks<I, C>(mut self, chunks: I) -> Request
-    where
-        I: IntoIterator<Item = C>,
-        C: Into<Vec<u8>>,
-    {
-        self.chunks = chunks.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The body cut into chunks of `size` bytes (`size` 0 is taken as 1).
-    pub fn body_in_chunks(mut self, body: impl AsRef<[u8]>, size: usize) -> Request {
-        self.chunks = body
-            .as_ref()
-            .chunks(size.max(1))
-            .map(<[u8]>::to_vec)
-            .collect();
-        self
-    }
-
-    /// Adds a trailer (a request with trailers never has `end_of_stream` in its body
-    /// callbacks).
-    pub fn trailer(mut self, key: &str, value: impl AsRef<[u8]>) -> Request {
-        self.trailers
-            .get_or_insert_with(Headers::new)
-            .add(key, value);
         self
     }
 
@@ -159,44 +117,57 @@ impl UpstreamResponse {
             .header("content-type", "application/json")
             .body(body)
     }
-
-    /// Adds a header.
-    pub fn header(mut self, key: &str, value: impl AsRef<[u8]>) -> UpstreamResponse {
-        self.headers.add(key, value);
-        self
-    }
-
-    /// The body in one chunk.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> UpstreamResponse {
-        self.chunks = vec![body.into()];
-        self
-    }
-
-    /// The body as these chunks (e.g. SSE events).
-    pub fn chunks<I, C>(mut self, chunks: I) -> UpstreamResponse
-    where
-        I: IntoIterator<Item = C>,
-        C: Into<Vec<u8>>,
-    {
-        self.chunks = chunks.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The body cut into chunks of `size` bytes.
-    pub fn body_in_chunks(mut self, body: impl AsRef<[u8]>, size: usize) -> UpstreamResponse {
-        self.chunks = body
-            .as_ref()
-            .chunks(size.max(1))
-            .map(<[u8]>::to_vec)
-            .collect();
-        self
-    }
-
-    /// Adds a trailer.
-    pub fn trailer(mut self, key: &str, value: impl AsRef<[u8]>) -> UpstreamResponse {
-        self.trailers
-            .get_or_insert_with(Headers::new)
-            .add(key, value);
-        self
-    }
 }
+
+/// The builder methods a request and an upstream response share: each is headers, the body
+/// in chunks as they arrive, and trailers.
+macro_rules! message_builders {
+    ($message:ident) => {
+        impl $message {
+            /// Adds a header (repeat it to send a repeated header).
+            pub fn header(mut self, key: &str, value: impl AsRef<[u8]>) -> $message {
+                self.headers.add(key, value);
+                self
+            }
+
+            /// The body in one chunk (an empty body still makes one empty data frame).
+            pub fn body(mut self, body: impl Into<Vec<u8>>) -> $message {
+                self.chunks = vec![body.into()];
+                self
+            }
+
+            /// The body as these chunks, one body callback each (unless the filter stops
+            /// all iteration): e.g. SSE events.
+            pub fn chunks<I, C>(mut self, chunks: I) -> $message
+            where
+                I: IntoIterator<Item = C>,
+                C: Into<Vec<u8>>,
+            {
+                self.chunks = chunks.into_iter().map(Into::into).collect();
+                self
+            }
+
+            /// The body cut into chunks of `size` bytes (`size` 0 is taken as 1).
+            pub fn body_in_chunks(mut self, body: impl AsRef<[u8]>, size: usize) -> $message {
+                self.chunks = body
+                    .as_ref()
+                    .chunks(size.max(1))
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                self
+            }
+
+            /// Adds a trailer (a message with trailers never has `end_of_stream` in its
+            /// body callbacks).
+            pub fn trailer(mut self, key: &str, value: impl AsRef<[u8]>) -> $message {
+                self.trailers
+                    .get_or_insert_with(Headers::new)
+                    .add(key, value);
+                self
+            }
+        }
+    };
+}
+
+message_builders!(Request);
+message_builders!(UpstreamResponse);
