@@ -94,3 +94,23 @@ def test_calls_execute_again_after_the_window(procs, memcached_mcp):
     first, again = run(go())
     assert [r.is_error for r in first] == [False, False, True], [text(r) for r in first]
     assert not again.is_error, text(again)
+
+
+def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
+    # A day's window: the test cannot straddle its boundary the way it could a minute's.
+    envoy = procs.add(Envoy(procs.dir, seed_with(window="day", max=2), memcached_mcp.port).start())
+
+    async def calls(authorization, n):
+        async with session(envoy.url, {"authorization": authorization}) as s:
+            return [await s.call_tool("cache_cas", cas_args(i)) for i in range(n)]
+
+    first = run(calls("Bearer agent-4", 2))
+    assert [r.is_error for r in first] == [False, False], [text(r) for r in first]
+    # Schemes are case-insensitive, and the TypeScript SDK's bearer check reads only the
+    # first word after the scheme: each of these is the same credential, already at its limit.
+    for spelling in ("bearer agent-4", "BEARER agent-4", "Bearer agent-4 x", "Bearer  agent-4"):
+        (r,) = run(calls(spelling, 1))
+        assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (spelling, text(r))
+    # Another token is another grant.
+    (r,) = run(calls("Bearer agent-5", 1))
+    assert not r.is_error, text(r)

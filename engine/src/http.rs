@@ -6,6 +6,20 @@ use std::borrow::Cow;
 /// Request headers as the host gives them: lower-case names, raw values, in order.
 pub type HeaderList<'a> = [(&'a [u8], &'a [u8])];
 
+/// Whether header names `a` and `b` are one name as the most lenient server reads names:
+/// ASCII case aside, and `_` as `-`. CGI and WSGI servers turn both `Mcp-Name` and
+/// `Mcp_Name` into `HTTP_MCP_NAME`, and Envoy passes names with underscores by default.
+pub fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
+}
+
 /// Every value of header `name` (lower case).
 pub fn values<'a>(
     headers: &'a HeaderList<'a>,
@@ -13,8 +27,45 @@ pub fn values<'a>(
 ) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .iter()
-        .filter(move |(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+        .filter(move |(k, _)| same_name(k, name.as_bytes()))
         .map(|(_, v)| *v)
+}
+
+/// The credential of an `Authorization` (or `Proxy-Authorization`) value as servers compare
+/// credentials, so one credential spelled several ways counts as one grant: the scheme in
+/// one case (schemes are case-insensitive: `Bearer` as RFC 6750 writes it, any other in
+/// lower case), then only the first word after it (the TypeScript SDK's bearer check reads
+/// `Bearer tok x` as `tok`). A value of one word is taken as it is. Spellings a server would
+/// not accept may share a grant with the one it accepts; that only counts more calls
+/// against it.
+pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
+    // The usual value is its own canonical form.
+    if let Some(token) = value.strip_prefix(b"Bearer ") {
+        if !token.is_empty() && !token.iter().any(u8::is_ascii_whitespace) {
+            return Cow::Borrowed(value);
+        }
+    }
+    let word_end = |v: &[u8]| {
+        v.iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(v.len())
+    };
+    let (scheme, rest) = value.split_at(word_end(value));
+    let rest = trim(rest);
+    let token = rest.get(..word_end(rest)).unwrap_or_default();
+    if token.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let scheme: Cow<'_, [u8]> = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Cow::Borrowed(b"Bearer")
+    } else {
+        Cow::Owned(scheme.to_ascii_lowercase())
+    };
+    let mut folded = Vec::with_capacity(scheme.len() + 1 + token.len());
+    folded.extend_from_slice(&scheme);
+    folded.push(b' ');
+    folded.extend_from_slice(token);
+    Cow::Owned(folded)
 }
 
 /// A header that must appear at most once appeared several times.
@@ -40,7 +91,7 @@ impl<'a> HeadIndex<'a> {
         let mut seen = vec![Seen::default(); names.len()];
         for (k, v) in headers {
             for (s, n) in seen.iter_mut().zip(names) {
-                if k.len() == n.len() && k.eq_ignore_ascii_case(n.as_bytes()) {
+                if k.len() == n.len() && same_name(k, n.as_bytes()) {
                     s.first = s.first.or(Some(v));
                     s.count += 1;
                 }

@@ -56,7 +56,7 @@ pub fn param_token(name: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let (prefix, token) = name.split_at_checked(PARAM_PREFIX.len())?;
-    (prefix.eq_ignore_ascii_case(PARAM_PREFIX) && !token.is_empty()).then_some(token)
+    (crate::http::same_name(prefix, PARAM_PREFIX) && !token.is_empty()).then_some(token)
 }
 
 /// The `Mcp-Param-*` headers of a head; an error when a token repeats (a first-copy and a
@@ -71,7 +71,10 @@ pub fn params(headers: &HeaderList<'_>) -> Result<Vec<Param>, String> {
             return Err(format!("more than {MAX_PARAM_HEADERS} Mcp-Param headers"));
         }
         let token = token.to_ascii_lowercase();
-        if params.iter().any(|p| p.token == token) {
+        if params
+            .iter()
+            .any(|p| crate::http::same_name(&p.token, &token))
+        {
             return Err(format!(
                 "repeated Mcp-Param-{} header",
                 crate::http::loggable(&token)
@@ -87,8 +90,8 @@ pub fn params(headers: &HeaderList<'_>) -> Result<Vec<Param>, String> {
 
 /// Whether a header names a call: `Mcp-Method`, `Mcp-Name` or `Mcp-Param-*`.
 pub fn names_a_call(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(METHOD_HEADER.as_bytes())
-        || name.eq_ignore_ascii_case(NAME_HEADER.as_bytes())
+    crate::http::same_name(name, METHOD_HEADER.as_bytes())
+        || crate::http::same_name(name, NAME_HEADER.as_bytes())
         || param_token(name).is_some()
 }
 

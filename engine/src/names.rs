@@ -54,21 +54,49 @@ impl NameKey {
     }
 }
 
-/// The method a lenient router could take `method` for: ASCII lower case, slashes at either
-/// end trimmed and runs of slashes collapsed (`/Tools//Call/` is `tools/call`). `None` for a
-/// name that is not a valid method name.
+/// The methods Toolgate judges or filters, each with its letters alone.
+const JUDGED_METHODS: [(&str, &[u8]); 7] = [
+    ("tools/call", b"toolscall"),
+    ("tools/list", b"toolslist"),
+    ("resources/read", b"resourcesread"),
+    ("resources/list", b"resourceslist"),
+    ("resources/templates/list", b"resourcestemplateslist"),
+    ("prompts/get", b"promptsget"),
+    ("prompts/list", b"promptslist"),
+];
+
+/// The method a lenient router could take `method` for. A method Toolgate judges is
+/// recognised in any ASCII case with any separators between its words, or none:
+/// `tools_call`, `Tools.Call` and `toolsCall` reach `tools/call` in a router that maps
+/// methods onto handler names. Any other method is ASCII lower-cased with slashes at either
+/// end trimmed and runs of slashes collapsed (`/Tools//Call/` is `tools/call`). `None` for
+/// a name that is not a valid method name.
 pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
+    // Nearly every method is one of these, written canonically.
+    if let Some((judged, _)) = JUDGED_METHODS.iter().find(|(m, _)| *m == method) {
+        return Some(Cow::Borrowed(judged));
+    }
+    let key = NameKey::new(method)?;
+    let (mut letters, mut len) = ([0u8; MAX_NAME_LEN], 0);
+    for c in key.as_str().bytes().filter(u8::is_ascii_alphanumeric) {
+        if let Some(slot) = letters.get_mut(len) {
+            *slot = c;
+            len += 1;
+        }
+    }
+    let letters = letters.get(..len).unwrap_or_default();
+    if let Some((judged, _)) = JUDGED_METHODS.iter().find(|(_, l)| *l == letters) {
+        return Some(Cow::Borrowed(judged));
+    }
     let b = method.as_bytes();
-    // Nearly every method is written canonically already.
-    let canonical = is_method_name(method)
-        && !b.iter().any(u8::is_ascii_uppercase)
+    // Nearly every other method is written canonically already.
+    let canonical = !b.iter().any(u8::is_ascii_uppercase)
         && b.first() != Some(&b'/')
         && b.last() != Some(&b'/')
         && !b.windows(2).any(|w| w == b"//");
     if canonical {
         return Some(Cow::Borrowed(method));
     }
-    let key = NameKey::new(method)?;
     let parts: Vec<&str> = key.as_str().split('/').filter(|p| !p.is_empty()).collect();
     Some(Cow::Owned(parts.join("/")))
 }
@@ -112,6 +140,24 @@ mod tests {
             Some("notifications/initialized")
         );
         assert_eq!(canonical_method("tools/call "), None);
+        for alias in [
+            "tools_call",
+            "Tools.Call",
+            "toolsCall",
+            "tools-call",
+            "TOOLSCALL",
+            "tools/_call",
+        ] {
+            assert_eq!(canonical_method(alias).as_deref(), Some("tools/call"));
+        }
+        assert_eq!(
+            canonical_method("resources_templates_list").as_deref(),
+            Some("resources/templates/list")
+        );
+        assert_eq!(
+            canonical_method("logging/setLevel").as_deref(),
+            Some("logging/setlevel")
+        );
     }
 
     #[test]

@@ -14,10 +14,11 @@ const MEMBERS: [&str; 6] = ["jsonrpc", "method", "params", "name", "arguments", 
 /// The first query parameter of `path` (a request's `:path`) that names a JSON-RPC or MCP
 /// member as a lenient server reads names: percent-escapes decoded, folded like keys (case,
 /// compatibility forms, whitespace and invisible characters), and a bracket or dot suffix
-/// (`params[name]`, `params.name`) taken as the member it belongs to. `None` when there is
+/// (`params[name]`, `params.name`) taken as the member it belongs to, and `+` as the space
+/// form decoders make of it. `None` when there is
 /// none, or no query. The work is linear in the path, which Envoy's header limits bound.
 pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
-    if !path.iter().any(|&c| c == b'?' || c == b'%') {
+    if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
         return None;
     }
     read_query(path)
@@ -29,7 +30,7 @@ fn read_query(path: &[u8]) -> Option<&'static str> {
     // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
     // and `%26` a parameter. This reading finds every name that splitting first would. What
     // precedes the first separator is the path; `;` parameters in the path count too.
-    let decoded = crate::uri::percent_decode(&String::from_utf8_lossy(path));
+    let decoded = crate::uri::percent_decode(&String::from_utf8_lossy(path)).replace('+', " ");
     decoded
         .as_bytes()
         .split(|&c| matches!(c, b'?' | b'&' | b';'))
@@ -68,6 +69,9 @@ mod tests {
             ("/mcp?uri=file:///etc/passwd", "uri"),
             ("/mcp%3Fmethod=x", "method"),
             ("/mcp?a=b%26method%3Dx", "method"),
+            ("/mcp?na+me=cache_delete", "name"),
+            ("/mcp?jsonrpc+=2.0", "jsonrpc"),
+            ("/mcp;name=cache_delete", "name"),
         ] {
             assert_eq!(member_in_query(path.as_bytes()), Some(member), "{path}");
         }

@@ -112,6 +112,16 @@ fn names_match_case_insensitively_and_invalid_names_are_refused() {
         Some(Reason::ToolDenied),
         "method case variants are tools/call"
     );
+    // Routers that map methods onto handler names reach tools/call from these too.
+    for method in ["tools_call", "Tools.Call", "toolsCall", "tools-call"] {
+        let o = h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"name":"cache_delete"}}}}"#
+            ),
+        );
+        assert_eq!(reason(&o), Some(Reason::ToolDenied), "{method}");
+    }
 }
 
 #[test]
@@ -341,6 +351,20 @@ fn grant_sources() {
         ],
         &body
     )));
+    // One bearer token spelled several ways is one grant: the scheme's case, and words
+    // after the token, which the TypeScript SDK's bearer check ignores.
+    let mut one = Harness::new(&cfg(r#"[{"header":"authorization"}]"#));
+    let grant = |v: &'static str| [("content-type", "application/json"), ("authorization", v)];
+    assert!(forwarded(&one.request(&grant("Bearer tok"), &body)));
+    for spelling in ["bearer tok", "BEARER  tok", "Bearer tok x", "Bearer\ttok"] {
+        let o = one.request(&grant(spelling), &body);
+        assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
+    }
+    assert!(forwarded(&one.request(&grant("Bearer tok2"), &body)));
+    assert!(
+        forwarded(&one.request(&grant("Bearer TOK"), &body)),
+        "tokens keep their case"
+    );
     // Only a header source: no header means no grant.
     let mut only = Harness::new(&cfg(r#"[{"header":"x-user"}]"#));
     let o = only.request(&[("content-type", "application/json")], &body);
@@ -747,6 +771,21 @@ fn bodyless_requests_naming_a_call_in_headers_are_refused() {
         panic!("not refused");
     };
     assert_eq!(outcome.report.request_id.as_deref(), Some("r-7"));
+    // CGI and WSGI servers read `Mcp_Name` as `Mcp-Name`.
+    for head in [
+        &[(b"mcp_name".as_slice(), b"cache_delete".as_slice())][..],
+        &[(b"Mcp_Method", b"tools/call")],
+        &[(b"mcp_param_key", b"secret")],
+        &[(b"mcp-param_key", b"secret")],
+    ] {
+        assert!(
+            matches!(
+                h.engine.inspect_head(b"GET", head, false, &attrs),
+                toolgate_engine::Head::Done(_)
+            ),
+            "{head:?}"
+        );
+    }
     // A session header alone still opens the stream untouched.
     assert_eq!(
         h.engine
@@ -775,6 +814,9 @@ fn queries_carrying_a_json_rpc_member_are_refused_with_or_without_a_body() {
     assert!(refused(b"GET", get_call, false));
     assert!(refused(b"DELETE", b"/mcp?%4Dethod=x", false));
     assert!(refused(b"POST", b"/mcp?params[name]=cache_delete", true));
+    // Form decoders read `+` as a space, which name folding drops.
+    assert!(refused(b"POST", b"/mcp?na+me=cache_delete", true));
+    assert!(refused(b"POST", b"/mcp;name=cache_delete", true));
     // The 2024-11-05 transport's session query, and queries naming nothing, are untouched.
     assert!(!refused(b"GET", b"/sse?sessionId=abc", false));
     assert!(!refused(b"POST", b"/messages?session_id=abc", true));

@@ -432,9 +432,14 @@ impl Engine {
         let mut header_source = at::GRANTS;
         let (source, credential) = s.grant_sources.iter().enumerate().find_map(|(i, src)| {
             let value: Option<Cow<'_, [u8]>> = match src {
-                GrantSource::Header(_) => {
+                GrantSource::Header(name) => {
                     header_source += 1;
-                    head.first(header_source - 1).map(Cow::Borrowed)
+                    let value = head.first(header_source - 1)?;
+                    Some(if name.ends_with("authorization") {
+                        http::credential(value)
+                    } else {
+                        Cow::Borrowed(value)
+                    })
                 }
                 GrantSource::Property(p) => {
                     let path: Vec<&str> = p.iter().map(String::as_str).collect();
