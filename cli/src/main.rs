@@ -29,8 +29,8 @@ eval    Decides requests as the filter would and prints, per request, the decisi
         the file is one request; with - (or nothing) standard input holds one request per
         line. Counters advance across requests; fleet-wide limits (\"store\": \"service\") are
         answered by an in-memory rate limit service. A request is a JSON-RPC body, or an
-        envelope {\"headers\": {NAME: VALUE|null}, \"method\": \"POST\", \"body\": BODY} where a
-        string BODY is sent as raw text (to try malformed bodies).
+        envelope {\"headers\": {NAME: VALUE|null}, \"method\": \"POST\", \"path\": \"/mcp\",
+        \"body\": BODY} where a string BODY is sent as raw text (to try malformed bodies).
     --grant VALUE        send VALUE as the Authorization header (the default grant source)
     --session ID         send ID as the Mcp-Session-Id header
     --header NAME:VALUE  add a request header (repeatable)

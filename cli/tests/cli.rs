@@ -146,6 +146,23 @@ fn eval_counts_across_lines_with_a_clock() {
         stdout(&o).contains("[1] rejected: unsupported_media_type")
             && stdout(&o).contains("HTTP 415")
     );
+    // Its path carries a query; a member it does not know is an error, not ignored.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas"}}"#;
+    let o = run(
+        &["eval", p.to_str().unwrap()],
+        &format!("{{\"path\":\"/mcp?name=cache_delete\",\"body\":{call}}}\n"),
+    );
+    assert!(
+        stdout(&o).contains("[1] rejected: invalid_request"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(
+        &["eval", p.to_str().unwrap()],
+        &format!("{{\"url\":\"/mcp?name=cache_delete\",\"body\":{call}}}\n"),
+    );
+    let out = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("unknown member \"url\""), "{out}");
 }
 
 #[test]

@@ -43,6 +43,15 @@ pub fn read(text: &[u8], defaults: &Defaults<'_>) -> Result<Request, String> {
             body: text.to_vec(),
         });
     };
+    if let Some((k, _)) = env
+        .members()
+        .find(|(k, _)| !["method", "path", "headers", "body"].contains(&k.decode().as_ref()))
+    {
+        return Err(format!(
+            "envelope: unknown member \"{}\"; expected method, path, headers and body",
+            k.decode()
+        ));
+    }
     let method = match env.get("method") {
         Some(m) => m
             .as_str()
@@ -80,6 +89,13 @@ pub fn read(text: &[u8], defaults: &Defaults<'_>) -> Result<Request, String> {
                 }
             }
         }
+    }
+    if let Some(p) = env.get("path") {
+        let path = p
+            .as_str()
+            .ok_or("envelope path: expected a string such as \"/mcp?x=1\"")?;
+        headers.retain(|(n, _)| n != ":path");
+        headers.push((":path".into(), path.decode().into_owned()));
     }
     let body = env.get("body").ok_or("envelope: body missing")?;
     let body = match body.as_str() {
