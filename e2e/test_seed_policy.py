@@ -108,7 +108,8 @@ def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
     assert [r.is_error for r in first] == [False, False], [text(r) for r in first]
     # Schemes are case-insensitive, and the TypeScript SDK's bearer check reads only the
     # first word after the scheme: each of these is the same credential, already at its limit.
-    for spelling in ("bearer agent-4", "BEARER agent-4", "Bearer agent-4 x", "Bearer  agent-4"):
+    # Servers that also take a bare token read "agent-4" as "Bearer agent-4".
+    for spelling in ("bearer agent-4", "BEARER agent-4", "Bearer agent-4 x", "Bearer  agent-4", "agent-4"):
         (r,) = run(calls(spelling, 1))
         assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (spelling, text(r))
     # Another token is another grant.

@@ -35,9 +35,9 @@ pub fn values<'a>(
 /// credentials, so one credential spelled several ways counts as one grant: the scheme in
 /// one case (schemes are case-insensitive: `Bearer` as RFC 6750 writes it, any other in
 /// lower case), then only the first word after it (the TypeScript SDK's bearer check reads
-/// `Bearer tok x` as `tok`). A value of one word is taken as it is. Spellings a server would
-/// not accept may share a grant with the one it accepts; that only counts more calls
-/// against it.
+/// `Bearer tok x` as `tok`). A value of one word is a bearer token, as servers that take a
+/// bare token read it. Spellings a server would not accept may share a grant with the one
+/// it accepts; that only counts more calls against it.
 pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
     // The usual value is its own canonical form.
     if let Some(token) = value.strip_prefix(b"Bearer ") {
@@ -54,7 +54,10 @@ pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
     let rest = trim(rest);
     let token = rest.get(..word_end(rest)).unwrap_or_default();
     if token.is_empty() {
-        return Cow::Borrowed(value);
+        // Servers that also take a bare token read `tok` as `Bearer tok`.
+        let mut bearer = b"Bearer ".to_vec();
+        bearer.extend_from_slice(value);
+        return Cow::Owned(bearer);
     }
     let scheme: Cow<'_, [u8]> = if scheme.eq_ignore_ascii_case(b"bearer") {
         Cow::Borrowed(b"Bearer")
