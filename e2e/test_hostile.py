@@ -100,6 +100,17 @@ def test_the_corpus_is_refused_and_nothing_reaches_upstream(envoy, lenient):
     assert not failures, "\n".join(failures)
 
 
+def test_a_body_read_from_under_the_limit_to_far_over_it_gets_the_json_rpc_413(envoy, lenient):
+    # The second chunk takes the body from 1,040,000 bytes (under max_body_bytes) to over
+    # 1,100,000 in one read: Toolgate must answer it, not Envoy's own buffer limit (a plain
+    # text 413 with no reason the agent can read).
+    body = call("cache_delete", {"p": "x" * 1_100_000}).encode()
+    r = request(envoy.port, chunks=[body[:1_040_000], body[1_040_000:]], pause=0.5)
+    assert r.status == 413, r.body[:200]
+    assert r.json()["error"]["data"]["reason"] == "body_too_large"
+    assert not lenient.requests()
+
+
 def test_allowed_calls_still_reach_upstream_intact(envoy, lenient):
     body = call("cache_get", {"key": "public"})
     r = request(envoy.port, body=body, headers=[("authorization", "Bearer a")])

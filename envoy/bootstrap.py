@@ -94,7 +94,10 @@ def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
             "name": "envoy.filters.http.buffer",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                "max_request_bytes": max_body + 1024,
+                # The headroom the connection's buffer has (below): one read can carry a
+                # body from under Toolgate's limit to over this one, and then Envoy, not
+                # Toolgate, answers (413 in plain text, no JSON-RPC error).
+                "max_request_bytes": max_body + 65536,
             },
         })
     filters.append({
