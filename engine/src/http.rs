@@ -53,6 +53,10 @@ pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
     let (scheme, rest) = value.split_at(word_end(value));
     let rest = trim(rest);
     let token = rest.get(..word_end(rest)).unwrap_or_default();
+    if scheme.is_empty() {
+        // Nothing sent: no credential, so the next grant source answers.
+        return Cow::Borrowed(value);
+    }
     if token.is_empty() {
         // Servers that also take a bare token read `tok` as `Bearer tok`.
         let mut bearer = b"Bearer ".to_vec();

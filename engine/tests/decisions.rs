@@ -367,6 +367,11 @@ fn grant_sources() {
         assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
     }
     assert!(forwarded(&one.request(&grant("Bearer tok2"), &body)));
+    // An empty value is no credential at all, not a grant of its own.
+    assert_eq!(
+        reason(&one.request(&grant(""), &body)),
+        Some(Reason::NoGrant)
+    );
     assert!(
         forwarded(&one.request(&grant("Bearer TOK"), &body)),
         "tokens keep their case"
