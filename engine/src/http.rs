@@ -63,13 +63,12 @@ pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
         bearer.extend_from_slice(value);
         return Cow::Owned(bearer);
     }
-    let scheme: Cow<'_, [u8]> = if scheme.eq_ignore_ascii_case(b"bearer") {
-        Cow::Borrowed(b"Bearer")
-    } else {
-        Cow::Owned(scheme.to_ascii_lowercase())
-    };
     let mut folded = Vec::with_capacity(scheme.len() + 1 + token.len());
-    folded.extend_from_slice(&scheme);
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        folded.extend_from_slice(b"Bearer");
+    } else {
+        folded.extend(scheme.iter().map(u8::to_ascii_lowercase));
+    }
     folded.push(b' ');
     folded.extend_from_slice(token);
     Cow::Owned(folded)
@@ -98,6 +97,7 @@ impl<'a> HeadIndex<'a> {
         let mut seen = vec![Seen::default(); names.len()];
         for (k, v) in headers {
             for (s, n) in seen.iter_mut().zip(names) {
+                // The length first, here: most pairs differ in it, and no call is made.
                 if k.len() == n.len() && same_name(k, n.as_bytes()) {
                     s.first = s.first.or(Some(v));
                     s.count += 1;

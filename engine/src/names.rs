@@ -76,11 +76,13 @@ pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
     if let Some((judged, _)) = JUDGED_METHODS.iter().find(|(m, _)| *m == method) {
         return Some(Cow::Borrowed(judged));
     }
-    let key = NameKey::new(method)?;
+    if !is_method_name(method) {
+        return None;
+    }
     let (mut letters, mut len) = ([0u8; MAX_NAME_LEN], 0);
-    for c in key.as_str().bytes().filter(u8::is_ascii_alphanumeric) {
+    for c in method.bytes().filter(u8::is_ascii_alphanumeric) {
         if let Some(slot) = letters.get_mut(len) {
-            *slot = c;
+            *slot = c.to_ascii_lowercase();
             len += 1;
         }
     }
@@ -97,6 +99,7 @@ pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
     if canonical {
         return Some(Cow::Borrowed(method));
     }
+    let key = NameKey::new(method)?;
     let parts: Vec<&str> = key.as_str().split('/').filter(|p| !p.is_empty()).collect();
     Some(Cow::Owned(parts.join("/")))
 }

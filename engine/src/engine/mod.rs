@@ -435,6 +435,7 @@ impl Engine {
                 GrantSource::Header(name) => {
                     header_source += 1;
                     let value = head.first(header_source - 1)?;
+                    // Authorization, Proxy-Authorization and their kin carry a scheme.
                     Some(if name.ends_with("authorization") {
                         http::credential(value)
                     } else {
