@@ -238,7 +238,7 @@ def corpus_run(logdir):
 
 
 def sizes():
-    """The shipped module (scripts/build-module: cargo, then wasm-opt -O3 --merge-similar-functions), cargo's artifact
+    """The shipped module (scripts/build-module: cargo, then wasm-opt -O3 --merge-similar-functions --converge), cargo's artifact
     before wasm-opt, and that artifact after wasm-opt -Oz (the issue's size measure)."""
     out = {"release_bytes": configs.WASM.stat().st_size, "cargo_bytes": configs.CARGO_WASM.stat().st_size,
            "floor_bytes": configs.FLOOR_WASM.stat().st_size}
@@ -298,7 +298,7 @@ def report(load, corpus, size, args, counted=None):
             lines.append(f"| {name} | {r['cases']} | {len(r['reached_upstream'])}: {reached} |")
         lines.append("")
     lines += ["## Module size", "",
-              f"- release module `target/toolgate.wasm` (`scripts/build-module`: cargo, then `wasm-opt -O3 --merge-similar-functions`): "
+              f"- release module `target/toolgate.wasm` (`scripts/build-module`: cargo, then `wasm-opt -O3 --merge-similar-functions --converge`): "
               f"{size['release_bytes']:,} bytes",
               f"- cargo's release artifact before wasm-opt: {size['cargo_bytes']:,} bytes",
               f"- that artifact after `wasm-opt -Oz`: {size['wasm_opt_oz_bytes']:,} bytes" if size.get("wasm_opt_oz_bytes")
