@@ -2,11 +2,17 @@
 //!
 //! Every condition is evaluated under two readings of the arguments: the exact one, and the
 //! one a lenient server might make (keys matched after folding case, compatibility forms,
-//! whitespace and invisible characters; numbers read from strings). `require` passes only
-//! if it holds under every reading; `deny_if` triggers if it could hold under any.
+//! whitespace and invisible characters; a string holding a JSON array or object read as
+//! that container, as the Python SDK does for any parameter not typed `str`). A value of
+//! another type than the condition's literal is one a lax server might coerce into it
+//! (pydantic reads `"yes"` as `true` and `"0_5"` as 5; JavaScript's `==` reads `[13]` as
+//! 13). `require` passes only if it holds under every reading; `deny_if` triggers if it
+//! could hold under any.
 
 use crate::fold::fold_eq;
-use crate::json::{Kind, Number, Owned, OwnedNumber, Value};
+use crate::json::{
+    parse_strict, Error, ErrorKind, JsonStr, Kind, Number, Owned, OwnedNumber, Value,
+};
 use regex_lite::Regex;
 use std::cmp::Ordering;
 
@@ -46,11 +52,19 @@ impl ArgPath {
         self.text.strip_prefix("args.").unwrap_or(&self.text)
     }
 
-    /// The value at this path under the exact and the folded reading.
+    /// The value at this path under the exact and the folded reading; under neither when an
+    /// object on the path has several keys that fold to the segment (the validator allows
+    /// that below a call's argument names), as a lenient server may take any of them.
     pub fn resolve<'a>(&self, arguments: Option<Value<'a>>) -> Readings<'a> {
         let mut exact = arguments;
         let mut folded = arguments;
         for seg in &self.segments {
+            if let Some(v) = folded {
+                let mut keys = v.members().filter(|(k, _)| names(*k, seg, true));
+                if keys.nth(1).is_some() {
+                    return Readings::default();
+                }
+            }
             exact = exact.and_then(|v| step(v, seg, false));
             folded = folded.and_then(|v| step(v, seg, true));
         }
@@ -58,17 +72,37 @@ impl ArgPath {
     }
 }
 
+/// Whether a JSON text this validator refused is one Python's `json.loads` takes: repeated
+/// or look-alike keys, lone surrogates, deep nesting, `NaN` and `Infinity`. Then no one can
+/// tell what the server reads from it.
+fn python_parses(text: &[u8], e: Error) -> bool {
+    match e.kind {
+        ErrorKind::DuplicateKey
+        | ErrorKind::AmbiguousKey
+        | ErrorKind::LoneSurrogate
+        | ErrorKind::TooDeep => true,
+        ErrorKind::Syntax | ErrorKind::InvalidNumber => text
+            .get(e.offset..)
+            .map(|t| t.strip_prefix(b"-").unwrap_or(t))
+            .is_some_and(|t| t.starts_with(b"NaN") || t.starts_with(b"Infinity")),
+        _ => false,
+    }
+}
+
+/// Whether key `k` names segment `seg`: equal, or (`fold`) equal after folding.
+fn names(k: JsonStr<'_>, seg: &str, fold: bool) -> bool {
+    if fold {
+        fold_eq(k.chars(), seg.chars())
+    } else {
+        k.eq_str(seg)
+    }
+}
+
 fn step<'a>(v: Value<'a>, seg: &str, fold: bool) -> Option<Value<'a>> {
     match v.kind() {
         Kind::Object => v
             .members()
-            .find(|(k, _)| {
-                if fold {
-                    fold_eq(k.chars(), seg.chars())
-                } else {
-                    k.eq_str(seg)
-                }
-            })
+            .find(|(k, _)| names(*k, seg, fold))
             .map(|(_, v)| v),
         Kind::Array => seg.parse::<usize>().ok().and_then(|i| v.elements().nth(i)),
         _ => None,
@@ -76,19 +110,12 @@ fn step<'a>(v: Value<'a>, seg: &str, fold: bool) -> Option<Value<'a>> {
 }
 
 /// The value a path designates, under each reading.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Readings<'a> {
     /// Keys matched exactly.
     pub exact: Option<Value<'a>>,
     /// Keys matched as a lenient server might (a superset of the exact matches).
     pub folded: Option<Value<'a>>,
-}
-
-impl<'a> Readings<'a> {
-    fn each(&self) -> impl Iterator<Item = Option<Value<'a>>> {
-        let differs = self.exact != self.folded;
-        std::iter::once(self.exact).chain(differs.then_some(self.folded))
-    }
 }
 
 /// An operator with its compiled operand.
@@ -160,21 +187,82 @@ enum Truth {
     Unsure,
 }
 
+/// How deep a string's JSON may nest before the reading gives up on it (as unsure).
+const NESTED_DEPTH: u32 = 32;
+
 impl Condition {
     /// Whether a `require` condition is met: it must hold under every reading.
     pub fn required_holds(&self, arguments: Option<Value<'_>>) -> bool {
-        self.path
-            .resolve(arguments)
-            .each()
-            .all(|v| self.truth(v) == Truth::Holds)
+        !self.any_reading(arguments, &mut |t| t != Truth::Holds)
     }
 
     /// Whether a `deny_if` condition triggers: it holds, or might, under some reading.
     pub fn deny_triggers(&self, arguments: Option<Value<'_>>) -> bool {
-        self.path
-            .resolve(arguments)
-            .each()
-            .any(|v| matches!(self.truth(v), Truth::Holds | Truth::Unsure))
+        self.any_reading(arguments, &mut |t| {
+            matches!(t, Truth::Holds | Truth::Unsure)
+        })
+    }
+
+    /// Whether `found` is true of the condition's truth under some reading.
+    fn any_reading(
+        &self,
+        arguments: Option<Value<'_>>,
+        found: &mut dyn FnMut(Truth) -> bool,
+    ) -> bool {
+        let segments = &self.path.segments;
+        self.walk(arguments, segments, false, found) || self.walk(arguments, segments, true, found)
+    }
+
+    /// The reading from `v` down `segments`: keys exact, or (`lenient`) folded, with a
+    /// string that holds a JSON array or object read as well as that container. Strings
+    /// inside strings are followed to the end: each level doubles the escapes, so the body's
+    /// size bounds how deep that goes.
+    fn walk(
+        &self,
+        v: Option<Value<'_>>,
+        segments: &[String],
+        lenient: bool,
+        found: &mut dyn FnMut(Truth) -> bool,
+    ) -> bool {
+        if let Some(text) = v
+            .and_then(|v| v.as_str())
+            .filter(|_| lenient)
+            .map(|s| s.decode())
+        {
+            let first = text
+                .bytes()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            if matches!(first, Some(b'[' | b'{')) {
+                let inner = match parse_strict(text.as_bytes(), NESTED_DEPTH) {
+                    Ok(inner) => self.walk(Some(inner), segments, true, found),
+                    Err(e) if python_parses(text.as_bytes(), e) => found(Truth::Unsure),
+                    // Not JSON to any parser: a string like any other.
+                    Err(_) => false,
+                };
+                if inner {
+                    return true;
+                }
+            }
+        }
+        let Some((seg, rest)) = segments.split_first() else {
+            return found(self.truth(v));
+        };
+        match v {
+            // Every member the segment names: a lenient server may take any.
+            Some(o) if o.kind() == Kind::Object => {
+                let mut any = false;
+                for (k, m) in o.members() {
+                    if names(k, seg, lenient) {
+                        any = true;
+                        if self.walk(Some(m), rest, lenient, found) {
+                            return true;
+                        }
+                    }
+                }
+                !any && self.walk(None, rest, lenient, found)
+            }
+            _ => self.walk(v.and_then(|v| step(v, seg, false)), rest, lenient, found),
+        }
     }
 
     fn truth(&self, v: Option<Value<'_>>) -> Truth {
@@ -195,10 +283,30 @@ impl Condition {
             Op::Lte(n) => ordering(n, v, |o| o != Ordering::Greater),
             Op::Gt(n) => ordering(n, v, |o| o == Ordering::Greater),
             Op::Gte(n) => ordering(n, v, |o| o != Ordering::Less),
-            Op::Regex(re) => match v.as_str() {
-                Some(s) => bool_truth(re.is_match(&s.decode())),
-                None => Truth::Unsure,
-            },
+            Op::Regex(re) => {
+                // JavaScript's `test` reads a number or a boolean as its text, and a server
+                // may take each element of an array.
+                let kind = v.kind();
+                let text = match (kind, v.as_str()) {
+                    (_, Some(s)) => Some(s.decode()),
+                    (Kind::Number | Kind::Bool, _) => Some(v.raw().into()),
+                    _ => None,
+                };
+                match text {
+                    Some(t) => match (re.is_match(&t), kind) {
+                        (false, _) => Truth::Fails,
+                        (true, Kind::String) => Truth::Holds,
+                        (true, _) => Truth::Unsure,
+                    },
+                    None if kind == Kind::Null => Truth::Fails,
+                    None if kind == Kind::Array
+                        && v.elements().all(|e| self.truth(Some(e)) == Truth::Fails) =>
+                    {
+                        Truth::Fails
+                    }
+                    None => Truth::Unsure,
+                }
+            }
             Op::Contains(lit) => contains(lit, v),
         }
     }
@@ -220,35 +328,33 @@ fn negate(t: Truth) -> Truth {
     }
 }
 
-/// Whether a lenient server could read `v` as this literal: a number that a double blurs
-/// with it, a numeric string, a `"true"`/`"false"` string.
-fn lenient_equal(lit: &Owned, v: Value<'_>) -> bool {
-    match (lit, v.kind()) {
+/// Equal, unequal, or unsure: what a lax server might coerce into the literal. Numbers a
+/// double blurs into one. Into a number or a boolean, any other type (pydantic's lax mode
+/// reads `"0_5"` as 5 and `"yes"` as `true`; JavaScript's truthiness takes any non-empty
+/// string). Into a string, JavaScript's `==` takes a number or a boolean it converts to, and
+/// an array of one such element. `null` is no value.
+fn equality(lit: &Owned, v: Value<'_>) -> Truth {
+    if lit.equals(v) {
+        return Truth::Holds;
+    }
+    let unsure = match (lit, v.kind()) {
+        (_, Kind::Null) | (Owned::Bool(_), Kind::Bool) => false,
         (Owned::Number(n), Kind::Number) => v.as_number().is_some_and(|m| m.near(n.as_number())),
-        (Owned::Number(n), Kind::String) => v.as_str().is_some_and(|s| {
-            Number::parse(s.decode().trim()).is_some_and(|m| m.near(n.as_number()))
-        }),
+        (Owned::Number(_) | Owned::Bool(_), _) => true,
         (Owned::String(s), Kind::Number) => match (Number::parse(s.trim()), v.as_number()) {
             (Some(a), Some(b)) => a.near(b),
             _ => false,
         },
-        (Owned::Bool(b), Kind::String) => v.as_str().is_some_and(|s| {
-            s.decode()
-                .trim()
-                .eq_ignore_ascii_case(if *b { "true" } else { "false" })
-        }),
-        (Owned::String(s), Kind::Bool) => v.as_bool().is_some_and(|b| {
-            s.trim()
-                .eq_ignore_ascii_case(if b { "true" } else { "false" })
-        }),
+        (Owned::String(s), Kind::Bool) => v.raw().eq_ignore_ascii_case(s.trim()),
+        (Owned::String(_), Kind::Array) => {
+            let mut e = v.elements();
+            e.next()
+                .is_some_and(|first| equality(lit, first) != Truth::Fails)
+                && e.next().is_none()
+        }
         _ => false,
-    }
-}
-
-fn equality(lit: &Owned, v: Value<'_>) -> Truth {
-    if lit.equals(v) {
-        Truth::Holds
-    } else if lenient_equal(lit, v) {
+    };
+    if unsure {
         Truth::Unsure
     } else {
         Truth::Fails
@@ -386,7 +492,15 @@ mod tests {
         assert_eq!(eval(&re, r#"{"p":"/etc/passwd"}"#), (true, true));
         assert_eq!(eval(&re, r#"{"p":"\/etc/passwd"}"#), (true, true));
         assert_eq!(eval(&re, r#"{"p":"/home"}"#), (false, false));
-        assert_eq!(eval(&re, r#"{"p":7}"#), (false, true));
+        // Not a string: a number or boolean by its text, an array by its elements, an
+        // object unsure, null no value (clients send it for optional arguments).
+        assert_eq!(eval(&re, r#"{"p":7}"#), (false, false));
+        assert_eq!(eval(&re, r#"{"p":null}"#), (false, false));
+        assert_eq!(eval(&re, r#"{"p":["/home",["/etc/x"]]}"#), (false, true));
+        assert_eq!(eval(&re, r#"{"p":["/home",1]}"#), (false, false));
+        assert_eq!(eval(&re, r#"{"p":{"a":"/home"}}"#), (false, true));
+        let digits = cond("args.p", Op::Regex(Regex::new("^7").unwrap()));
+        assert_eq!(eval(&digits, r#"{"p":75}"#), (false, true));
 
         let has = cond("args.q", Op::Contains(lit("\"DROP\"")));
         assert_eq!(eval(&has, r#"{"q":"x; DROP TABLE"}"#), (true, true));
@@ -423,6 +537,151 @@ mod tests {
         assert_eq!(eval(&req, r#"{"Amount":1}"#), (false, true));
         let absent_ok = cond("args.force", Op::Exists(false));
         assert_eq!(eval(&absent_ok, r#"{"Force":true}"#), (false, true));
+    }
+
+    #[test]
+    fn a_string_holding_json_is_read_as_that_json_too() {
+        // The Python SDK runs json.loads on a string given for a parameter not typed `str`.
+        let re = cond("args.key", Op::Regex(Regex::new("^secret").unwrap()));
+        assert_eq!(eval(&re, r#"{"key":"[\"secret-plans\"]"}"#), (false, true));
+        assert_eq!(eval(&re, r#"{"key":"public"}"#), (false, false));
+        let has = cond("args.keys", Op::Contains(lit("\"secret\"")));
+        assert_eq!(
+            eval(&has, r#"{"keys":"[\"\\u0073ecret\"]"}"#),
+            (false, true)
+        );
+        assert_eq!(eval(&has, r#"{"keys":" [\"public\"]"}"#), (false, false));
+        let mode = cond("args.opts.mode", Op::Eq(lit("\"overwrite\"")));
+        assert_eq!(
+            eval(&mode, r#"{"opts":"{\"mode\":\"overwrite\"}"}"#),
+            (false, true)
+        );
+        assert_eq!(
+            eval(&mode, r#"{"opts":"{\"mode\":\"keep\"}"}"#),
+            (false, false)
+        );
+        // Encoded twice, and once more than the reading follows.
+        let twice = r#"{"opts":"\"{\\\"mode\\\":\\\"overwrite\\\"}\""}"#;
+        assert_eq!(
+            eval(&mode, twice),
+            (false, false),
+            "a JSON string, not a container"
+        );
+        // Strings inside strings are followed.
+        let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let two = format!(
+            r#"{{"opts":{}}}"#,
+            quoted(&format!(r#"{{"mode":{}}}"#, quoted(r#"{"a":1}"#)))
+        );
+        assert_eq!(
+            eval(&cond("args.opts.mode.a", Op::Eq(lit("1"))), &two),
+            (false, true)
+        );
+        assert_eq!(
+            eval(&cond("args.opts.mode.a", Op::Eq(lit("2"))), &two),
+            (false, false)
+        );
+        let three = format!(
+            r#"{{"x":{}}}"#,
+            quoted(&format!(r#"{{"y":{}}}"#, quoted(&two)))
+        );
+        let deep = |v| cond("args.x.y.opts.mode.a", Op::Eq(lit(v)));
+        assert_eq!(eval(&deep("1"), &three), (false, true));
+        assert_eq!(eval(&deep("2"), &three), (false, false));
+        // A require is not met through a string, even one holding the right value.
+        let safe = cond("args.opts.mode", Op::Eq(lit("\"keep\"")));
+        assert!(!eval(&safe, r#"{"opts":"{\"mode\":\"keep\"}"}"#).0);
+        // JSON that Python reads and this validator refuses: no telling what it holds.
+        for refused in [
+            r#"{"key":"{\"a\":1,\"a\":2}"}"#,
+            r#"{"key":"[NaN]"}"#,
+            r#"{"key":"[1, Infinity]"}"#,
+            r#"{"key":"{\"n\": -Infinity}"}"#,
+            r#"{"key":"[\"\\ud800\"]"}"#,
+        ] {
+            assert_eq!(eval(&re, refused), (false, true), "{refused}");
+        }
+        // Text that only starts like JSON is a string like any other.
+        for text in [r#"{"key":"[INFO] started"}"#, r#"{"key":"{not json"}"#] {
+            assert_eq!(eval(&re, text), (false, false), "{text}");
+        }
+    }
+
+    #[test]
+    fn another_type_than_the_literal_is_unsure() {
+        // pydantic's lax mode reads all of these as `true`, 5 or 13.
+        let force = cond("args.force", Op::Eq(lit("true")));
+        for v in [r#""yes""#, r#""on""#, r#""1""#, "1", "1.0", r#""t""#] {
+            let args = format!(r#"{{"force":{v}}}"#);
+            assert_eq!(eval(&force, &args), (false, true), "{v}");
+        }
+        assert_eq!(eval(&force, r#"{"force":false}"#), (false, false));
+        assert_eq!(eval(&force, r#"{"force":null}"#), (false, false));
+        let n = cond("args.n", Op::Eq(lit("5")));
+        for v in [r#""+5""#, r#""0_5""#, r#""0x5""#, "[5]", "true"] {
+            let args = format!(r#"{{"n":{v}}}"#);
+            assert_eq!(eval(&n, &args), (false, true), "{v}");
+        }
+        assert_eq!(eval(&n, r#"{"n":6}"#), (false, false));
+        let slot = cond("args.slot", Op::NotIn(vec![lit("0"), lit("13")]));
+        assert_eq!(eval(&slot, r#"{"slot":"1_3"}"#), (false, true));
+        assert_eq!(eval(&slot, r#"{"slot":7}"#), (true, true));
+        // Into a string: what JavaScript's `==` converts, nothing else.
+        let name = cond("args.name", Op::Eq(lit("\"main\"")));
+        assert_eq!(eval(&name, r#"{"name":["main"]}"#), (false, true));
+        assert_eq!(eval(&name, r#"{"name":["main","dev"]}"#), (false, false));
+        assert_eq!(eval(&name, r#"{"name":"dev"}"#), (false, false));
+        assert_eq!(
+            eval(&name, r#"{"name":"[1,2]"}"#),
+            (false, false),
+            "JSON text"
+        );
+        assert_eq!(eval(&name, r#"{"name":"{\"a\":1}"}"#), (false, false));
+        let yes = cond("args.flag", Op::Eq(lit("\"yes\"")));
+        assert_eq!(eval(&yes, r#"{"flag":false}"#), (false, false));
+        assert_eq!(eval(&yes, r#"{"flag":true}"#), (false, false));
+        let five = cond("args.n", Op::Eq(lit("\"5\"")));
+        assert_eq!(eval(&five, r#"{"n":5.0}"#), (false, true));
+    }
+
+    #[test]
+    fn every_member_a_folded_key_matches_is_read() {
+        // Below the argument names the validator lets `mode` and `MODE` both through; a
+        // server matching keys case-insensitively may take either.
+        let exact = crate::json::Options {
+            max_depth: 8,
+            keys: crate::json::KeyRule::Exact,
+        };
+        let eval = |c: &Condition, args: &str| {
+            let v = crate::json::Validator::new()
+                .validate(args.as_bytes(), exact)
+                .unwrap();
+            (c.required_holds(Some(v)), c.deny_triggers(Some(v)))
+        };
+        let mode = cond("args.opts.mode", Op::Eq(lit("\"overwrite\"")));
+        for args in [
+            r#"{"opts":{"mode":"keep","MODE":"overwrite"}}"#,
+            r#"{"opts":{"MODE":"overwrite","mode":"keep"}}"#,
+        ] {
+            assert_eq!(eval(&mode, args), (false, true), "{args}");
+        }
+        let keep = cond("args.opts.mode", Op::Eq(lit("\"keep\"")));
+        assert!(!eval(&keep, r#"{"opts":{"mode":"keep","Mode":"overwrite"}}"#).0);
+        assert!(eval(&keep, r#"{"opts":{"mode":"keep"}}"#).0);
+        let path = ArgPath::parse("args.opts.mode").unwrap();
+        let mut validator = crate::json::Validator::new();
+        let v = validator
+            .validate(br#"{"opts":{"mode":1}}"#, exact)
+            .unwrap();
+        assert!(path.resolve(Some(v)).folded.is_some());
+        let v = validator
+            .validate(br#"{"opts":{"mode":1,"Mode":2}}"#, exact)
+            .unwrap();
+        let r = path.resolve(Some(v));
+        assert!(
+            r.exact.is_none() && r.folded.is_none(),
+            "ambiguous: no value"
+        );
     }
 
     #[test]

@@ -31,47 +31,33 @@ pub fn values<'a>(
         .map(|(_, v)| *v)
 }
 
-/// The credential of an `Authorization` (or `Proxy-Authorization`) value as servers compare
-/// credentials, so one credential spelled several ways counts as one grant: the scheme in
-/// one case (schemes are case-insensitive: `Bearer` as RFC 6750 writes it, any other in
-/// lower case), then only the first word after it (the TypeScript SDK's bearer check reads
-/// `Bearer tok x` as `tok`). A value of one word is a bearer token, as servers that take a
-/// bare token read it. Spellings a server would not accept may share a grant with the one
-/// it accepts; that only counts more calls against it.
-pub fn credential(value: &[u8]) -> Cow<'_, [u8]> {
-    // The usual value is its own canonical form.
-    if let Some(token) = value.strip_prefix(b"Bearer ") {
-        if !token.is_empty() && !token.iter().any(u8::is_ascii_whitespace) {
-            return Cow::Borrowed(value);
-        }
+/// Whether a byte can be part of a credential: only visible ASCII. Servers split and trim
+/// credentials on more than ASCII spaces (Node's `\s` over a Latin-1 value takes 0xA0,
+/// Python's `str.split` takes 0x1C-0x1F and 0x85, Go's `strings.Fields` takes U+3000), so
+/// every other byte separates words.
+fn in_word(b: &u8) -> bool {
+    b.is_ascii_graphic()
+}
+
+/// A grant header's credential as servers compare credentials, so one credential spelled
+/// several ways, or sent in another grant header, counts as one grant (empty: none).
+///
+/// For `Authorization` and its kin (`scheme`): the first word after the scheme, whatever
+/// the scheme (`Bearer tok`, `bearer tok` and `Basic tok` are all `tok`; the TypeScript
+/// SDK's bearer check reads `Bearer tok x` as `tok`), or the one word of a bare token, as
+/// servers that take a bare token read it: as an `X-Api-Key: tok` is. Other grant headers:
+/// the value without separators around it. Spellings a server would not accept may share
+/// a grant with the one it accepts; that only counts more calls against it.
+pub fn credential(value: &[u8], scheme: bool) -> &[u8] {
+    let start = value.iter().position(in_word).unwrap_or(value.len());
+    let end = value.iter().rposition(in_word).map_or(start, |e| e + 1);
+    let value = value.get(start..end).unwrap_or_default();
+    if !scheme {
+        return value;
     }
-    let word_end = |v: &[u8]| {
-        v.iter()
-            .position(u8::is_ascii_whitespace)
-            .unwrap_or(v.len())
-    };
-    let (scheme, rest) = value.split_at(word_end(value));
-    let rest = trim(rest);
-    let token = rest.get(..word_end(rest)).unwrap_or_default();
-    if scheme.is_empty() {
-        // Nothing sent: no credential, so the next grant source answers.
-        return Cow::Borrowed(value);
-    }
-    if token.is_empty() {
-        // Servers that also take a bare token read `tok` as `Bearer tok`.
-        let mut bearer = b"Bearer ".to_vec();
-        bearer.extend_from_slice(value);
-        return Cow::Owned(bearer);
-    }
-    let mut folded = Vec::with_capacity(scheme.len() + 1 + token.len());
-    if scheme.eq_ignore_ascii_case(b"bearer") {
-        folded.extend_from_slice(b"Bearer");
-    } else {
-        folded.extend(scheme.iter().map(u8::to_ascii_lowercase));
-    }
-    folded.push(b' ');
-    folded.extend_from_slice(token);
-    Cow::Owned(folded)
+    let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or_default();
+    words.next().unwrap_or(first)
 }
 
 /// A header that must appear at most once appeared several times.

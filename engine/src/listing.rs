@@ -208,11 +208,13 @@ impl ListRules<'_> {
         Ok(changed.then(|| format!("[{}]", parts.join(",")).into_bytes()))
     }
 
-    /// Answers are read as strictly as requests.
+    /// Answers are read strictly; keys that only resemble the names read (envelope, result,
+    /// an entry's name) are refused where they are read, not in the data around them (a
+    /// tool's schema may have properties `ID` and `id`).
     pub(crate) fn json_options(&self) -> Options {
         Options {
             max_depth: self.max_depth,
-            keys: KeyRule::Folded,
+            keys: KeyRule::Exact,
         }
     }
 }

@@ -42,11 +42,14 @@ impl SseFilter {
         }
     }
 
+    /// Replaces what cannot be checked with the error that says so. While a list is
+    /// awaited, the rest of the stream goes with it; otherwise (a GET stream, which may never
+    /// end) only this event does, and the events after it are filtered as before.
     fn fail(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"event: message\ndata: ");
         out.extend_from_slice(unfilterable(&self.pending).as_bytes());
         out.extend_from_slice(b"\n\n");
-        self.failed = true;
+        self.failed = !self.pending.is_empty();
         self.pending.clear();
         self.event.clear();
     }
@@ -93,8 +96,10 @@ impl SseFilter {
                 self.line.push(b);
             }
             if self.event.len() > self.max_event {
-                // Too large to inspect: it cannot be passed on unread.
+                // Too large to inspect: it cannot be passed on unread, nor can the events
+                // after it be told from its remainder.
                 self.fail(&mut out);
+                self.failed = true;
                 return out;
             }
         }

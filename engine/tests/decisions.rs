@@ -214,6 +214,23 @@ fn actions_and_conditions() {
         status(&h.call("k", "read", r#"{"path":"/srv/a","Path":"/etc"}"#)),
         400
     );
+    // Below the argument names, keys that differ only by case are the call's data: they
+    // pass, and a condition reads every one of them.
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"put":{"deny_if":[{"path":"args.opts.mode","op":"eq","value":"overwrite"}]},
+        "spend":{"limits":[{"counter":"c","window":"day","max":1000,"increment_from":"args.o.n"}]}}}"#,
+    );
+    let headers = r#"{"headers":{"Content-Type":"a","content-type":"b"},"opts":{"mode":"keep"}}"#;
+    assert!(forwarded(&h.call("k", "put", headers)));
+    assert!(forwarded(&h.call("k", "other", headers)));
+    let o = h.call("k", "put", r#"{"opts":{"mode":"keep","MODE":"overwrite"}}"#);
+    assert_eq!(reason(&o), Some(Reason::DenyIfMatched));
+    // A JSON text in a string is read as what it holds (the Python SDK parses it).
+    let o = h.call("k", "put", r#"{"opts":"{\"mode\":\"overwrite\"}"}"#);
+    assert_eq!(reason(&o), Some(Reason::DenyIfMatched));
+    // An amount under two look-alike keys cannot be counted.
+    let o = h.call("k", "spend", r#"{"o":{"n":1,"N":900}}"#);
+    assert_eq!(reason(&o), Some(Reason::InvalidIncrement));
 }
 
 #[test]
@@ -362,6 +379,13 @@ fn grant_sources() {
         "Bearer tok x",
         "Bearer\ttok",
         "tok",
+        // Separators servers split or trim on that are not ASCII spaces: U+00A0 (Node's
+        // `\s`), U+3000 (Go's `strings.Fields`), vertical tab (Python's `str.split`).
+        "Bearer\u{a0}tok",
+        "Bearer tok\u{a0}",
+        "\u{3000}Bearer tok",
+        "Bearer tok\x0b\x0b",
+        "\u{85}tok",
     ] {
         let o = one.request(&grant(spelling), &body);
         assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
@@ -375,6 +399,24 @@ fn grant_sources() {
     assert!(
         forwarded(&one.request(&grant("Bearer TOK"), &body)),
         "tokens keep their case"
+    );
+    // Grant headers are one namespace: a token sent as X-Api-Key is the bearer token's
+    // grant, and the same credential in both headers is one grant.
+    let api_key = |v: &'static str| [("content-type", "application/json"), ("x-api-key", v)];
+    assert!(forwarded(&h.request(&api_key("tok3"), &body)));
+    assert_eq!(
+        reason(&h.request(&grant("Bearer tok3"), &body)),
+        Some(Reason::RateLimited)
+    );
+    let both = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer tok4"),
+        ("x-api-key", " tok4\u{a0}"),
+    ];
+    assert!(forwarded(&h.request(&both, &body)));
+    assert_eq!(
+        reason(&h.request(&api_key("tok4"), &body)),
+        Some(Reason::RateLimited)
     );
     // Only a header source: no header means no grant.
     let mut only = Harness::new(&cfg(r#"[{"header":"x-user"}]"#));
@@ -579,6 +621,16 @@ fn refusals_before_judging() {
                 ("content-type", "application/json"),
                 ("authorization", "a"),
                 ("authorization", "b"),
+            ],
+            body.as_str(),
+            400,
+            Rejection::InvalidRequest,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("authorization", "Bearer a"),
+                ("x-api-key", "b"),
             ],
             body.as_str(),
             400,

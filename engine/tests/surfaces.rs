@@ -422,6 +422,16 @@ fn json_list_filtering() {
         let p = pending("4");
         assert!(rules.json_body(bad.as_bytes(), &p).is_err(), "{bad}");
     }
+    // Keys that differ only by case in the data around the names read (a tool's schema
+    // with properties `ID` and `id`) are the server's data, not look-alikes.
+    let p = pending("4");
+    let schema = LIST.replace(
+        r#""inputSchema":{"type":"object"}"#,
+        r#""inputSchema":{"type":"object","properties":{"ID":{},"id":{}}}"#,
+    );
+    let out = rules.json_body(schema.as_bytes(), &p).unwrap().unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(r#"{"ID":{},"id":{}}"#) && !out.contains("cache_delete"));
     // A batch of responses.
     let batch = format!("[{LIST},{}]", r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
     let p = pending("4");
@@ -532,6 +542,14 @@ fn sse_fails_closed() {
         f.push(&rules, b"data: more\n\n").is_empty(),
         "the rest is dropped"
     );
+    // With no list awaited (a GET stream, which may never end), an event that cannot be
+    // checked is replaced by the error, and the events after it go on.
+    let mut f = SseFilter::new(Vec::new(), 1 << 20);
+    let listed = format!("data: {}\n\n", LIST.replace("\"id\":4", "\"Id\":4"));
+    let out = String::from_utf8(f.push(&rules, listed.as_bytes())).unwrap();
+    assert!(out.contains("list_unfilterable") && !out.contains("cache_delete"));
+    let note = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n";
+    assert_eq!(f.push(&rules, note.as_bytes()), note.as_bytes());
 }
 
 #[test]

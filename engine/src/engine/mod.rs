@@ -138,6 +138,9 @@ const HEAD_NAMES: [&str; 8] = [
     "upgrade",
 ];
 
+/// The source every grant header answers as: they are one namespace of credentials.
+const HEADER_SOURCE: usize = usize::MAX;
+
 const FINGERPRINT_DEFAULT_KEY: &[u8] = b"toolgate grant fingerprint";
 
 /// The id a refusal of a request that was read answers: its own, so a client can match
@@ -414,8 +417,12 @@ impl Engine {
             Ok(p) => p,
             Err(why) => return early(Rejection::InvalidRequest, why),
         };
+        let grant = match self.identify(&head, attrs) {
+            Ok(grant) => grant,
+            Err(why) => return early(Rejection::InvalidRequest, why),
+        };
         Head::Inspect(RequestInfo {
-            grant: self.identify(&head, attrs),
+            grant,
             request_id,
             mirrored: mcp_headers::Mirrored {
                 method: header(at::MCP_METHOD),
@@ -426,35 +433,65 @@ impl Engine {
         })
     }
 
-    /// The caller's grant from the first source present.
-    fn identify(&self, head: &HeadIndex<'_>, attrs: &dyn Attributes) -> Option<Grant> {
+    /// The caller's grant from the first source present. Grant headers are one namespace
+    /// (the same credential through any of them is one grant), and a request whose grant
+    /// headers carry different credentials is refused: the server may authenticate by the
+    /// one Toolgate would not count.
+    fn identify(
+        &self,
+        head: &HeadIndex<'_>,
+        attrs: &dyn Attributes,
+    ) -> Result<Option<Grant>, String> {
         let s = &self.config.settings;
         let mut header_source = at::GRANTS;
-        let (source, credential) = s.grant_sources.iter().enumerate().find_map(|(i, src)| {
-            let value: Option<Cow<'_, [u8]>> = match src {
+        let mut from_header: Option<&[u8]> = None;
+        let mut found: Option<(usize, Cow<'_, [u8]>)> = None;
+        for (i, src) in s.grant_sources.iter().enumerate() {
+            let (source, value) = match src {
                 GrantSource::Header(name) => {
                     header_source += 1;
-                    let value = head.first(header_source - 1)?;
                     // Authorization, Proxy-Authorization and their kin carry a scheme.
-                    Some(if name.ends_with("authorization") {
-                        http::credential(value)
-                    } else {
-                        Cow::Borrowed(value)
-                    })
+                    let scheme = name.ends_with("authorization");
+                    let Some(v) = head.first(header_source - 1) else {
+                        continue;
+                    };
+                    let v = http::credential(v, scheme);
+                    match from_header {
+                        _ if v.is_empty() => continue,
+                        Some(first) if v != first => {
+                            return Err("grant headers with different credentials; send one".into())
+                        }
+                        Some(_) => continue,
+                        None => from_header = Some(v),
+                    }
+                    (HEADER_SOURCE, Cow::Borrowed(v))
                 }
+                // Only headers are looked at once a grant is found: they may conflict.
+                _ if found.is_some() => continue,
                 GrantSource::Property(p) => {
                     let path: Vec<&str> = p.iter().map(String::as_str).collect();
-                    attrs.property(&path).map(Cow::Owned)
+                    let Some(v) = attrs.property(&path) else {
+                        continue;
+                    };
+                    (i, Cow::Owned(v))
                 }
-                GrantSource::DownstreamAddress => attrs
-                    .property(&["source", "address"])
-                    .map(|a| Cow::Owned(http::address_without_port(&a).to_vec())),
+                GrantSource::DownstreamAddress => {
+                    let Some(a) = attrs.property(&["source", "address"]) else {
+                        continue;
+                    };
+                    (i, Cow::Owned(http::address_without_port(&a).to_vec()))
+                }
             };
-            value.filter(|v| !v.is_empty()).map(|v| (i, v))
-        })?;
+            if found.is_none() && !value.is_empty() {
+                found = Some((source, value));
+            }
+        }
+        let Some((source, credential)) = found else {
+            return Ok(None);
+        };
         let session = head.first(at::SESSION).unwrap_or(&[]);
-        // The source index keeps a header value from posing as another source's value.
-        let source = [u8::try_from(source).unwrap_or(u8::MAX)];
+        // The source keeps a header's credential from posing as a property's or an address.
+        let source = [u8::try_from(source).map_or(u8::MAX, |i| i.min(u8::MAX - 1))];
         let tag = |t: u64| t.max(SHARED_TAG + 1);
         let (session_tag, session_fingerprint) = if self.counts_sessions {
             let parts: [&[u8]; 4] = [b"s", &source, &credential, session];
@@ -465,12 +502,12 @@ impl Engine {
         } else {
             (0, 0)
         };
-        Some(Grant {
+        Ok(Some(Grant {
             fingerprint: siphash_parts(self.fingerprint_key, &[b"g", &source, &credential]),
             tag: tag(siphash_parts(self.slot_key, &[b"g", &source, &credential])),
             session_tag,
             session_fingerprint,
-        })
+        }))
     }
 
     /// The refusal of a body found over `max_body_bytes` while buffering.
@@ -512,7 +549,7 @@ impl Engine {
         }
         let opts = Options {
             max_depth: s.max_json_depth,
-            keys: KeyRule::Folded,
+            keys: KeyRule::FoldedCall,
         };
         let root = match validator.validate_indexed(body, opts) {
             Ok(v) => v,

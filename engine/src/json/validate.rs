@@ -16,6 +16,12 @@ pub enum KeyRule {
     Exact,
     /// Keys equal after unescaping and folding (see [`crate::fold`]) are duplicates.
     Folded,
+    /// [`KeyRule::Folded`] in a message's envelope, its params and the members of those
+    /// (three levels of objects; four in a batch), where look-alike keys could change what
+    /// is called; [`KeyRule::Exact`] deeper, in the data a call carries (a header map may
+    /// hold `Content-Type` and `content-type`). Readers of deeper paths take every member a
+    /// folded key matches.
+    FoldedCall,
 }
 
 /// What the validator accepts.
@@ -339,6 +345,12 @@ impl Validator {
     }
 
     fn close_object(&mut self, text: &str, rule: KeyRule, close: usize) -> Result<(), Error> {
+        let batch = self.stack.first().is_some_and(|f| !f.object);
+        let rule = match rule {
+            KeyRule::FoldedCall if self.stack.len() - usize::from(batch) > 3 => KeyRule::Exact,
+            KeyRule::FoldedCall => KeyRule::Folded,
+            other => other,
+        };
         let frame = self.stack.pop();
         self.close_span(frame, close);
         let from = frame.map_or(self.keys.len(), |f| f.keys_from);
@@ -357,7 +369,7 @@ fn compare(text: &str, a: KeySpan, b: KeySpan, rule: KeyRule) -> Ordering {
     let (a, b) = (key_str(text, a), key_str(text, b));
     match rule {
         KeyRule::Exact => a.chars().cmp(b.chars()),
-        KeyRule::Folded => Folded::new(a.chars()).cmp(Folded::new(b.chars())),
+        _ => Folded::new(a.chars()).cmp(Folded::new(b.chars())),
     }
 }
 
@@ -399,7 +411,7 @@ fn check_keys(
                     (Some(x), Some(y)) => match rule {
                         KeyRule::Exact => x == y,
                         // The length first: it settles most pairs without a call.
-                        KeyRule::Folded => x.len() == y.len() && x.eq_ignore_ascii_case(y),
+                        _ => x.len() == y.len() && x.eq_ignore_ascii_case(y),
                     },
                     _ => compare(text, a, b, rule) == Ordering::Equal,
                 };
@@ -780,6 +792,40 @@ mod tests {
         assert!(Validator::new()
             .validate(br#"{"a":1,"A":2}"#, exact)
             .is_ok());
+    }
+
+    #[test]
+    fn a_call_folds_keys_down_to_its_argument_names_only() {
+        use ErrorKind::*;
+        let call = Options {
+            max_depth: 16,
+            keys: KeyRule::FoldedCall,
+        };
+        let check = |src: &str| {
+            Validator::new()
+                .validate(src.as_bytes(), call)
+                .map(|_| ())
+                .map_err(|e| e.kind)
+        };
+        // Envelope, params, arguments: look-alike keys refused.
+        assert_eq!(check(r#"{"id":1,"ID":2}"#), Err(AmbiguousKey));
+        assert_eq!(check(r#"{"p":{"name":1,"Name":2}}"#), Err(AmbiguousKey));
+        assert_eq!(
+            check(r#"{"p":{"a":{"path":1,"PATH":2}}}"#),
+            Err(AmbiguousKey)
+        );
+        assert_eq!(
+            check(r#"[{"p":{"a":{"path":1,"PATH":2}}}]"#),
+            Err(AmbiguousKey)
+        );
+        // The data a call carries: only true duplicates.
+        let headers = r#"{"p":{"a":{"h":{"Content-Type":"a","content-type":"b"}}}}"#;
+        assert_eq!(check(headers), Ok(()));
+        assert_eq!(check(&format!("[{headers}]")), Ok(()));
+        assert_eq!(
+            check(r#"{"p":{"a":{"h":{"k":1,"k":2}}}}"#),
+            Err(DuplicateKey)
+        );
     }
 
     #[test]
