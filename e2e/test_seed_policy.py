@@ -100,8 +100,9 @@ def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
     # A day's window: the test cannot straddle its boundary the way it could a minute's.
     envoy = procs.add(Envoy(procs.dir, seed_with(window="day", max=2), memcached_mcp.port).start())
 
-    async def calls(authorization, n):
-        async with session(envoy.url, {"authorization": authorization}) as s:
+    async def calls(authorization, n, headers=None):
+        grant = headers if headers is not None else {"authorization": authorization}
+        async with session(envoy.url, grant) as s:
             return [await s.call_tool("cache_cas", cas_args(i)) for i in range(n)]
 
     first = run(calls("Bearer agent-4", 2))
@@ -112,6 +113,15 @@ def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
     for spelling in ("bearer agent-4", "BEARER agent-4", "Bearer agent-4 x", "Bearer  agent-4", "agent-4"):
         (r,) = run(calls(spelling, 1))
         assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (spelling, text(r))
+    # Grant headers are one namespace: the same key sent as X-Api-Key is the same grant.
+    (r,) = run(calls(None, 1, {"x-api-key": "agent-4"}))
+    assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", text(r)
     # Another token is another grant.
     (r,) = run(calls("Bearer agent-5", 1))
     assert not r.is_error, text(r)
+    # Two grant headers with different credentials: the server might authenticate by either.
+    with pytest.raises(Exception) as refused:
+        run(calls(None, 1, {"authorization": "Bearer agent-6", "x-api-key": "agent-4"}))
+    assert "different credentials" in repr(refused.value) or "different credentials" in str(
+        getattr(refused.value, "exceptions", "")
+    ), repr(refused.value)
