@@ -11,7 +11,7 @@
 
 use crate::fold::fold_eq;
 use crate::json::{
-    parse_strict, Error, ErrorKind, JsonStr, Kind, Number, Owned, OwnedNumber, Value,
+    Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned, OwnedNumber, Validator, Value,
 };
 use regex_lite::Regex;
 use std::cmp::Ordering;
@@ -187,8 +187,9 @@ enum Truth {
     Unsure,
 }
 
-/// How deep a string's JSON may nest before the reading gives up on it (as unsure).
-const NESTED_DEPTH: u32 = 32;
+/// How deep a string's JSON may nest before the reading gives up on it (as unsure): Python
+/// parses to about 1,000 levels; deeper than this is rare in legitimate data.
+const NESTED_DEPTH: u32 = 128;
 
 impl Condition {
     /// Whether a `require` condition is met: it must hold under every reading.
@@ -210,31 +211,43 @@ impl Condition {
         found: &mut dyn FnMut(Truth) -> bool,
     ) -> bool {
         let segments = &self.path.segments;
-        self.walk(arguments, segments, false, found) || self.walk(arguments, segments, true, found)
+        let exact =
+            arguments.and_then(|a| segments.iter().try_fold(a, |v, seg| step(v, seg, false)));
+        found(self.truth(exact)) || self.lenient(arguments, segments, exact, found)
     }
 
-    /// The reading from `v` down `segments`: keys exact, or (`lenient`) folded, with a
-    /// string that holds a JSON array or object read as well as that container. Strings
-    /// inside strings are followed to the end: each level doubles the escapes, so the body's
-    /// size bounds how deep that goes.
-    fn walk(
+    /// The lenient reading from `v` down `segments`: every member whose key folds to a
+    /// segment (a lenient server may take any), and a string that holds a JSON array or
+    /// object read as well as that container. Strings inside strings are followed to the
+    /// end: each level doubles the escapes, so the body's size bounds how deep that goes.
+    /// A value equal to `judged` (the exact reading's) is not judged again.
+    fn lenient(
         &self,
         v: Option<Value<'_>>,
         segments: &[String],
-        lenient: bool,
+        judged: Option<Value<'_>>,
         found: &mut dyn FnMut(Truth) -> bool,
     ) -> bool {
-        if let Some(text) = v
-            .and_then(|v| v.as_str())
-            .filter(|_| lenient)
-            .map(|s| s.decode())
-        {
+        // The first byte says whether decoding could give JSON text (`\` may escape it).
+        let text = v.and_then(|v| v.as_str()).filter(|s| {
+            let first = s
+                .raw()
+                .bytes()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            matches!(first, Some(b'[' | b'{' | b'\\'))
+        });
+        if let Some(text) = text.map(|s| s.decode()) {
             let first = text
                 .bytes()
                 .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
             if matches!(first, Some(b'[' | b'{')) {
-                let inner = match parse_strict(text.as_bytes(), NESTED_DEPTH) {
-                    Ok(inner) => self.walk(Some(inner), segments, true, found),
+                // Exact keys: this reading takes every member a folded key matches.
+                let exact = Options {
+                    max_depth: NESTED_DEPTH,
+                    keys: KeyRule::Exact,
+                };
+                let inner = match Validator::new().validate(text.as_bytes(), exact) {
+                    Ok(inner) => self.lenient(Some(inner), segments, judged, found),
                     Err(e) if python_parses(text.as_bytes(), e) => found(Truth::Unsure),
                     // Not JSON to any parser: a string like any other.
                     Err(_) => false,
@@ -245,23 +258,22 @@ impl Condition {
             }
         }
         let Some((seg, rest)) = segments.split_first() else {
-            return found(self.truth(v));
+            return v != judged && found(self.truth(v));
         };
         match v {
-            // Every member the segment names: a lenient server may take any.
             Some(o) if o.kind() == Kind::Object => {
                 let mut any = false;
                 for (k, m) in o.members() {
-                    if names(k, seg, lenient) {
+                    if names(k, seg, true) {
                         any = true;
-                        if self.walk(Some(m), rest, lenient, found) {
+                        if self.lenient(Some(m), rest, judged, found) {
                             return true;
                         }
                     }
                 }
-                !any && self.walk(None, rest, lenient, found)
+                !any && self.lenient(None, rest, judged, found)
             }
-            _ => self.walk(v.and_then(|v| step(v, seg, false)), rest, lenient, found),
+            _ => self.lenient(v.and_then(|v| step(v, seg, false)), rest, judged, found),
         }
     }
 
@@ -283,30 +295,7 @@ impl Condition {
             Op::Lte(n) => ordering(n, v, |o| o != Ordering::Greater),
             Op::Gt(n) => ordering(n, v, |o| o == Ordering::Greater),
             Op::Gte(n) => ordering(n, v, |o| o != Ordering::Less),
-            Op::Regex(re) => {
-                // JavaScript's `test` reads a number or a boolean as its text, and a server
-                // may take each element of an array.
-                let kind = v.kind();
-                let text = match (kind, v.as_str()) {
-                    (_, Some(s)) => Some(s.decode()),
-                    (Kind::Number | Kind::Bool, _) => Some(v.raw().into()),
-                    _ => None,
-                };
-                match text {
-                    Some(t) => match (re.is_match(&t), kind) {
-                        (false, _) => Truth::Fails,
-                        (true, Kind::String) => Truth::Holds,
-                        (true, _) => Truth::Unsure,
-                    },
-                    None if kind == Kind::Null => Truth::Fails,
-                    None if kind == Kind::Array
-                        && v.elements().all(|e| self.truth(Some(e)) == Truth::Fails) =>
-                    {
-                        Truth::Fails
-                    }
-                    None => Truth::Unsure,
-                }
-            }
+            Op::Regex(re) => text_truth(v, &|t| re.is_match(t)),
             Op::Contains(lit) => contains(lit, v),
         }
     }
@@ -377,7 +366,11 @@ fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
 /// would change the answer.
 fn ordering(n: &OwnedNumber, v: Value<'_>, accept: impl Fn(Ordering) -> bool) -> Truth {
     let Some(m) = v.as_number() else {
-        return Truth::Unsure;
+        return if v.is_null() {
+            Truth::Fails
+        } else {
+            Truth::Unsure
+        };
     };
     let lit = n.as_number();
     let exact = accept(m.compare(lit));
@@ -389,25 +382,45 @@ fn ordering(n: &OwnedNumber, v: Value<'_>, accept: impl Fn(Ordering) -> bool) ->
 }
 
 fn contains(lit: &Owned, v: Value<'_>) -> Truth {
-    match v.kind() {
-        Kind::String => match (lit, v.as_str()) {
-            (Owned::String(needle), Some(hay)) => {
-                bool_truth(hay.decode().contains(needle.as_str()))
-            }
-            _ => Truth::Unsure,
-        },
-        Kind::Array => {
-            let mut truth = Truth::Fails;
-            for e in v.elements() {
-                match equality(lit, e) {
-                    Truth::Holds => return Truth::Holds,
-                    Truth::Unsure => truth = Truth::Unsure,
-                    _ => {}
-                }
-            }
-            truth
+    // An array with an equal element.
+    let mut truth = Truth::Fails;
+    for e in v.elements() {
+        match equality(lit, e) {
+            Truth::Holds => return Truth::Holds,
+            Truth::Unsure => truth = Truth::Unsure,
+            _ => {}
         }
-        _ => Truth::Unsure,
+    }
+    match (lit, truth) {
+        (Owned::String(needle), Truth::Fails) => text_truth(v, &|t| t.contains(needle.as_str())),
+        (_, Truth::Fails) if v.kind() != Kind::Array && !v.is_null() => Truth::Unsure,
+        _ => truth,
+    }
+}
+
+/// Whether `test` holds of a value's text: a string's, exactly; what a lax server might make
+/// of anything else, unsure. A number is read as written and, when whole, as JavaScript and
+/// Python write it (`22.0` and `2.2e1` are `22`); a boolean by its text; an array or object
+/// by each of its values (a tool may join or interpolate them); `null` is no value.
+fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
+    let kind = v.kind();
+    let (exact, whole) = match (kind, v.as_str()) {
+        (_, Some(s)) => (Some(test(&s.decode())), None),
+        (Kind::Number, _) => (None, v.as_number().and_then(|n| n.whole_digits())),
+        _ => (None, None),
+    };
+    let unsure = match kind {
+        Kind::Null => false,
+        Kind::Array | Kind::Object => v
+            .elements()
+            .chain(v.members().map(|(_, m)| m))
+            .any(|e| text_truth(e, test) != Truth::Fails),
+        _ => whole.is_some_and(|n| test(&n)) || kind != Kind::String && test(v.raw()),
+    };
+    match exact {
+        Some(true) => Truth::Holds,
+        _ if unsure => Truth::Unsure,
+        _ => Truth::Fails,
     }
 }
 
@@ -454,6 +467,7 @@ mod tests {
         let c = cond("args.n", Op::Lte(num("10")));
         assert_eq!(eval(&c, r#"{"n":10}"#), (true, true));
         assert_eq!(eval(&c, r#"{"n":11}"#), (false, false));
+        assert_eq!(eval(&c, r#"{"n":null}"#), (false, false), "null: no value");
         assert_eq!(
             eval(&c, r#"{"n":"5"}"#),
             (false, true),
@@ -492,20 +506,51 @@ mod tests {
         assert_eq!(eval(&re, r#"{"p":"/etc/passwd"}"#), (true, true));
         assert_eq!(eval(&re, r#"{"p":"\/etc/passwd"}"#), (true, true));
         assert_eq!(eval(&re, r#"{"p":"/home"}"#), (false, false));
-        // Not a string: a number or boolean by its text, an array by its elements, an
-        // object unsure, null no value (clients send it for optional arguments).
+        // Not a string: a number or boolean by its text, an array or object by its values,
+        // null no value (clients send it for optional arguments).
         assert_eq!(eval(&re, r#"{"p":7}"#), (false, false));
         assert_eq!(eval(&re, r#"{"p":null}"#), (false, false));
         assert_eq!(eval(&re, r#"{"p":["/home",["/etc/x"]]}"#), (false, true));
         assert_eq!(eval(&re, r#"{"p":["/home",1]}"#), (false, false));
-        assert_eq!(eval(&re, r#"{"p":{"a":"/home"}}"#), (false, true));
+        assert_eq!(eval(&re, r#"{"p":{"a":"/home"}}"#), (false, false));
+        assert_eq!(eval(&re, r#"{"p":{"a":{"b":"/etc/x"}}}"#), (false, true));
         let digits = cond("args.p", Op::Regex(Regex::new("^7").unwrap()));
         assert_eq!(eval(&digits, r#"{"p":75}"#), (false, true));
+        // A whole number as JavaScript and Python write it, whatever its spelling. (A string
+        // is matched as sent: `eq` and `in` with a number treat any string as unsure.)
+        let port = cond("args.port", Op::Regex(Regex::new("^(22|23)$").unwrap()));
+        assert_eq!(eval(&port, r#"{"port":"22"}"#), (true, true));
+        for v in ["22", "22.0", "2.2e1", "220e-1", "[22.0]"] {
+            assert_eq!(
+                eval(&port, &format!(r#"{{"port":{v}}}"#)),
+                (false, true),
+                "{v}"
+            );
+        }
+        for v in ["2.2", "220", "-22", r#""22x""#, "0.000001", r#""022""#] {
+            assert_eq!(
+                eval(&port, &format!(r#"{{"port":{v}}}"#)),
+                (false, false),
+                "{v}"
+            );
+        }
+        // Fractions and negative numbers are read as written only.
+        let half = cond("args.n", Op::Regex(Regex::new("^2.5$").unwrap()));
+        assert_eq!(eval(&half, r#"{"n":2.5}"#), (false, true));
+        assert_eq!(eval(&half, r#"{"n":25e-1}"#), (false, false));
 
         let has = cond("args.q", Op::Contains(lit("\"DROP\"")));
         assert_eq!(eval(&has, r#"{"q":"x; DROP TABLE"}"#), (true, true));
         assert_eq!(eval(&has, r#"{"q":["a","DROP"]}"#), (true, true));
         assert_eq!(eval(&has, r#"{"q":["a"]}"#), (false, false));
+        // An element or value containing it: a tool may join or interpolate them.
+        assert_eq!(
+            eval(&has, r#"{"q":["bash","-c","x; DROP TABLE"]}"#),
+            (false, true)
+        );
+        assert_eq!(eval(&has, r#"{"q":{"sql":"DROP TABLE"}}"#), (false, true));
+        assert_eq!(eval(&has, r#"{"q":{"sql":"SELECT"}}"#), (false, false));
+        assert_eq!(eval(&has, r#"{"q":null}"#), (false, false));
 
         let ex = cond("args.force", Op::Exists(true));
         assert_eq!(eval(&ex, r#"{"force":null}"#), (true, true));
@@ -601,6 +646,24 @@ mod tests {
         ] {
             assert_eq!(eval(&re, refused), (false, true), "{refused}");
         }
+        // JSON text that holds nothing the condition looks for is not a match: a file's
+        // content, a search query, a header map with keys differing only by case.
+        let key = cond(
+            "args.content",
+            Op::Regex(Regex::new("(?i)BEGIN [A-Z ]*PRIVATE KEY").unwrap()),
+        );
+        for content in [
+            r#"{\"name\": \"app\", \"version\": \"1.0.0\"}"#,
+            r#"{\"Content-Type\": \"a\", \"content-type\": \"b\"}"#,
+            r#"[1, 2, {\"deep\": [\"x\"]}]"#,
+        ] {
+            let args = format!(r#"{{"content":"{content}"}}"#);
+            assert!(!eval(&key, &args).1, "{content}");
+        }
+        let args = r#"{"content":"{\"k\": \"-----BEGIN RSA PRIVATE KEY-----\"}"}"#;
+        assert!(eval(&key, args).1, "the string itself matches");
+        let args = r#"{"content":"{\"k\": \"\\u0042EGIN PRIVATE KEY\"}"}"#;
+        assert!(eval(&key, args).1, "only the JSON inside matches");
         // Text that only starts like JSON is a string like any other.
         for text in [r#"{"key":"[INFO] started"}"#, r#"{"key":"{not json"}"#] {
             assert_eq!(eval(&re, text), (false, false), "{text}");

@@ -194,6 +194,20 @@ impl<'a> Number<'a> {
         }
     }
 
+    /// A whole, non-negative number below 10^21 as JavaScript and Python write it (`22.0`,
+    /// `2.2e1` and `220e-1` are `22`); `None` for any other.
+    pub fn whole_digits(&self) -> Option<String> {
+        let d = Decimal::of(self.raw);
+        let digits = usize::try_from(d.exp)
+            .ok()
+            .filter(|&e| e >= d.len && e <= 21);
+        match digits {
+            _ if d.is_zero() => Some("0".into()),
+            Some(n) if !d.negative => Some((0..n).map(|i| char::from(b'0' + d.digit(i))).collect()),
+            _ => None,
+        }
+    }
+
     /// Whether a server reading doubles might take the two numbers for equal: they differ
     /// by less than about 1e-14 of their size, or both underflow to zero, or both overflow.
     pub fn near(&self, other: Number<'_>) -> bool {
