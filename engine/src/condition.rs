@@ -320,8 +320,8 @@ fn negate(t: Truth) -> Truth {
 /// Equal, unequal, or unsure: what a lax server might coerce into the literal. Numbers a
 /// double blurs into one. Into a number or a boolean, any other type (pydantic's lax mode
 /// reads `"0_5"` as 5 and `"yes"` as `true`; JavaScript's truthiness takes any non-empty
-/// string). Into a string, JavaScript's `==` takes a number or a boolean it converts to, and
-/// an array of one such element. `null` is no value.
+/// string). Into a string: a number equal to it and an array of one such element (as
+/// JavaScript's `==` reads them), or a boolean spelled as it. `null` is no value.
 fn equality(lit: &Owned, v: Value<'_>) -> Truth {
     if lit.equals(v) {
         return Truth::Holds;
