@@ -11,7 +11,8 @@
 
 use crate::fold::fold_eq;
 use crate::json::{
-    Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned, OwnedNumber, Validator, Value,
+    first_after_whitespace, Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned,
+    OwnedNumber, Validator, Value,
 };
 use regex_lite::Regex;
 use std::cmp::Ordering;
@@ -72,15 +73,12 @@ impl ArgPath {
     }
 }
 
-/// Whether a JSON text this validator refused is one Python's `json.loads` takes: repeated
-/// or look-alike keys, lone surrogates, deep nesting, `NaN` and `Infinity`. Then no one can
+/// Whether a JSON text the validator refused (with exact keys) is one Python's `json.loads`
+/// takes: repeated keys, lone surrogates, deep nesting, `NaN` and `Infinity`. Then no one can
 /// tell what the server reads from it.
 fn python_parses(text: &[u8], e: Error) -> bool {
     match e.kind {
-        ErrorKind::DuplicateKey
-        | ErrorKind::AmbiguousKey
-        | ErrorKind::LoneSurrogate
-        | ErrorKind::TooDeep => true,
+        ErrorKind::DuplicateKey | ErrorKind::LoneSurrogate | ErrorKind::TooDeep => true,
         ErrorKind::Syntax | ErrorKind::InvalidNumber => text
             .get(e.offset..)
             .map(|t| t.strip_prefix(b"-").unwrap_or(t))
@@ -230,17 +228,13 @@ impl Condition {
     ) -> bool {
         // The first byte says whether decoding could give JSON text (`\` may escape it).
         let text = v.and_then(|v| v.as_str()).filter(|s| {
-            let first = s
-                .raw()
-                .bytes()
-                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-            matches!(first, Some(b'[' | b'{' | b'\\'))
+            matches!(
+                first_after_whitespace(s.raw().as_bytes()),
+                Some(b'[' | b'{' | b'\\')
+            )
         });
         if let Some(text) = text.map(|s| s.decode()) {
-            let first = text
-                .bytes()
-                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-            if matches!(first, Some(b'[' | b'{')) {
+            if matches!(first_after_whitespace(text.as_bytes()), Some(b'[' | b'{')) {
                 // Exact keys: this reading takes every member a folded key matches.
                 let exact = Options {
                     max_depth: NESTED_DEPTH,
@@ -403,24 +397,25 @@ fn contains(lit: &Owned, v: Value<'_>) -> Truth {
 /// Python write it (`22.0` and `2.2e1` are `22`); a boolean by its text; an array or object
 /// by each of its values (a tool may join or interpolate them); `null` is no value.
 fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
-    let kind = v.kind();
-    let (exact, whole) = match (kind, v.as_str()) {
-        (_, Some(s)) => (Some(test(&s.decode())), None),
-        (Kind::Number, _) => (None, v.as_number().and_then(|n| n.whole_digits())),
-        _ => (None, None),
-    };
-    let unsure = match kind {
+    let unsure = match v.kind() {
+        Kind::String => return bool_truth(v.as_str().is_some_and(|s| test(&s.decode()))),
         Kind::Null => false,
+        Kind::Bool => test(v.raw()),
+        Kind::Number => {
+            test(v.raw())
+                || v.as_number()
+                    .and_then(|n| n.whole_digits())
+                    .is_some_and(|n| test(&n))
+        }
         Kind::Array | Kind::Object => v
             .elements()
             .chain(v.members().map(|(_, m)| m))
             .any(|e| text_truth(e, test) != Truth::Fails),
-        _ => whole.is_some_and(|n| test(&n)) || kind != Kind::String && test(v.raw()),
     };
-    match exact {
-        Some(true) => Truth::Holds,
-        _ if unsure => Truth::Unsure,
-        _ => Truth::Fails,
+    if unsure {
+        Truth::Unsure
+    } else {
+        Truth::Fails
     }
 }
 

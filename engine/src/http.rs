@@ -49,11 +49,10 @@ fn in_word(b: &u8) -> bool {
 /// the value without separators around it. Spellings a server would not accept may share
 /// a grant with the one it accepts; that only counts more calls against it.
 pub fn credential(value: &[u8], scheme: bool) -> &[u8] {
-    let start = value.iter().position(in_word).unwrap_or(value.len());
-    let end = value.iter().rposition(in_word).map_or(start, |e| e + 1);
-    let value = value.get(start..end).unwrap_or_default();
     if !scheme {
-        return value;
+        let start = value.iter().position(in_word).unwrap_or(value.len());
+        let end = value.iter().rposition(in_word).map_or(start, |e| e + 1);
+        return value.get(start..end).unwrap_or_default();
     }
     let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
     let first = words.next().unwrap_or_default();

@@ -42,14 +42,14 @@ impl SseFilter {
         }
     }
 
-    /// Replaces what cannot be checked with the error that says so. While a list is
-    /// awaited, the rest of the stream goes with it; otherwise (a GET stream, which may never
-    /// end) only this event does, and the events after it are filtered as before.
-    fn fail(&mut self, out: &mut Vec<u8>) {
+    /// Replaces what cannot be checked with the error that says so. The rest of the stream
+    /// goes with it when `rest` says so or a list is awaited; otherwise (a GET stream, which
+    /// may never end) only this event does, and the events after it are filtered as before.
+    fn fail(&mut self, out: &mut Vec<u8>, rest: bool) {
         out.extend_from_slice(b"event: message\ndata: ");
         out.extend_from_slice(unfilterable(&self.pending).as_bytes());
         out.extend_from_slice(b"\n\n");
-        self.failed = !self.pending.is_empty();
+        self.failed = rest || !self.pending.is_empty();
         self.pending.clear();
         self.event.clear();
     }
@@ -98,8 +98,7 @@ impl SseFilter {
             if self.event.len() > self.max_event {
                 // Too large to inspect: it cannot be passed on unread, nor can the events
                 // after it be told from its remainder.
-                self.fail(&mut out);
-                self.failed = true;
+                self.fail(&mut out, true);
                 return out;
             }
         }
@@ -182,7 +181,7 @@ impl SseFilter {
                 }
                 out.push(b'\n');
             }
-            Err(_) => self.fail(out),
+            Err(_) => self.fail(out, false),
         }
     }
 }
