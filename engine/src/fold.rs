@@ -6,7 +6,7 @@
 //! control and default-ignorable character; map each character whose NFKC form is ASCII
 //! to that ASCII text; lower-case the rest.
 
-use crate::fold_table::{IGNORABLE, LOWER, MULTI, RUNS};
+use crate::fold_table::{IGNORABLE, LOWER, MULTI, RUN, RUNS};
 
 /// The folded characters of `inner`.
 pub(crate) struct Folded<I> {
@@ -42,17 +42,19 @@ fn map_char(c: char) -> Mapping {
         return Mapping::Skip;
     }
     let cp = c as u32;
-    let idx = RUNS.partition_point(|&(start, _, _)| start <= cp);
-    if let Some(&(start, count, mapping)) = idx.checked_sub(1).and_then(|i| RUNS.get(i)) {
-        if count == 0 && cp == start {
-            let off = usize::from(mapping >> 4);
-            let len = usize::from(mapping & 0xf);
-            if let Some(s) = MULTI.as_bytes().get(off..off.saturating_add(len)) {
-                return Mapping::Multi(s);
+    let idx = RUNS.partition_point(|&entry| entry >> 15 <= cp);
+    if let Some(&entry) = idx.checked_sub(1).and_then(|i| RUNS.get(i)) {
+        let off = cp - (entry >> 15);
+        if entry & RUN == 0 {
+            let start = usize::try_from((entry >> 4) & 0x3ff).unwrap_or(usize::MAX);
+            let len = usize::try_from(entry & 0xf).unwrap_or(0);
+            if off == 0 {
+                if let Some(s) = MULTI.as_bytes().get(start..start.saturating_add(len)) {
+                    return Mapping::Multi(s);
+                }
             }
-        } else if count > 0 && cp < start.saturating_add(u32::from(count)) {
-            let ascii = u32::from(mapping).saturating_add(cp - start);
-            if let Ok(b) = u8::try_from(ascii) {
+        } else if off < (entry >> 7) & 0x7f {
+            if let Ok(b) = u8::try_from((entry & 0x7f) + off) {
                 return if b == b' ' {
                     Mapping::Skip
                 } else {
