@@ -450,6 +450,17 @@ fn increment_from() {
         "600 + 400 (rounded up) is the max"
     );
     assert!(reply_body(&o).contains("1000 units per day"));
+    // A zero amount adds nothing, but only while there is room for one unit: a server may
+    // read 0 as "the default" or "all".
+    for zero in [r#"{"amount":0}"#, r#"{"amount":-0}"#, r#"{"amount":0e5}"#] {
+        assert_eq!(
+            reason(&h.call("k", "spend", zero)),
+            Some(Reason::RateLimited),
+            "{zero}"
+        );
+    }
+    assert!(forwarded(&h.call("k4", "spend", r#"{"amount":0}"#)));
+    assert!(forwarded(&h.call("k4", "spend", r#"{"amount":1000}"#)));
     for bad in [
         r#"{}"#,
         r#"{"amount":-1}"#,

@@ -190,6 +190,49 @@ fn local_precheck_spares_the_round_trip() {
 }
 
 #[test]
+fn a_batch_over_a_fleet_limit_is_refused_here() {
+    // max 3: four calls of one batch add up to more than the limit on their own, whatever
+    // the service would answer for each descriptor against its count before the request.
+    let mut h = Harness::new(&policy("deny").replace(
+        "\"failure_mode\":\"deny\"",
+        "\"failure_mode\":\"deny\",\"local_precheck\":false",
+    ));
+    let batch = |n: u64| {
+        let calls: Vec<String> = (1..=n).map(|i| call_body(i, "cache_cas", "{}")).collect();
+        format!("[{}]", calls.join(","))
+    };
+    let o = h.post("Bearer a", &batch(4));
+    assert_eq!(reason(&o), Some(Reason::RateLimited), "{o:?}");
+    assert!(reply_body(&o).contains("rate limit of 3 calls per minute"));
+    // Three fit: the service is asked about them, one descriptor per call.
+    let c = consult(h.post("Bearer a", &batch(3)));
+    let msg = String::from_utf8_lossy(&c.message)
+        .matches("fleet_cas")
+        .count();
+    assert_eq!(msg, 3);
+}
+
+#[test]
+fn the_offline_service_adds_up_one_descriptor_within_a_request() {
+    use toolgate_engine::offline::service::Service;
+    use toolgate_engine::rls::{decode_response, Descriptor};
+    let d = |hits| Descriptor {
+        entries: vec![("counter".into(), "c".into())],
+        requests_per_unit: 3,
+        unit: 2,
+        hits_addend: hits,
+    };
+    let mut s = Service::default();
+    let five = s.answer(&vec![d(1); 5], 120);
+    assert_eq!(decode_response(&five).unwrap().overall, Code::OverLimit);
+    let three = s.answer(&vec![d(1); 3], 120);
+    assert_eq!(decode_response(&three).unwrap().overall, Code::Ok);
+    // Full: even a call adding nothing needs room for one.
+    let zero = s.answer(&[d(0)], 120);
+    assert_eq!(decode_response(&zero).unwrap().overall, Code::OverLimit);
+}
+
+#[test]
 fn failures_follow_the_failure_mode() {
     for answer in ["timeout", "garbage", "unknown"] {
         let mut h = Harness::new(&policy("deny"));

@@ -8,7 +8,13 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1])
 local n = #KEYS
-local keys, limits, hits, resets, counts = {}, {}, {}, {}, {}
+--
+-- Descriptors with one key add up: each is checked against the count from before the
+-- request plus the hits of the same key earlier in it (a batch of calls is not admitted
+-- whole against a limit it exceeds). A descriptor needs room for one hit even when it adds
+-- none.
+local keys, limits, hits, resets, counts, codes = {}, {}, {}, {}, {}, {}
+local pending = {}
 local over = false
 for i = 1, n do
   local limit = tonumber(ARGV[(i - 1) * 3 + 1])
@@ -17,17 +23,20 @@ for i = 1, n do
   local start = now - (now % w)
   keys[i] = KEYS[i] .. '|' .. start
   limits[i], hits[i], resets[i] = limit, hit, start + w - now
-  counts[i] = tonumber(redis.call('GET', keys[i]) or '0')
-  if limit >= 0 and counts[i] + hit > limit then
+  if pending[keys[i]] == nil then
+    pending[keys[i]] = tonumber(redis.call('GET', keys[i]) or '0')
+  end
+  counts[i] = pending[keys[i]]
+  codes[i] = 1
+  if limit >= 0 and counts[i] + math.max(hit, 1) > limit then
+    codes[i] = 2
     over = true
   end
+  pending[keys[i]] = counts[i] + hit
 end
 local out = { over and 2 or 1 }
 for i = 1, n do
-  local code = 1
-  if limits[i] >= 0 and counts[i] + hits[i] > limits[i] then
-    code = 2
-  end
+  local code = codes[i]
   if not over then
     counts[i] = redis.call('INCRBY', keys[i], hits[i])
     redis.call('EXPIRE', keys[i], resets[i] + 5)

@@ -168,6 +168,32 @@ async fn all_or_nothing_and_addends() {
 }
 
 #[tokio::test]
+async fn descriptors_with_one_key_add_up() {
+    let r = redis();
+    let l = Limiter::connect(&url(&r)).await.unwrap();
+    // Five calls of one batch against a limit of 3: over, and nothing counted.
+    let five = request(vec![descriptor("batch", "grant:a", 3, 4, None); 5]);
+    let resp = l.decide(&five).await.unwrap();
+    assert_eq!(resp.overall_code, Code::OverLimit as i32);
+    assert_eq!(resp.statuses[2].code, Code::Ok as i32);
+    assert_eq!(resp.statuses[3].code, Code::OverLimit as i32);
+    let three = request(vec![descriptor("batch", "grant:a", 3, 4, None); 3]);
+    let resp = l.decide(&three).await.unwrap();
+    assert_eq!(
+        resp.overall_code,
+        Code::Ok as i32,
+        "the refused five counted nothing"
+    );
+    assert_eq!(resp.statuses[2].limit_remaining, 0);
+    // Full: a descriptor adding nothing still needs room for one.
+    let zero = request(vec![descriptor("batch", "grant:a", 3, 4, Some(0))]);
+    assert_eq!(
+        l.decide(&zero).await.unwrap().overall_code,
+        Code::OverLimit as i32
+    );
+}
+
+#[tokio::test]
 async fn replicas_share_counts_and_survive_restarts() {
     let r = redis();
     let a = Limiter::connect(&url(&r)).await.unwrap();

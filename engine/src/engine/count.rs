@@ -199,6 +199,23 @@ impl Engine {
                 Box::new(d)
             };
             if limit.store == LimitStore::Service {
+                // Calls of one request against one descriptor add up: a service that
+                // checks each descriptor against the count from before the request would
+                // let a batch through whole, so a request over the limit on its own is
+                // refused here.
+                let pending = tally
+                    .fleet
+                    .iter()
+                    .filter(|f| f.counter == id && f.tag == tag && f.window == window)
+                    .fold(0u64, |sum, f| sum.saturating_add(f.amount));
+                if pending.saturating_add(amount.max(1)) > max {
+                    return Err(Box::new(self.rate_limited(
+                        c.kind,
+                        &c.name,
+                        configured,
+                        &exhausted(pending),
+                    )));
+                }
                 let precheck = self
                     .config
                     .settings
@@ -208,7 +225,7 @@ impl Engine {
                 if precheck {
                     let count =
                         peek(store, keys, tag, window).map_err(|e| store_failure(e, report))?;
-                    if count.saturating_add(amount) > max {
+                    if count.saturating_add(pending).saturating_add(amount.max(1)) > max {
                         return Err(Box::new(self.rate_limited(
                             c.kind,
                             &c.name,

@@ -33,15 +33,16 @@ impl Service {
                 ((d.entries.clone(), now - now % w), d, w - now % w)
             })
             .collect();
+        // Descriptors with one key add up within the request, as in the Redis script.
+        let mut pending: HashMap<&Key, u64> = HashMap::new();
         let over: Vec<bool> = keyed
             .iter()
             .map(|(k, d, _)| {
-                self.counts
-                    .get(k)
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_add(d.hits_addend)
-                    > u64::from(d.requests_per_unit)
+                let before = *pending
+                    .entry(k)
+                    .or_insert_with(|| self.counts.get(k).copied().unwrap_or(0));
+                pending.insert(k, before.saturating_add(d.hits_addend));
+                before.saturating_add(d.hits_addend.max(1)) > u64::from(d.requests_per_unit)
             })
             .collect();
         let any_over = over.iter().any(|o| *o);

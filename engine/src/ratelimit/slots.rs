@@ -270,9 +270,12 @@ pub fn acquire(
         } else {
             (0, window)
         };
-        let Some(next) = current.checked_add(amount).filter(|n| *n <= max) else {
+        // A call is admitted only while there is room for one unit, whatever it adds: a
+        // zero amount past the limit could be read by the server as "the default".
+        if current.checked_add(amount.max(1)).is_none_or(|n| n > max) {
             return Ok(Admission::Denied { count: current });
-        };
+        }
+        let next = current.saturating_add(amount);
         let owner = if found.slot == Slot::Overflow {
             SHARED_TAG
         } else {
