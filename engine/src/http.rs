@@ -48,15 +48,21 @@ fn in_word(b: &u8) -> bool {
 /// servers that take a bare token read it: as an `X-Api-Key: tok` is. Other grant headers:
 /// the value without separators around it. Spellings a server would not accept may share
 /// a grant with the one it accepts; that only counts more calls against it.
+///
+/// Trailing `=` are dropped: base64 padding that verifiers accept or not at will (PyJWT
+/// takes a JWT with `=` after its signature as the same token).
 pub fn credential(value: &[u8], scheme: bool) -> &[u8] {
-    if !scheme {
+    let word = if scheme {
+        let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
+        let first = words.next().unwrap_or_default();
+        words.next().unwrap_or(first)
+    } else {
         let start = value.iter().position(in_word).unwrap_or(value.len());
         let end = value.iter().rposition(in_word).map_or(start, |e| e + 1);
-        return value.get(start..end).unwrap_or_default();
-    }
-    let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
-    let first = words.next().unwrap_or_default();
-    words.next().unwrap_or(first)
+        value.get(start..end).unwrap_or_default()
+    };
+    let end = word.iter().rposition(|b| *b != b'=').map_or(0, |e| e + 1);
+    word.get(..end).unwrap_or_default()
 }
 
 /// A header that must appear at most once appeared several times.
