@@ -82,7 +82,7 @@ impl ListRules<'_> {
             return false;
         };
         match kind {
-            Kind::Resource => surface.is_hidden(name) || surface.is_hidden(&uri::normalize(name)),
+            Kind::Resource => uri::readings(name).iter().any(|r| surface.is_hidden(r)),
             Kind::Tool if self.hide_denied_tools => {
                 !is_tool_name(name) || surface.always_denied(name)
             }

@@ -1,6 +1,11 @@
-//! Resource URIs as a lenient server might read them: percent-escapes decoded, the scheme
-//! lower-cased, `.` and `..` segments resolved and repeated slashes collapsed. Resource
-//! rules are checked against both the URI as sent and this reading.
+//! Resource URIs as lenient servers might read them: percent-escapes decoded, the scheme
+//! lower-cased, `.` and `..` segments resolved and repeated slashes collapsed; then as a
+//! WHATWG URL parser serialises that (JavaScript's `new URL`, which the TypeScript SDK looks
+//! resources up by); and each without its query and fragment (the Python SDK matches a
+//! template with a query expansion whatever follows the path). Resource rules are checked
+//! against every reading.
+
+use crate::digits::push_decimal;
 
 /// Whether a URI may be judged at all: no whitespace, control characters or backslashes
 /// (which servers read in too many ways), at most 2048 bytes.
@@ -68,51 +73,175 @@ fn resolve_path(path: &str) -> String {
 
 /// The lenient reading of a URI.
 pub fn normalize(uri: &str) -> String {
+    read(&percent_decode(uri), false)
+}
+
+/// Every reading of `uri` a resource rule is checked against, the URI as sent first,
+/// without repeats (at most five).
+pub fn readings(uri: &str) -> Vec<String> {
     let decoded = percent_decode(uri);
-    let (scheme, rest) = match decoded.split_once(':') {
-        Some((s, r))
-            if !s.is_empty()
-                && s.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')) =>
-        {
-            (Some(s.to_ascii_lowercase()), r.to_string())
+    let lenient = read(&decoded, false);
+    let url = read(&decoded, true);
+    let mut out: Vec<String> = Vec::with_capacity(5);
+    for r in [
+        uri,
+        split_any(&lenient, b"?#").0,
+        split_any(&url, b"?#").0,
+        &lenient,
+        &url,
+    ] {
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
         }
-        _ => (None, decoded.clone()),
+    }
+    out
+}
+
+/// `s` split before its first byte in `set` (ASCII, so always at a character boundary).
+fn split_any<'a>(s: &'a str, set: &[u8]) -> (&'a str, &'a str) {
+    let at = s.bytes().position(|b| set.contains(&b)).unwrap_or(s.len());
+    s.split_at_checked(at).unwrap_or((s, ""))
+}
+
+/// Digits in `radix` (none: 0), if they fit in 32 bits.
+fn number(digits: &[u8], radix: u32) -> Option<u32> {
+    let mut n: u32 = 0;
+    for &b in digits {
+        let d = char::from(b).to_digit(radix)?;
+        n = n.checked_mul(radix)?.checked_add(d)?;
+    }
+    Some(n)
+}
+
+/// A percent-decoded URI read leniently: the scheme and authority lower-cased, `.` and
+/// `..` segments resolved, repeated slashes collapsed. With `url`, also as a WHATWG URL
+/// parser serialises it: for special schemes any number of slashes after the scheme,
+/// `file:` paths without a host, `localhost` as no host, IPv4 addresses in hex, octal and
+/// short forms, an empty path as `/`; for every scheme with an authority, userinfo dropped
+/// (empty userinfo is dropped by the parser, other userinfo by servers that ignore it), an
+/// empty or default port dropped, and a host's trailing dot (which DNS ignores).
+#[inline(never)]
+fn read(decoded: &str, url: bool) -> String {
+    let (scheme, rest) = match split_any(decoded, b":") {
+        (s, r)
+            if !s.is_empty()
+                && !r.is_empty()
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)) =>
+        {
+            (Some(s.to_ascii_lowercase()), r.get(1..).unwrap_or(""))
+        }
+        _ => (None, decoded),
     };
-    let (authority, path) = match rest.strip_prefix("//") {
-        Some(after) => match after.find('/') {
-            Some(i) => (
-                Some(after.get(..i).unwrap_or("").to_ascii_lowercase()),
-                after.get(i..).unwrap_or("").to_string(),
-            ),
-            None => (Some(after.to_ascii_lowercase()), String::new()),
-        },
-        None => (None, rest),
+    // 0: no default port.
+    let (special, default_port) = match scheme.as_deref().filter(|_| url) {
+        Some("http" | "ws") => (true, 80),
+        Some("https" | "wss") => (true, 443),
+        Some("ftp") => (true, 21),
+        Some("file") => (true, 0),
+        _ => (false, 0),
     };
-    let (path, query) = match path.find(['?', '#']) {
-        Some(i) => (
-            path.get(..i).unwrap_or("").to_string(),
-            path.get(i..).unwrap_or("").to_string(),
-        ),
-        None => (path, String::new()),
-    };
-    let path = if path.starts_with('/') {
-        resolve_path(&path)
+    let file = special && default_port == 0;
+    let slashes = rest.bytes().take_while(|b| *b == b'/').count();
+    let (authority, tail) = if special && !file {
+        let (a, t) = split_any(rest.get(slashes..).unwrap_or(""), b"/?#");
+        (Some(a), t)
+    } else if slashes >= 2 {
+        let (a, t) = split_any(rest.get(2..).unwrap_or(""), b"/?#");
+        (Some(a), t)
+    } else if file {
+        (Some(""), rest)
     } else {
-        path
+        (None, rest)
     };
-    let mut out = String::new();
-    if let Some(s) = scheme {
-        out.push_str(&s);
+    let (path, query) = split_any(tail, b"?#");
+    let mut out = String::with_capacity(decoded.len() + 8);
+    if let Some(s) = &scheme {
+        out.push_str(s);
         out.push(':');
     }
-    if let Some(a) = authority {
+    if let Some(authority) = authority {
         out.push_str("//");
-        out.push_str(&a);
+        let authority = authority.to_ascii_lowercase();
+        if url {
+            push_url_host(&mut out, &authority, special, file, default_port);
+        } else {
+            out.push_str(&authority);
+        }
     }
-    out.push_str(&path);
-    out.push_str(&query);
+    if special || path.starts_with('/') {
+        out.push_str(&resolve_path(path));
+    } else {
+        out.push_str(path);
+    }
+    out.push_str(query);
     out
+}
+
+/// An authority as the WHATWG parser serialises it (see [`read`]).
+fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, default_port: u32) {
+    let host_port = authority
+        .as_bytes()
+        .iter()
+        .rposition(|b| *b == b'@')
+        .and_then(|i| authority.get(i + 1..))
+        .unwrap_or(authority);
+    let hp = host_port.as_bytes();
+    let (mut host, mut port) = (host_port, None);
+    if let Some(i) = hp.iter().rposition(|b| *b == b':') {
+        let digits = hp.get(i + 1..).unwrap_or_default();
+        if let Some(p) = number(digits, 10) {
+            host = host_port.get(..i).unwrap_or(host_port);
+            port = (!digits.is_empty() && p != default_port).then_some(p);
+        }
+    }
+    if host.len() > 1 && host.ends_with('.') {
+        host = host.get(..host.len() - 1).unwrap_or(host);
+    }
+    match ipv4(host).filter(|_| special) {
+        Some(v) => {
+            for (i, byte) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u64::from(*byte));
+            }
+        }
+        None if file && host == "localhost" => {}
+        None => out.push_str(host),
+    }
+    if let Some(p) = port {
+        out.push(':');
+        push_decimal(out, u64::from(p));
+    }
+}
+
+/// An IPv4 host as the WHATWG parser reads it (`0x7f.1`, `0177.0.0.1`, `2130706433`);
+/// `None` if it is not one.
+fn ipv4(host: &str) -> Option<[u8; 4]> {
+    let mut parts = [0u32; 4];
+    let mut n = 0;
+    for p in host.as_bytes().split(|b| *b == b'.') {
+        let slot = parts.get_mut(n)?;
+        n += 1;
+        *slot = match p {
+            [] => return None,
+            [b'0', b'x' | b'X', hex @ ..] => number(hex, 16)?,
+            [b'0', octal @ ..] if !octal.is_empty() => number(octal, 8)?,
+            _ => number(p, 10)?,
+        };
+    }
+    let (last, front) = parts.get(..n)?.split_last()?;
+    if front.iter().any(|x| *x > 255) {
+        return None;
+    }
+    let room = 8 * (4 - front.len() as u32);
+    if u64::from(*last) >> room != 0 {
+        return None;
+    }
+    let v = front.iter().fold(0u64, |v, x| (v << 8) | u64::from(*x));
+    let [.., a, b, c, d] = ((v << room) | u64::from(*last)).to_be_bytes();
+    Some([a, b, c, d])
 }
 
 #[cfg(test)]
@@ -135,5 +264,67 @@ mod tests {
         assert!(!is_acceptable("file:///a\\b"));
         assert!(!is_acceptable("file:///a\u{0}"));
         assert!(!is_acceptable(""));
+    }
+
+    #[test]
+    fn url_readings() {
+        let has = |uri: &str, want: &str| {
+            let r = readings(uri);
+            assert!(r.iter().any(|x| x == want), "{uri}: {r:?}");
+        };
+        // As JavaScript's `new URL(..).toString()` reads them (checked with Node).
+        for (uri, want) in [
+            ("file://localhost/srv/secret.txt", "file:///srv/secret.txt"),
+            ("file:/srv/secret.txt", "file:///srv/secret.txt"),
+            ("file:srv/secret.txt", "file:///srv/secret.txt"),
+            (
+                "https://internal.example:443/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https://internal.example:0443/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https:internal.example/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https:/internal.example/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https:///internal.example/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https://@internal.example/secret",
+                "https://internal.example/secret",
+            ),
+            (
+                "https://internal.example:/secret",
+                "https://internal.example/secret",
+            ),
+            ("http://internal.example:80", "http://internal.example/"),
+            ("https://0x7f.1/x", "https://127.0.0.1/x"),
+            ("http://0177.0.0.1/x", "http://127.0.0.1/x"),
+            ("http://2130706433/x", "http://127.0.0.1/x"),
+            ("notes://secret:", "notes://secret"),
+            ("notes://user@secret", "notes://secret"),
+            ("http://[::1]:80/x", "http://[::1]/x"),
+        ] {
+            has(uri, want);
+        }
+        // Without the query and fragment, as the Python SDK matches `notes://{name}{?v}`.
+        for uri in ["notes://secret#x", "notes://secret?", "notes://secret?v=1"] {
+            has(uri, "notes://secret");
+        }
+        assert_eq!(readings("file:///srv/a.txt"), ["file:///srv/a.txt"]);
+        assert_eq!(readings("urn:x:y"), ["urn:x:y"]);
+        // Not IPv4: left as a name.
+        has("http://1.2.3.4.5/x", "http://1.2.3.4.5/x");
+        has("http://0x1g/x", "http://0x1g/x");
+        has("https://example.com./x", "https://example.com/x");
+        assert!(readings("x").len() <= 5);
     }
 }

@@ -119,6 +119,74 @@ fn resource_rules_under_both_readings() {
 }
 
 #[test]
+fn resource_rules_under_every_server_reading() {
+    let policy = r#"{"version":"1","default":"deny","tools":{},"resources":{"default":"allow",
+      "hide":["https://internal.example/*"],
+      "rules":{
+        "notes://secret":{"action":"deny"},
+        "file:///srv/secret.txt":{"action":"deny"},
+        "file:///data/*":{},
+        "file:///data/metered.txt":{"limits":[{"counter":"metered","window":"minute","max":2}]}}}}"#;
+    let mut h = Harness::new(policy);
+    // The Python SDK matches `notes://{name}{?v}` whatever query or fragment follows.
+    for uri in [
+        "notes://secret",
+        "notes://secret#x",
+        "notes://secret?",
+        "notes://secret?v=1",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::ToolDenied),
+            "{uri}"
+        );
+    }
+    // Spellings JavaScript's `new URL` serialises to the protected URI (the TypeScript SDK
+    // looks resources up by that).
+    for uri in [
+        "file://localhost/srv/secret.txt",
+        "file:/srv/secret.txt",
+        "file:srv/secret.txt",
+        "notes://secret:",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::ToolDenied),
+            "{uri}"
+        );
+    }
+    for uri in [
+        "https://internal.example:443/secret",
+        "https:internal.example/secret",
+        "https:/internal.example/secret",
+        "https://@internal.example/secret",
+        "https://internal.example:/secret",
+        "https://INTERNAL.example/secret",
+    ] {
+        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::Hidden), "{uri}");
+    }
+    assert!(forwarded(&read(&mut h, "notes://public?v=1")));
+    assert!(forwarded(&read(&mut h, "https://other.example/secret")));
+    // Every rule a reading meets counts the call: the glob as sent, the exact rule (with
+    // its limit) as decoded.
+    assert!(forwarded(&read(&mut h, "file:///data/metered.txt")));
+    assert!(forwarded(&read(&mut h, "file:///data/./metered.txt")));
+    for uri in [
+        "file:///data/%6detered.txt",
+        "file:///data//metered.txt",
+        "file:///data/x/../metered.txt",
+        "file:///data/metered.txt?x",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::RateLimited),
+            "{uri}"
+        );
+    }
+    assert!(forwarded(&read(&mut h, "file:///data/other.txt")));
+}
+
+#[test]
 fn prompt_rules() {
     let mut h = Harness::new(RESOURCES);
     let get = |h: &mut Harness, name: &str| {

@@ -106,6 +106,12 @@ fn resources_are_judged_by_uri_under_every_spelling() {
         "FILE:///etc/passwd",
         "file:////etc//passwd",
         "file:///srv/%252e%252e/etc/passwd",
+        // As JavaScript's `new URL` serialises them, and with a query or fragment.
+        "file:/etc/passwd",
+        "file:etc/passwd",
+        "file://localhost/etc/passwd",
+        "file:///etc/passwd?x",
+        "file:///etc/passwd#x",
     ] {
         let ex = read(w, sneaky);
         assert_eq!(

@@ -112,16 +112,19 @@ impl Engine {
     ) -> Result<(), Box<Denial>> {
         let policy = &self.config.policy;
         let configured = c.rules.and_then(|r| r.reason.as_deref());
-        let own = c.rules.map(|r| r.limits.as_slice()).unwrap_or(&[]);
+        let own = c
+            .rules
+            .iter()
+            .chain(c.also.iter())
+            .flat_map(|r| r.limits.iter());
         let shared: &[Limit] = if c.kind == crate::policy::Kind::Tool {
             &policy.all_tools
         } else {
             &[]
         };
         // Limits naming one counter count once: the smallest max, the largest increment.
-        let mut groups: Vec<(CounterId, &Limit, u64)> =
-            Vec::with_capacity(own.len() + shared.len());
-        for l in own.iter().chain(shared.iter()) {
+        let mut groups: Vec<(CounterId, &Limit, u64)> = Vec::new();
+        for l in own.chain(shared.iter()) {
             let amount = self.amount(l, c.arguments).map_err(|why| {
                 Box::new(self.denial(
                     c.kind,

@@ -18,6 +18,8 @@ pub(super) struct Call<'a> {
     pub label: ToolLabel,
     pub name: String,
     pub rules: Option<&'a Rules>,
+    /// Rules other readings of a resource URI meet: their limits count the call too.
+    pub also: Vec<&'a Rules>,
     pub arguments: Option<Value<'a>>,
     pub denial: Option<Denial>,
 }
@@ -60,6 +62,7 @@ impl Engine {
             label: ToolLabel::Other,
             name: printable_name(&decoded),
             rules: None,
+            also: Vec::new(),
             arguments,
             denial: None,
         };
@@ -84,16 +87,26 @@ impl Engine {
             out.denial = Some(self.denial(kind, &out.name, reason, "params".into(), None, why));
             return out;
         }
-        // A resource is judged as sent and as a lenient server would read it.
-        let lenient = (kind == Kind::Resource)
-            .then(|| uri::normalize(&decoded))
-            .filter(|l| *l != *decoded);
-        for reading in std::iter::once(decoded.as_ref()).chain(lenient.as_deref()) {
+        // A resource is judged as sent and as lenient servers would read it: a denial
+        // under any reading denies, and the limits of every rule met count it.
+        let readings = if kind == Kind::Resource {
+            uri::readings(&decoded)
+        } else {
+            Vec::new()
+        };
+        let names =
+            std::iter::once(decoded.as_ref()).chain(readings.iter().skip(1).map(String::as_str));
+        for reading in names {
             let (rules, denial) = self.judge_name(surface, reading, arguments);
             if out.rules.is_none() {
                 out.rules = rules.map(|(_, r)| r);
                 if let (Kind::Tool, Some((id, _))) = (kind, rules) {
                     out.label = ToolLabel::Policy(id);
+                }
+            } else if let Some((_, r)) = rules {
+                let seen = |x: &&Rules| std::ptr::eq(*x, r);
+                if !out.rules.iter().any(seen) && !out.also.iter().any(seen) {
+                    out.also.push(r);
                 }
             }
             if let Some((reason, rule, why)) = denial {
