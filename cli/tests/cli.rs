@@ -163,6 +163,14 @@ fn eval_counts_across_lines_with_a_clock() {
     );
     let out = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("unknown member \"url\""), "{out}");
+    // An envelope whose body holds keys differing by case deep in the data is still an
+    // envelope (the filter accepts such data).
+    let deep = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas","arguments":{"q":{"Type":1,"type":2}}}}"#;
+    let o = run(
+        &["eval", p.to_str().unwrap()],
+        &format!("{{\"headers\":{{\"authorization\":\"Bearer a\"}},\"body\":{deep}}}\n"),
+    );
+    assert!(stdout(&o).contains("[1] allowed"), "{}", stdout(&o));
 }
 
 #[test]

@@ -151,7 +151,8 @@ pub fn trim(v: &[u8]) -> &[u8] {
 }
 
 /// Whether a Content-Type is JSON in UTF-8: `application/json`, optionally with
-/// `charset=utf-8` (case-insensitive, optionally quoted) and nothing else.
+/// `charset=utf-8` or its alias `utf8` (case-insensitive, optionally quoted) and nothing
+/// else.
 pub fn is_json_content_type(v: &[u8]) -> bool {
     let mut parts = v.split(|&c| c == b';');
     let Some(mime) = parts.next() else {
@@ -176,7 +177,8 @@ pub fn is_json_content_type(v: &[u8]) -> bool {
             .strip_prefix(b"\"")
             .and_then(|v| v.strip_suffix(b"\""))
             .unwrap_or(value);
-        name.eq_ignore_ascii_case(b"charset") && value.eq_ignore_ascii_case(b"utf-8")
+        name.eq_ignore_ascii_case(b"charset")
+            && (value.eq_ignore_ascii_case(b"utf-8") || value.eq_ignore_ascii_case(b"utf8"))
     })
 }
 
@@ -240,6 +242,7 @@ mod tests {
             "Application/JSON",
             "application/json; charset=utf-8",
             "application/json;charset=\"UTF-8\"",
+            "application/json; charset=utf8",
             " application/json ; ",
         ] {
             assert!(is_json_content_type(ok.as_bytes()), "{ok}");

@@ -1,6 +1,6 @@
 //! Requests as the command reads them: a JSON-RPC body, or an envelope with headers.
 
-use crate::json::{parse_strict, Kind, Value};
+use crate::json::{KeyRule, Kind, Options, Validator, Value};
 
 /// One HTTP request to decide.
 #[derive(Clone, Debug)]
@@ -35,7 +35,18 @@ pub fn read(text: &[u8], defaults: &Defaults<'_>) -> Result<Request, String> {
         headers.push(("mcp-session-id".into(), s.into()));
     }
     headers.extend(defaults.extra.iter().cloned());
-    let parsed = parse_strict(text, 64).ok().filter(|v| is_envelope(*v));
+    // Only true duplicates are refused here: the body a filter sees may well carry keys
+    // that differ by case (which the decision then judges), and so may the headers.
+    let parsed = Validator::new()
+        .validate(
+            text,
+            Options {
+                max_depth: 64,
+                keys: KeyRule::Exact,
+            },
+        )
+        .ok()
+        .filter(|v| is_envelope(*v));
     let Some(env) = parsed else {
         return Ok(Request {
             method: "POST".into(),
