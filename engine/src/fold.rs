@@ -6,7 +6,7 @@
 //! control and default-ignorable character; map each character whose NFKC form is ASCII
 //! to that ASCII text; lower-case the rest.
 
-use crate::fold_table::{IGNORABLE, LOWER, MULTI, RUN, RUNS};
+use crate::fold_table::{DELTAS, IGNORABLE, LOWER, MULTI, RUN, RUNS};
 
 /// The folded characters of `inner`.
 pub(crate) struct Folded<I> {
@@ -69,12 +69,12 @@ fn map_char(c: char) -> Mapping {
 /// The simple lower-case form of a non-ASCII character (from the generated table).
 fn lower(c: char) -> char {
     let cp = c as u32;
-    let idx = LOWER.partition_point(|&(start, _)| start <= cp);
-    if let Some(&(start, packed)) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
-        let delta = packed >> 8;
-        let count = ((packed >> 1) & 0x7f).unsigned_abs();
-        let stride = (packed & 1).unsigned_abs() + 1;
-        let off = cp - start;
+    let idx = LOWER.partition_point(|&e| e >> 15 <= cp);
+    if let Some(&e) = idx.checked_sub(1).and_then(|i| LOWER.get(i)) {
+        let count = (e >> 1) & 0x7f;
+        let stride = (e & 1) + 1;
+        let off = cp - (e >> 15);
+        let delta = DELTAS.get(((e >> 8) & 0x7f) as usize).copied().unwrap_or(0);
         if off % stride == 0 && off / stride < count {
             if let Some(l) = cp.checked_add_signed(delta).and_then(char::from_u32) {
                 return l;

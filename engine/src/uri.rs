@@ -71,25 +71,18 @@ fn resolve_path(path: &str) -> String {
     p
 }
 
-/// The lenient reading of a URI.
+/// The lenient reading of a URI: how servers read it (see the module's comment). Policy
+/// URIs must be written this way, so that rules and requests meet in one form.
 pub fn normalize(uri: &str) -> String {
-    read(&percent_decode(uri), false)
+    read(&percent_decode(uri))
 }
 
-/// Every reading of `uri` a resource rule is checked against, the URI as sent first,
-/// without repeats (at most five).
+/// Every reading of `uri` a resource rule is checked against: as sent, as servers read it,
+/// and that without its query and fragment (without repeats).
 pub fn readings(uri: &str) -> Vec<String> {
-    let decoded = percent_decode(uri);
-    let lenient = read(&decoded, false);
-    let url = read(&decoded, true);
-    let mut out: Vec<String> = Vec::with_capacity(5);
-    for r in [
-        uri,
-        split_any(&lenient, b"?#").0,
-        split_any(&url, b"?#").0,
-        &lenient,
-        &url,
-    ] {
+    let lenient = normalize(uri);
+    let mut out = vec![uri.to_string()];
+    for r in [split_any(&lenient, b"?#").0, &lenient] {
         if !out.iter().any(|o| o == r) {
             out.push(r.to_string());
         }
@@ -114,14 +107,13 @@ fn number(digits: &[u8], radix: u32) -> Option<u32> {
 }
 
 /// A percent-decoded URI read leniently: the scheme and authority lower-cased, `.` and
-/// `..` segments resolved, repeated slashes collapsed. With `url`, also as a WHATWG URL
-/// parser serialises it: for special schemes any number of slashes after the scheme,
+/// `..` segments resolved, repeated slashes collapsed; and as a WHATWG URL parser
+/// serialises it: for special schemes any number of slashes after the scheme,
 /// `file:` paths without a host, `localhost` as no host, IPv4 addresses in hex, octal and
 /// short forms, an empty path as `/`; for every scheme with an authority, userinfo dropped
 /// (empty userinfo is dropped by the parser, other userinfo by servers that ignore it), an
 /// empty or default port dropped, and a host's trailing dot (which DNS ignores).
-#[inline(never)]
-fn read(decoded: &str, url: bool) -> String {
+fn read(decoded: &str) -> String {
     let (scheme, rest) = match split_any(decoded, b":") {
         (s, r)
             if !s.is_empty()
@@ -134,7 +126,7 @@ fn read(decoded: &str, url: bool) -> String {
         _ => (None, decoded),
     };
     // 0: no default port.
-    let (special, default_port) = match scheme.as_deref().filter(|_| url) {
+    let (special, default_port) = match scheme.as_deref() {
         Some("http" | "ws") => (true, 80),
         Some("https" | "wss") => (true, 443),
         Some("ftp") => (true, 21),
@@ -163,11 +155,7 @@ fn read(decoded: &str, url: bool) -> String {
     if let Some(authority) = authority {
         out.push_str("//");
         let authority = authority.to_ascii_lowercase();
-        if url {
-            push_url_host(&mut out, &authority, special, file, default_port);
-        } else {
-            out.push_str(&authority);
-        }
+        push_url_host(&mut out, &authority, special, file, default_port);
     }
     if special || path.starts_with('/') {
         out.push_str(&resolve_path(path));
@@ -219,29 +207,29 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
 /// An IPv4 host as the WHATWG parser reads it (`0x7f.1`, `0177.0.0.1`, `2130706433`);
 /// `None` if it is not one.
 fn ipv4(host: &str) -> Option<[u8; 4]> {
-    let mut parts = [0u32; 4];
-    let mut n = 0;
+    // Every part but the last is a byte; the last fills the bytes left.
+    let (mut front, mut count, mut last) = (0u64, 0u32, None::<u32>);
     for p in host.as_bytes().split(|b| *b == b'.') {
-        let slot = parts.get_mut(n)?;
-        n += 1;
-        *slot = match p {
+        if let Some(l) = last {
+            front = (front << 8) | u64::from(u8::try_from(l).ok()?);
+        }
+        count += 1;
+        let (digits, radix) = match p {
             [] => return None,
-            [b'0', b'x' | b'X', hex @ ..] => number(hex, 16)?,
-            [b'0', octal @ ..] if !octal.is_empty() => number(octal, 8)?,
-            _ => number(p, 10)?,
+            [b'0', b'x' | b'X', hex @ ..] => (hex, 16),
+            [b'0', octal @ ..] if !octal.is_empty() => (octal, 8),
+            _ => (p, 10),
         };
+        last = Some(number(digits, radix)?);
     }
-    let (last, front) = parts.get(..n)?.split_last()?;
-    if front.iter().any(|x| *x > 255) {
+    let room = 8 * 4u32.checked_sub(count.checked_sub(1)?)?;
+    let last = u64::from(last?);
+    if last >> room != 0 {
         return None;
     }
-    let room = 8 * (4 - front.len() as u32);
-    if u64::from(*last) >> room != 0 {
-        return None;
-    }
-    let v = front.iter().fold(0u64, |v, x| (v << 8) | u64::from(*x));
-    let [.., a, b, c, d] = ((v << room) | u64::from(*last)).to_be_bytes();
-    Some([a, b, c, d])
+    u32::try_from((front << room) | last)
+        .ok()
+        .map(u32::to_be_bytes)
 }
 
 #[cfg(test)]
@@ -324,6 +312,9 @@ mod tests {
         // Not IPv4: left as a name.
         has("http://1.2.3.4.5/x", "http://1.2.3.4.5/x");
         has("http://0x1g/x", "http://0x1g/x");
+        has("http://1.2.3.256/x", "http://1.2.3.256/x");
+        has("http://1.2.65535/x", "http://1.2.255.255/x");
+        has("http://1.2.65536/x", "http://1.2.65536/x");
         has("https://example.com./x", "https://example.com/x");
         assert!(readings("x").len() <= 5);
     }

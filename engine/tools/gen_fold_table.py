@@ -103,13 +103,22 @@ for cp, d in lower:
             lruns[-1][1] += 1
             continue
     lruns.append([cp, 1, d, 1])
+deltas = sorted({d for _, _, d, _ in lruns})
+assert len(deltas) < 128
 out.append("")
-out.append("/// `(first code point, delta << 8 | count << 1 | (stride - 1))`: `first + k * stride`")
-out.append("/// lower-cases to itself plus `delta`, for `k < count` (stride 1 or 2, count under 128).")
-out.append("pub(crate) static LOWER: [(u32, i32); %d] = [" % len(lruns))
+out.append("/// The lower-case deltas [`LOWER`] entries index.")
+out.append("pub(crate) static DELTAS: [i32; %d] = [" % len(deltas))
+for d in deltas:
+    out.append("    %d," % d)
+out.append("];")
+out.append("")
+out.append("/// One entry a run, sorted, four bytes each: `first code point << 15 | delta index << 8 |")
+out.append("/// count << 1 | (stride - 1)`: `first + k * stride` lower-cases to itself plus")
+out.append("/// `DELTAS[delta index]`, for `k < count` (stride 1 or 2, count under 128).")
+out.append("pub(crate) static LOWER: [u32; %d] = [" % len(lruns))
 for start, count, delta, stride in lruns:
-    assert 0 < count < 128 and stride in (1, 2) and -(1 << 23) <= delta < 1 << 23
-    out.append("    (0x%X, %d)," % (start, delta * 256 + count * 2 + stride - 1))
+    assert 0 < count < 128 and stride in (1, 2) and start < 1 << 17
+    out.append("    0x%X << 15 | %d << 8 | %d << 1 | %d," % (start, deltas.index(delta), count, stride - 1))
 out.append("];")
 
 here = os.path.dirname(os.path.abspath(__file__))

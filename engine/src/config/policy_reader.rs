@@ -48,7 +48,7 @@ const NAME_EXPECTED: &str =
     "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
 const PROMPT_EXPECTED: &str =
     "a prompt name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
-const URI_EXPECTED: &str = "a resource URI, or a glob with *, without spaces or control characters (at most 2048 characters)";
+const URI_EXPECTED: &str = "a resource URI, or a glob with *, as servers read it (lower-case scheme and host; no percent-escapes, . or .. segments, doubled slashes, default port or userinfo; file:///path), without spaces, control characters or backslashes (at most 2048 characters)";
 /// The largest `max` accepted (far beyond any real limit, and safe to add to).
 const MAX_LIMIT: i64 = 1_000_000_000_000_000;
 /// Compiled regular expressions stay small: matching cost grows with their size.
@@ -96,9 +96,8 @@ fn valid_name(kind: Kind, s: &str) -> bool {
                 && s.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*'))
         }
-        Kind::Resource => {
-            (1..=2048).contains(&s.len()) && !s.chars().any(|c| c.is_control() || c.is_whitespace())
-        }
+        // Written as servers read it, so that every spelling of a request meets it.
+        Kind::Resource => crate::uri::is_acceptable(s) && crate::uri::normalize(s) == s,
     }
 }
 

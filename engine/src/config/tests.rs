@@ -229,4 +229,35 @@ fn malformed_documents() {
         problems(r#"{"version":"1","default":"allow","tools":{"bad tool":{}}}"#),
         ["tools[\"bad tool\"]: \"bad tool\" is not a tool name or pattern; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *"]
     );
+    // Resource URIs are written as servers read them, so every spelling of a request
+    // meets the rule.
+    for bad in [
+        "https://h.example:443/x",
+        "FILE:///etc/*",
+        "file://localhost/etc",
+        "file:///a/../b",
+        "file:///a%2fb",
+        "db://Prod/t",
+    ] {
+        let doc = format!(
+            r#"{{"version":"1","default":"allow","resources":{{"hide":["{bad}"],"rules":{{"{bad}":{{}}}}}}}}"#
+        );
+        let got = problems(&doc);
+        assert_eq!(got.len(), 2, "{bad}: {got:?}");
+        assert!(
+            got.iter().all(|p| p.contains("as servers read it")),
+            "{got:?}"
+        );
+    }
+    for good in [
+        "https://h.example/x",
+        "file:///etc/*",
+        "notes://secret",
+        "db://prod/t?v=1",
+    ] {
+        let doc = format!(
+            r#"{{"version":"1","default":"allow","resources":{{"hide":["{good}"],"rules":{{"{good}":{{}}}}}}}}"#
+        );
+        assert!(problems(&doc).is_empty(), "{good}");
+    }
 }

@@ -112,11 +112,7 @@ impl Engine {
     ) -> Result<(), Box<Denial>> {
         let policy = &self.config.policy;
         let configured = c.rules.and_then(|r| r.reason.as_deref());
-        let own = c
-            .rules
-            .iter()
-            .chain(c.also.iter())
-            .flat_map(|r| r.limits.iter());
+        let own = c.rules.map(|r| r.limits.as_slice()).unwrap_or(&[]);
         let shared: &[Limit] = if c.kind == crate::policy::Kind::Tool {
             &policy.all_tools
         } else {
@@ -124,7 +120,11 @@ impl Engine {
         };
         // Limits naming one counter count once: the smallest max, the largest increment.
         let mut groups: Vec<(CounterId, &Limit, u64)> = Vec::new();
-        for l in own.chain(shared.iter()) {
+        for l in own
+            .iter()
+            .chain(c.also.iter().copied())
+            .chain(shared.iter())
+        {
             let amount = self.amount(l, c.arguments).map_err(|why| {
                 Box::new(self.denial(
                     c.kind,
@@ -205,20 +205,12 @@ impl Engine {
                 // Calls of one request against one descriptor add up: a service that
                 // checks each descriptor against the count from before the request would
                 // let a batch through whole, so a request over the limit on its own is
-                // refused here.
-                let pending = tally
+                // refused here. With the pre-check, what this Envoy has counted adds in.
+                let mut seen = tally
                     .fleet
                     .iter()
                     .filter(|f| f.counter == id && f.tag == tag && f.window == window)
                     .fold(0u64, |sum, f| sum.saturating_add(f.amount));
-                if pending.saturating_add(amount.max(1)) > max {
-                    return Err(Box::new(self.rate_limited(
-                        c.kind,
-                        &c.name,
-                        configured,
-                        &exhausted(pending),
-                    )));
-                }
                 let precheck = self
                     .config
                     .settings
@@ -226,16 +218,17 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|s| s.local_precheck);
                 if precheck {
-                    let count =
-                        peek(store, keys, tag, window).map_err(|e| store_failure(e, report))?;
-                    if count.saturating_add(pending).saturating_add(amount.max(1)) > max {
-                        return Err(Box::new(self.rate_limited(
-                            c.kind,
-                            &c.name,
-                            configured,
-                            &exhausted(count),
-                        )));
-                    }
+                    seen = seen.saturating_add(
+                        peek(store, keys, tag, window).map_err(|e| store_failure(e, report))?,
+                    );
+                }
+                if seen.saturating_add(amount.max(1)) > max {
+                    return Err(Box::new(self.rate_limited(
+                        c.kind,
+                        &c.name,
+                        configured,
+                        &exhausted(seen),
+                    )));
                 }
                 let mut entries = vec![
                     ("counter".to_string(), def.name.clone()),

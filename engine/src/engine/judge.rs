@@ -7,7 +7,7 @@ use crate::json::{JsonStr, Kind as JsonKind, Value};
 use crate::mcp::{self, Id, Invalid};
 use crate::names::is_tool_name;
 use crate::outcome::{Reason, ToolLabel};
-use crate::policy::{Action, DefaultAction, Kind, Rules, Surface, ToolId};
+use crate::policy::{Action, DefaultAction, Kind, Limit, Rules, Surface, ToolId};
 use crate::reply::Denial;
 use crate::uri;
 
@@ -18,8 +18,8 @@ pub(super) struct Call<'a> {
     pub label: ToolLabel,
     pub name: String,
     pub rules: Option<&'a Rules>,
-    /// Rules other readings of a resource URI meet: their limits count the call too.
-    pub also: Vec<&'a Rules>,
+    /// Limits of the rules other readings of a resource URI meet: they count the call too.
+    pub also: Vec<&'a Limit>,
     pub arguments: Option<Value<'a>>,
     pub denial: Option<Denial>,
 }
@@ -103,10 +103,14 @@ impl Engine {
                 if let (Kind::Tool, Some((id, _))) = (kind, rules) {
                     out.label = ToolLabel::Policy(id);
                 }
-            } else if let Some((_, r)) = rules {
-                let seen = |x: &&Rules| std::ptr::eq(*x, r);
-                if !out.rules.iter().any(seen) && !out.also.iter().any(seen) {
-                    out.also.push(r);
+            } else if let Some((_, r)) =
+                rules.filter(|(_, r)| !out.rules.is_some_and(|o| std::ptr::eq(o, *r)))
+            {
+                // A limit met twice counts once (limits naming one counter merge anyway).
+                for l in &r.limits {
+                    if !out.also.iter().any(|m| std::ptr::eq(*m, l)) {
+                        out.also.push(l);
+                    }
                 }
             }
             if let Some((reason, rule, why)) = denial {
