@@ -12,6 +12,7 @@ pub mod fold;
 mod fold_table;
 pub mod hash;
 pub mod http;
+mod join;
 pub mod json;
 pub mod legacy;
 pub mod listing;

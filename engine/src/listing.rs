@@ -3,6 +3,7 @@
 //! byte-for-byte what the server sent. Anything that cannot be read strictly while a list
 //! response is expected fails closed.
 
+use crate::join::push_joined;
 use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
 use crate::mcp::{check_member_names, ENVELOPE_KEYS};
 use crate::names::is_tool_name;
@@ -175,7 +176,7 @@ impl ListRules<'_> {
         let mut out = String::with_capacity(outer.len());
         out.push_str(outer.get(..start).unwrap_or(""));
         out.push('[');
-        out.push_str(&kept.join(","));
+        push_joined(&mut out, &mut kept.iter().copied(), ",");
         out.push(']');
         out.push_str(outer.get(start + list.raw().len()..).unwrap_or(""));
         Ok(Some(out))
@@ -205,7 +206,12 @@ impl ListRules<'_> {
                 None => parts.push(e.raw().to_string()),
             }
         }
-        Ok(changed.then(|| format!("[{}]", parts.join(",")).into_bytes()))
+        Ok(changed.then(|| {
+            let mut out = String::from("[");
+            push_joined(&mut out, &mut parts.iter().map(String::as_str), ",");
+            out.push(']');
+            out.into_bytes()
+        }))
     }
 
     /// Answers are read strictly; keys that only resemble the names read (envelope, result,
@@ -238,6 +244,12 @@ pub fn unfilterable(pending: &[PendingList]) -> String {
     match pending {
         [p] => one(p),
         [] => "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"Toolgate could not check this response against the policy, so it was withheld.\",\"data\":{\"reason\":\"list_unfilterable\"}}}".into(),
-        many => format!("[{}]", many.iter().map(one).collect::<Vec<_>>().join(",")),
+        many => {
+            let each: Vec<String> = many.iter().map(one).collect();
+            let mut out = String::from("[");
+            push_joined(&mut out, &mut each.iter().map(String::as_str), ",");
+            out.push(']');
+            out
+        }
     }
 }

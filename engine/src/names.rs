@@ -3,6 +3,7 @@
 //! policy name only after NFKC normalisation, or with control characters or whitespace
 //! removed, necessarily has a character outside these sets.
 
+use crate::join::push_joined;
 use std::borrow::Cow;
 
 /// The longest tool or method name.
@@ -100,8 +101,13 @@ pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(method));
     }
     let key = NameKey::new(method)?;
-    let parts: Vec<&str> = key.as_str().split('/').filter(|p| !p.is_empty()).collect();
-    Some(Cow::Owned(parts.join("/")))
+    let mut out = String::with_capacity(method.len());
+    push_joined(
+        &mut out,
+        &mut key.as_str().split('/').filter(|p| !p.is_empty()),
+        "/",
+    );
+    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! against every reading.
 
 use crate::digits::push_decimal;
+use crate::join::push_joined;
 
 /// Whether a URI may be judged at all: no whitespace, control characters or backslashes
 /// (which servers read in too many ways), at most 2048 bytes.
@@ -64,7 +65,7 @@ fn resolve_path(path: &str) -> String {
         }
     }
     let mut p = String::from("/");
-    p.push_str(&out.join("/"));
+    push_joined(&mut p, &mut out.iter().copied(), "/");
     if path.ends_with('/') && !out.is_empty() {
         p.push('/');
     }
@@ -96,14 +97,13 @@ fn split_any<'a>(s: &'a str, set: &[u8]) -> (&'a str, &'a str) {
     s.split_at_checked(at).unwrap_or((s, ""))
 }
 
-/// Digits in `radix` (none: 0), if they fit in 32 bits.
+/// Digits in `radix` (none: 0), if they fit in 32 bits. (A leading `+` is taken too: a
+/// reading more than a URL parser's only adds a check.)
 fn number(digits: &[u8], radix: u32) -> Option<u32> {
-    let mut n: u32 = 0;
-    for &b in digits {
-        let d = char::from(b).to_digit(radix)?;
-        n = n.checked_mul(radix)?.checked_add(d)?;
+    if digits.is_empty() {
+        return Some(0);
     }
-    Some(n)
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()
 }
 
 /// A percent-decoded URI read leniently: the scheme and authority lower-cased, `.` and
@@ -183,7 +183,7 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
             port = (!digits.is_empty() && p != default_port).then_some(p);
         }
     }
-    if host.len() > 1 && host.ends_with('.') {
+    if host.len() > 1 && host.as_bytes().last() == Some(&b'.') {
         host = host.get(..host.len() - 1).unwrap_or(host);
     }
     match ipv4(host).filter(|_| special) {
