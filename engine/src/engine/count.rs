@@ -119,7 +119,8 @@ impl Engine {
             &[]
         };
         // Limits naming one counter count once: the smallest max, the largest increment.
-        let mut groups: Vec<(CounterId, &Limit, u64)> = Vec::new();
+        let mut groups: Vec<(CounterId, &Limit, u64)> =
+            Vec::with_capacity(own.len() + c.also.len() + shared.len());
         for l in own
             .iter()
             .chain(c.also.iter().copied())
