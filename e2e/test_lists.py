@@ -91,3 +91,41 @@ def test_resources_and_prompts(procs, json_response, modern):
                 headers=[("authorization", "Bearer res"), ("mcp-protocol-version", "2025-06-18")])
     assert r.json()["error"]["data"]["reason"] == "rate_limited"
     assert [c["name"] for c in rec.calls() if c["kind"] == "resource"] == ["file:///srv/readme.md", "file:///srv/readme.md"]
+
+
+def test_resource_spellings_a_real_server_reads_as_the_denied_one(procs):
+    """The Python SDK matches `notes://{name}{?v}` whatever query or fragment follows the
+    name: each such spelling of a denied note is denied, and the server reads none."""
+    rec = procs.add(Recording(procs.dir, json_response=True).start())
+    policy = {"version": "1", "default": "allow",
+              "resources": {"rules": {"notes://secret": {"action": "deny"}}}}
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer notes"}) as s:
+            out = {}
+            for uri in ["notes://secret", "notes://secret?v=1", "notes://secret#x",
+                        "notes://secret?", "NOTES://%73ecret", "notes://public?v=2"]:
+                try:
+                    await s.read_resource(uri)
+                    out[uri] = None
+                except MCPError as e:
+                    out[uri] = e.error.data["reason"]
+            return out
+
+    got = run(go())
+    assert got == {"notes://secret": "tool_denied", "notes://secret?v=1": "tool_denied",
+                   "notes://secret#x": "tool_denied", "notes://secret?": "tool_denied",
+                   "NOTES://%73ecret": "tool_denied", "notes://public?v=2": None}, got
+    read = [c["name"] for c in rec.calls() if c["kind"] == "resource"]
+    assert read == ["notes://public"], read
+
+    # Without Toolgate, the server reads the secret under those spellings.
+    async def direct():
+        async with session(rec.url, {}) as s:
+            for uri in ["notes://secret?v=1", "notes://secret#x"]:
+                await s.read_resource(uri)
+
+    run(direct())
+    read = [c["name"] for c in rec.calls() if c["kind"] == "resource"]
+    assert read == ["notes://public", "notes://secret", "notes://secret"], read

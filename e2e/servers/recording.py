@@ -129,6 +129,13 @@ def secret_file(name: str) -> str:
     return f"secret {name}"
 
 
+@server.resource("notes://{name}{?v}")
+def note(name: str, v: str = "") -> str:
+    """A note, at version `v` (the SDK matches the query expansion whatever follows)."""
+    record("resource", f"notes://{name}", {"v": v})
+    return f"note {name}"
+
+
 @server.prompt()
 def summarize(text: str) -> str:
     """Summarize text."""
