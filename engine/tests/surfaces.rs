@@ -128,61 +128,55 @@ fn resource_rules_under_every_server_reading() {
         "file:///data/*":{},
         "file:///data/metered.txt":{"limits":[{"counter":"metered","window":"minute","max":2}]}}}}"#;
     let mut h = Harness::new(policy);
+    let mut expect = |uris: &[&str], want: Option<Reason>| {
+        for uri in uris {
+            assert_eq!(reason(&read(&mut h, uri)), want, "{uri}");
+        }
+    };
     // The Python SDK matches `notes://{name}{?v}` whatever query or fragment follows.
-    for uri in [
+    let query = [
         "notes://secret",
         "notes://secret#x",
         "notes://secret?",
         "notes://secret?v=1",
-    ] {
-        assert_eq!(
-            reason(&read(&mut h, uri)),
-            Some(Reason::ToolDenied),
-            "{uri}"
-        );
-    }
+    ];
+    expect(&query, Some(Reason::ToolDenied));
     // Spellings JavaScript's `new URL` serialises to the protected URI (the TypeScript SDK
     // looks resources up by that).
-    for uri in [
+    let url = [
         "file://localhost/srv/secret.txt",
         "file:/srv/secret.txt",
         "file:srv/secret.txt",
         "notes://secret:",
-    ] {
-        assert_eq!(
-            reason(&read(&mut h, uri)),
-            Some(Reason::ToolDenied),
-            "{uri}"
-        );
-    }
-    for uri in [
+    ];
+    expect(&url, Some(Reason::ToolDenied));
+    let hidden = [
         "https://internal.example:443/secret",
         "https:internal.example/secret",
         "https:/internal.example/secret",
         "https://@internal.example/secret",
         "https://internal.example:/secret",
         "https://INTERNAL.example/secret",
-    ] {
-        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::Hidden), "{uri}");
-    }
-    assert!(forwarded(&read(&mut h, "notes://public?v=1")));
-    assert!(forwarded(&read(&mut h, "https://other.example/secret")));
+    ];
+    expect(&hidden, Some(Reason::Hidden));
+    expect(
+        &["notes://public?v=1", "https://other.example/secret"],
+        None,
+    );
     // Every rule a reading meets counts the call: the glob as sent, the exact rule (with
     // its limit) as decoded.
-    assert!(forwarded(&read(&mut h, "file:///data/metered.txt")));
-    assert!(forwarded(&read(&mut h, "file:///data/./metered.txt")));
-    for uri in [
+    expect(
+        &["file:///data/metered.txt", "file:///data/./metered.txt"],
+        None,
+    );
+    let respelled = [
         "file:///data/%6detered.txt",
         "file:///data//metered.txt",
         "file:///data/x/../metered.txt",
         "file:///data/metered.txt?x",
-    ] {
-        assert_eq!(
-            reason(&read(&mut h, uri)),
-            Some(Reason::RateLimited),
-            "{uri}"
-        );
-    }
+    ];
+    expect(&respelled, Some(Reason::RateLimited));
+    expect(&["file:///data/other.txt"], None);
     assert!(forwarded(&read(&mut h, "file:///data/other.txt")));
 }
 

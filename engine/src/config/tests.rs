@@ -231,6 +231,11 @@ fn malformed_documents() {
     );
     // Resource URIs are written as servers read them, so every spelling of a request
     // meets the rule.
+    let doc = |uri: &str| {
+        problems(&format!(
+            r#"{{"version":"1","default":"allow","resources":{{"hide":["{uri}"],"rules":{{"{uri}":{{}}}}}}}}"#
+        ))
+    };
     for bad in [
         "https://h.example:443/x",
         "FILE:///etc/*",
@@ -239,10 +244,7 @@ fn malformed_documents() {
         "file:///a%2fb",
         "db://Prod/t",
     ] {
-        let doc = format!(
-            r#"{{"version":"1","default":"allow","resources":{{"hide":["{bad}"],"rules":{{"{bad}":{{}}}}}}}}"#
-        );
-        let got = problems(&doc);
+        let got = doc(bad);
         assert_eq!(got.len(), 2, "{bad}: {got:?}");
         assert!(
             got.iter().all(|p| p.contains("as servers read it")),
@@ -255,9 +257,6 @@ fn malformed_documents() {
         "notes://secret",
         "db://prod/t?v=1",
     ] {
-        let doc = format!(
-            r#"{{"version":"1","default":"allow","resources":{{"hide":["{good}"],"rules":{{"{good}":{{}}}}}}}}"#
-        );
-        assert!(problems(&doc).is_empty(), "{good}");
+        assert!(doc(good).is_empty(), "{good}");
     }
 }
