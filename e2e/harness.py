@@ -140,6 +140,25 @@ class Recording(Proc):
         return [r for r in rows if name is None or r["name"] == name]
 
 
+class TsResources(Proc):
+    """The TypeScript SDK's McpServer serving resources; `reads()` lists the URIs it read."""
+
+    def __init__(self, logdir):
+        self.port = free_port()
+        self.record = Path(logdir) / "ts-resources.jsonl"
+        super().__init__("ts-resources", ["node", SERVERS / "ts_resources.cjs", self.port, self.record], logdir)
+
+    def start(self):
+        super().start()
+        wait_port(self.port, timeout=30, proc=self.proc)
+        return self
+
+    def reads(self):
+        if not self.record.exists():
+            return []
+        return [json.loads(line)["uri"] for line in self.record.read_text().splitlines() if line.strip()]
+
+
 class Lenient(Proc):
     """Records every request whatever it is; `requests()` lists them."""
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from harness import Envoy, Recording
+from harness import Envoy, Recording, TsResources
 from mcp_client import run, session, text
 from raw import request
 
@@ -129,3 +129,38 @@ def test_resource_spellings_a_real_server_reads_as_the_denied_one(procs):
     run(direct())
     read = [c["name"] for c in rec.calls() if c["kind"] == "resource"]
     assert read == ["notes://public", "notes://secret", "notes://secret"], read
+
+
+def test_resource_spellings_the_typescript_sdk_reads_as_the_denied_one(procs):
+    """The TypeScript SDK looks resources up by `new URL(uri).toString()`: each spelling the
+    URL parser rewrites to a denied or hidden resource is denied, and the server reads none."""
+    ts = procs.add(TsResources(procs.dir).start())
+    policy = {"version": "1", "default": "allow",
+              "resources": {"hide": ["https://internal.example/*"],
+                            "rules": {"file:///srv/secret.txt": {"action": "deny"},
+                                      "notes://secret": {"action": "deny"}}}}
+    envoy = procs.add(Envoy(procs.dir, policy, ts.port).start())
+    spellings = {
+        "file://localhost/srv/secret.txt": "tool_denied",
+        "file:/srv/secret.txt": "tool_denied",
+        "file:srv/secret.txt": "tool_denied",
+        "notes://secret:": "tool_denied",
+        "https://internal.example:443/secret": "hidden",
+        "https:internal.example/secret": "hidden",
+        "https:/internal.example/secret": "hidden",
+        "https://@internal.example/secret": "hidden",
+        "https://internal.example:/secret": "hidden",
+    }
+
+    def read(port, uri):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}})
+        return request(port, body).json()
+
+    got = {uri: read(envoy.port, uri).get("error", {}).get("data", {}).get("reason") for uri in spellings}
+    assert got == spellings
+    assert "result" in read(envoy.port, "file:///srv/readme.txt")
+    assert ts.reads() == ["file:///srv/readme.txt"], "no denied resource was read"
+    # Without Toolgate, each spelling reads the protected resource.
+    for uri in spellings:
+        assert "result" in read(ts.port, uri), uri
+    assert set(ts.reads()[1:]) == {"file:///srv/secret.txt", "notes://secret", "https://internal.example/secret"}
