@@ -150,6 +150,10 @@ def test_resource_spellings_the_typescript_sdk_reads_as_the_denied_one(procs):
         "https:/internal.example/secret": "hidden",
         "https://@internal.example/secret": "hidden",
         "https://internal.example:/secret": "hidden",
+        # Hosts URL parsers map from Unicode (a soft hyphen dropped, a full-width letter
+        # folded) are refused rather than followed.
+        "https://int\u00adernal.example/secret": "invalid_name",
+        "https://\uff49nternal.example/secret": "invalid_name",
     }
 
     def read(port, uri):

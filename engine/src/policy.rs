@@ -195,30 +195,40 @@ impl Surface {
     /// Builds the lookup indexes after `entries` is complete.
     pub(crate) fn index(&mut self) {
         let fold = self.folds_case();
-        self.exact = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.pattern.is_exact())
-            .map(|(i, e)| {
-                (
-                    if fold {
-                        e.name.to_ascii_lowercase()
-                    } else {
-                        e.name.clone()
-                    },
-                    i,
-                )
-            })
-            .collect();
+        let mut names: Vec<(String, usize)> = Vec::with_capacity(self.entries.len());
+        for (i, e) in self.entries.iter().enumerate() {
+            names.push((
+                if fold {
+                    e.name.to_ascii_lowercase()
+                } else {
+                    e.name.clone()
+                },
+                i,
+            ));
+        }
+        // A resource rule also answers to its URI as servers read it, and that without
+        // its query (the readings a request is judged under), unless another rule is
+        // written that way.
+        if self.kind == Kind::Resource {
+            for (i, e) in self.entries.iter().enumerate() {
+                for alias in crate::uri::readings(&e.name).into_iter().skip(1) {
+                    if !self.entries.iter().any(|x| x.name == alias) {
+                        names.push((alias, i));
+                    }
+                }
+            }
+        }
+        self.exact.clear();
+        self.globs.clear();
+        for (name, i) in names {
+            let pattern = Pattern::new(&name, fold);
+            if pattern.is_exact() {
+                self.exact.push((name, i));
+            } else {
+                self.globs.push((pattern, i));
+            }
+        }
         crate::sort::heapsort(&mut self.exact, |a, b| a.0 < b.0);
-        self.globs = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.pattern.is_exact())
-            .map(|(i, e)| (e.pattern.clone(), i))
-            .collect();
     }
 
     /// The entry governing `name`: an exact entry, else the most specific glob.

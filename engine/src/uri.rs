@@ -17,6 +17,36 @@ pub fn is_acceptable(uri: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
 }
 
+/// Whether servers' readings of a URI are beyond this module's, so it is refused: a host of
+/// a special scheme with anything outside ASCII (URL parsers map Unicode in hosts to ASCII
+/// and drop some of it: `int\u{ad}ernal` is `internal`) or an IPv6 literal (spelled many
+/// ways), or a `file:` URI with a Windows drive letter written other than as
+/// `file:///C:/path` without dot segments (`file://C:/`, `C|`, and `..` never remove it).
+pub fn is_unreadable(uri: &str) -> bool {
+    let d = percent_decode(uri);
+    let (scheme, rest) = split_any(&d, b":");
+    let rest = rest.get(1..).unwrap_or("");
+    let after = rest
+        .get(rest.bytes().take_while(|b| *b == b'/').count()..)
+        .unwrap_or("");
+    let (first, tail) = split_any(after, b"/?#");
+    if scheme.eq_ignore_ascii_case("file") {
+        let f = first.as_bytes();
+        let drive = f.len() == 2
+            && f.first().is_some_and(u8::is_ascii_alphabetic)
+            && matches!(f.get(1), Some(b':' | b'|'));
+        let dots = tail.split(['/', '?', '#']).any(|s| s == "." || s == "..");
+        drive && (f.get(1) == Some(&b'|') || !rest.starts_with("///") || dots)
+    } else {
+        special(&scheme.to_ascii_lowercase()) && (!first.is_ascii() || first.contains('['))
+    }
+}
+
+/// Whether a scheme is one of the WHATWG URL standard's special ones (not `file`).
+fn special(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp")
+}
+
 pub(crate) fn hex(b: u8) -> Option<u8> {
     char::from(b)
         .to_digit(16)
@@ -66,7 +96,9 @@ fn resolve_path(path: &str) -> String {
     }
     let mut p = String::from("/");
     push_joined(&mut p, &mut out.iter().copied(), "/");
-    if path.ends_with('/') && !out.is_empty() {
+    // `a/.` and `a/b/..` are the directory `a/`, as URL parsers read them.
+    let dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if dir && !out.is_empty() {
         p.push('/');
     }
     p
@@ -316,6 +348,31 @@ mod tests {
         has("http://1.2.65535/x", "http://1.2.255.255/x");
         has("http://1.2.65536/x", "http://1.2.65536/x");
         has("https://example.com./x", "https://example.com/x");
+        // `a/.` and `a/b/..` are the directory `a/`.
+        has("https://h/admin/.", "https://h/admin/");
+        has("https://h/admin/x/..", "https://h/admin/");
+        // Beyond these readings: refused.
+        for unreadable in [
+            "https://int\u{ad}ernal.example/x",
+            "https://int%C2%ADernal.example/x",
+            "https://\u{ff49}nternal.example/x",
+            "http://[0::1]/x",
+            "file://C:/Windows/x",
+            "file:///C|/Windows/x",
+            "file:C|/Windows/x",
+            "file:///C:/../Windows/x",
+        ] {
+            assert!(is_unreadable(unreadable), "{unreadable}");
+        }
+        for fine in [
+            "file:///C:/Windows/x",
+            "file:///srv/x",
+            "notes://ünïcode",
+            "https://h.example/ü",
+            "urn:x:y",
+        ] {
+            assert!(!is_unreadable(fine), "{fine}");
+        }
         assert!(readings("x").len() <= 5);
     }
 }

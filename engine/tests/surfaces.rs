@@ -181,6 +181,36 @@ fn resource_rules_under_every_server_reading() {
 }
 
 #[test]
+fn allow_lists_meet_uris_as_the_server_names_them() {
+    let policy = r#"{"version":"1","default":"deny","tools":{},"resources":{"default":"deny",
+      "rules":{"git://repo?ref=main":{},"postgres://user@host/db":{},"https://api.example.com":{},
+        "repo://MyOrg/proj":{},"notes://a?v=1":{},"file:///srv/*":{}}}}"#;
+    let mut h = Harness::new(policy);
+    for uri in [
+        "git://repo?ref=main",
+        "postgres://user@host/db",
+        "https://api.example.com",
+        "repo://MyOrg/proj",
+        "notes://a?v=1",
+        "file:///srv/readme.md",
+    ] {
+        assert!(forwarded(&read(&mut h, uri)), "{uri}");
+    }
+    for uri in [
+        "git://repo?ref=evil",
+        "postgres://other@host/db",
+        "file:///srv/../etc/passwd",
+        "file:///srv/%2e%2e/etc/passwd",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::NotAllowed),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
 fn prompt_rules() {
     let mut h = Harness::new(RESOURCES);
     let get = |h: &mut Harness, name: &str| {

@@ -48,7 +48,7 @@ const NAME_EXPECTED: &str =
     "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
 const PROMPT_EXPECTED: &str =
     "a prompt name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
-const URI_EXPECTED: &str = "a resource URI, or a glob with *, as servers read it (lower-case scheme and host; no percent-escapes, . or .. segments, doubled slashes, default port or userinfo; file:///path), without spaces, control characters or backslashes (at most 2048 characters)";
+const URI_EXPECTED: &str = "a resource URI, or a glob with *, without spaces, control characters or backslashes (at most 2048 characters)";
 /// The largest `max` accepted (far beyond any real limit, and safe to add to).
 const MAX_LIMIT: i64 = 1_000_000_000_000_000;
 /// Compiled regular expressions stay small: matching cost grows with their size.
@@ -96,8 +96,7 @@ fn valid_name(kind: Kind, s: &str) -> bool {
                 && s.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*'))
         }
-        // Written as servers read it, so that every spelling of a request meets it.
-        Kind::Resource => crate::uri::is_acceptable(s) && crate::uri::normalize(s) == s,
+        Kind::Resource => crate::uri::is_acceptable(s),
     }
 }
 
@@ -368,6 +367,13 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
                 limits: Vec::new(),
                 path: path.rule(),
             });
+        }
+        // A hidden URI is also hidden as servers read it.
+        if kind == Kind::Resource {
+            let lenient = crate::uri::normalize(&name);
+            if lenient != name {
+                surface.hide.push(Pattern::new(&lenient, false));
+            }
         }
         surface.hide.push(pattern);
     }

@@ -78,9 +78,9 @@ impl Engine {
                 Reason::InvalidName,
                 "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
             )),
-            Kind::Resource => (!uri::is_acceptable(&decoded)).then_some((
+            Kind::Resource => (!uri::is_acceptable(&decoded) || uri::is_unreadable(&decoded)).then_some((
                 Reason::InvalidName,
-                "the URI has whitespace, control characters or backslashes, or is over 2048 characters",
+                "the URI has whitespace, control characters or backslashes, a web host outside ASCII or in IPv6, a Windows drive written other than file:///C:/path, or is over 2048 characters",
             )),
         };
         if let Some((reason, why)) = invalid {
