@@ -35,10 +35,13 @@ pub fn is_unreadable(uri: &str) -> bool {
         let drive = f.len() == 2
             && f.first().is_some_and(u8::is_ascii_alphabetic)
             && matches!(f.get(1), Some(b':' | b'|'));
-        let dots = tail.split(['/', '?', '#']).any(|s| s == "." || s == "..");
+        let dots = tail
+            .as_bytes()
+            .split(|b| matches!(b, b'/' | b'?' | b'#'))
+            .any(|s| s == b"." || s == b"..");
         drive && (f.get(1) == Some(&b'|') || !rest.starts_with("///") || dots)
     } else {
-        special(&scheme.to_ascii_lowercase()) && (!first.is_ascii() || first.contains('['))
+        special(&scheme.to_ascii_lowercase()) && first.bytes().any(|b| b >= 0x80 || b == b'[')
     }
 }
 
