@@ -6,7 +6,6 @@
 use crate::join::push_joined;
 use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
 use crate::mcp::{check_member_names, ENVELOPE_KEYS};
-use crate::names::is_tool_name;
 use crate::policy::{Kind, Policy};
 use crate::reply::push_json_string;
 use crate::uri;
@@ -85,7 +84,7 @@ impl ListRules<'_> {
         match kind {
             Kind::Resource => uri::readings(name).iter().any(|r| surface.is_hidden(r)),
             Kind::Tool if self.hide_denied_tools => {
-                !is_tool_name(name) || surface.always_denied(name)
+                !surface.judges_name(name) || surface.always_denied(name)
             }
             _ => surface.is_hidden(name),
         }

@@ -1,7 +1,9 @@
 //! MCP names. Tool names are 1 to 128 characters of `A-Z a-z 0-9 _ . -`; methods also use
 //! `/`. Anything else is refused outright rather than guessed at: a name that equals a
 //! policy name only after NFKC normalisation, or with control characters or whitespace
-//! removed, necessarily has a character outside these sets.
+//! removed, necessarily has a character outside these sets. The one exception is a name of
+//! other visible ASCII (`git/commit`, `github:create_issue`: servers register them, the SDKs
+//! only warn) that the policy lists exactly: the operator named it.
 
 use crate::join::push_joined;
 use std::borrow::Cow;
@@ -17,6 +19,12 @@ fn is_name_byte(c: u8) -> bool {
 /// Whether `s` is a valid MCP tool name.
 pub fn is_tool_name(s: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(is_name_byte)
+}
+
+/// Whether `s` is a name a policy may list exactly although it is not a valid tool name:
+/// 1 to 128 characters of visible ASCII other than `*`.
+pub fn is_listable_name(s: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_graphic() && c != b'*')
 }
 
 /// Whether `s` is a plausible JSON-RPC method name for MCP.

@@ -247,6 +247,25 @@ impl Surface {
         self.entries.get(i).map(|e| (ToolId(i), e))
     }
 
+    /// Whether calls to `name` are judged at all: a valid tool or prompt name, or one of
+    /// other visible ASCII that an exact entry lists (never through a glob, which could
+    /// catch a namespaced spelling such as `cache/delete` of a name it does not mean).
+    pub fn judges_name(&self, name: &str) -> bool {
+        if crate::names::is_tool_name(name) {
+            return true;
+        }
+        let key = if self.folds_case() {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        };
+        crate::names::is_listable_name(name)
+            && self
+                .exact
+                .binary_search_by(|(n, _)| n.as_str().cmp(&key))
+                .is_ok()
+    }
+
     /// Whether `name` is hidden.
     pub fn is_hidden(&self, name: &str) -> bool {
         self.hide_all || self.hide.iter().any(|p| p.matches(name))

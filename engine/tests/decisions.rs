@@ -103,6 +103,30 @@ fn names_match_case_insensitively_and_invalid_names_are_refused() {
     }
     let o = h.call("k", "cache_get", "{}");
     assert!(forwarded(&o));
+    // Names of other visible ASCII are judged only when the policy lists them exactly.
+    let mut odd = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"github:create_issue":{},"git/push":{"action":"deny"},"cache_delete":{"action":"deny"}}}"#,
+    );
+    assert!(forwarded(&odd.call("k", "github:create_issue", "{}")));
+    assert!(forwarded(&odd.call("k", "GitHub:Create_Issue", "{}")));
+    assert_eq!(
+        reason(&odd.call("k", "git/push", "{}")),
+        Some(Reason::ToolDenied)
+    );
+    for unlisted in ["github:delete_repo", "cache/delete", "cache:delete"] {
+        assert_eq!(
+            reason(&odd.call("k", unlisted, "{}")),
+            Some(Reason::InvalidToolName),
+            "{unlisted}"
+        );
+    }
+    assert!(
+        toolgate_engine::config::load(
+            r#"{"version":"1","default":"allow","tools":{"github:*":{}}}"#.as_bytes()
+        )
+        .is_err(),
+        "a glob of other characters is refused"
+    );
     let o = h.post(
         "k",
         r#"{"jsonrpc":"2.0","id":1,"method":"TOOLS/CALL","params":{"name":"cache_delete"}}"#,

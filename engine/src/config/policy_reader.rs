@@ -45,9 +45,9 @@ const LIMIT_FIELDS: &[&str] = &[
 ];
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
 const NAME_EXPECTED: &str =
-    "a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
+    "a tool name of 1 to 128 visible ASCII characters (no spaces), or a glob of A-Z a-z 0-9 _ . - with *";
 const PROMPT_EXPECTED: &str =
-    "a prompt name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *";
+    "a prompt name of 1 to 128 visible ASCII characters (no spaces), or a glob of A-Z a-z 0-9 _ . - with *";
 const URI_EXPECTED: &str = "a resource URI, or a glob with *, without spaces, control characters or backslashes (at most 2048 characters)";
 /// The largest `max` accepted (far beyond any real limit, and safe to add to).
 const MAX_LIMIT: i64 = 1_000_000_000_000_000;
@@ -92,9 +92,12 @@ const DEFAULTS: [(&str, DefaultAction); 2] = [
 fn valid_name(kind: Kind, s: &str) -> bool {
     match kind {
         Kind::Tool | Kind::Prompt => {
-            (1..=128).contains(&s.len())
-                && s.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*'))
+            // Other visible ASCII only in names listed exactly (see `crate::names`).
+            crate::names::is_listable_name(s)
+                || ((1..=128).contains(&s.len())
+                    && s.bytes().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*')
+                    }))
         }
         Kind::Resource => crate::uri::is_acceptable(s),
     }

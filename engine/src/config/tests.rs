@@ -73,7 +73,7 @@ fn every_problem_is_reported_with_its_path() {
         "tools.c.deny_if[2].value: missing; expected the value to compare with",
         "tools.A: \"A\" differs from \"a\" only by case; expected names that differ by more than case (they match case-insensitively)",
         "hide[1]: 3 is a number; expected a name, a glob or \"*\"",
-        "hide[2]: \"bad name\" is not a tool name or pattern; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *, or \"*\"",
+        "hide[2]: \"bad name\" is not a tool name or pattern; expected a tool name of 1 to 128 visible ASCII characters (no spaces), or a glob of A-Z a-z 0-9 _ . - with *, or \"*\"",
         "hide[3]: \"ok\" is listed twice; expected each name once",
     ];
     for e in expect {
@@ -227,7 +227,7 @@ fn malformed_documents() {
     );
     assert_eq!(
         problems(r#"{"version":"1","default":"allow","tools":{"bad tool":{}}}"#),
-        ["tools[\"bad tool\"]: \"bad tool\" is not a tool name or pattern; expected a tool name of 1 to 128 characters of A-Z a-z 0-9 _ . -, or a glob with *"]
+        ["tools[\"bad tool\"]: \"bad tool\" is not a tool name or pattern; expected a tool name of 1 to 128 visible ASCII characters (no spaces), or a glob of A-Z a-z 0-9 _ . - with *"]
     );
     // Resource URIs are written as the server names them; rules also answer to the
     // readings requests are judged under.

@@ -5,7 +5,6 @@ use super::Engine;
 use crate::explain;
 use crate::json::{JsonStr, Kind as JsonKind, Value};
 use crate::mcp::{self, Id, Invalid};
-use crate::names::is_tool_name;
 use crate::outcome::{Reason, ToolLabel};
 use crate::policy::{Action, DefaultAction, Kind, Limit, Rules, Surface, ToolId};
 use crate::reply::Denial;
@@ -70,13 +69,13 @@ impl Engine {
             return out;
         };
         let invalid = match kind {
-            Kind::Tool => (!is_tool_name(&decoded)).then_some((
+            Kind::Tool => (!surface.judges_name(&decoded)).then_some((
                 Reason::InvalidToolName,
-                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
             )),
-            Kind::Prompt => (!is_tool_name(&decoded)).then_some((
+            Kind::Prompt => (!surface.judges_name(&decoded)).then_some((
                 Reason::InvalidName,
-                "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -)",
+                "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
             )),
             Kind::Resource => (!uri::is_acceptable(&decoded) || uri::is_unreadable(&decoded)).then_some((
                 Reason::InvalidName,
