@@ -160,7 +160,7 @@ pub fn hex16(v: u64) -> String {
         let nibble = (v >> ((15 - i) * 4)) & 0xf;
         *d = *DIGITS.get(nibble as usize).unwrap_or(&b'0');
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod join;
 pub mod json;
 pub mod legacy;
 pub mod listing;
+mod lossy;
 pub mod mcp;
 pub mod mcp_headers;
 pub mod names;

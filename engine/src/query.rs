@@ -30,7 +30,7 @@ fn read_query(path: &[u8]) -> Option<&'static str> {
     // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
     // and `%26` a parameter. This reading finds every name that splitting first would. What
     // precedes the first separator is the path; `;` parameters in the path count too.
-    let decoded = crate::uri::percent_decode(&String::from_utf8_lossy(path)).replace('+', " ");
+    let decoded = crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ");
     decoded
         .as_bytes()
         .split(|&c| matches!(c, b'?' | b'&' | b';'))

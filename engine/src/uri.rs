@@ -83,7 +83,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
             break;
         }
     }
-    String::from_utf8_lossy(&cur).into_owned()
+    crate::lossy::lossy(&cur).into_owned()
 }
 
 fn resolve_path(path: &str) -> String {
@@ -132,13 +132,12 @@ fn split_any<'a>(s: &'a str, set: &[u8]) -> (&'a str, &'a str) {
     s.split_at_checked(at).unwrap_or((s, ""))
 }
 
-/// Digits in `radix` (none: 0), if they fit in 32 bits. (A leading `+` is taken too: a
-/// reading more than a URL parser's only adds a check.)
+/// Digits in `radix` (none: 0), if they fit in 32 bits.
 fn number(digits: &[u8], radix: u32) -> Option<u32> {
-    if digits.is_empty() {
-        return Some(0);
-    }
-    u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()
+    digits.iter().try_fold(0u32, |v, &d| {
+        v.checked_mul(radix)?
+            .checked_add(char::from(d).to_digit(radix)?)
+    })
 }
 
 /// A percent-decoded URI read leniently: the scheme and authority lower-cased, `.` and

@@ -666,7 +666,7 @@ impl Engine {
         }
         let mime = content_type
             .and_then(|c| c.split(|&b| b == b';').next())
-            .map(|m| String::from_utf8_lossy(m).trim().to_ascii_lowercase());
+            .map(|m| crate::lossy::lossy(m).trim().to_ascii_lowercase());
         match mime.as_deref() {
             Some("application/json") => ResponseMode::Json,
             Some("text/event-stream") => ResponseMode::Sse,

@@ -57,8 +57,10 @@ pub struct Chars<'a> {
 }
 
 fn hex4(s: &str) -> Option<u32> {
-    let digits = s.get(..4)?;
-    u32::from_str_radix(digits, 16).ok()
+    let digits = s.as_bytes().get(..4)?;
+    digits
+        .iter()
+        .try_fold(0, |v, &d| Some((v << 4) | char::from(d).to_digit(16)?))
 }
 
 impl Iterator for Chars<'_> {
