@@ -386,7 +386,9 @@ fn contains(lit: &Owned, v: Value<'_>) -> Truth {
         }
     }
     match (lit, truth) {
-        (Owned::String(needle), Truth::Fails) => text_truth(v, &|t| t.contains(needle.as_str())),
+        (Owned::String(needle), Truth::Fails) => text_truth(v, &|t| {
+            crate::substring::find(t.as_bytes(), needle.as_bytes()).is_some()
+        }),
         (_, Truth::Fails) if v.kind() != Kind::Array && !v.is_null() => Truth::Unsure,
         _ => truth,
     }

@@ -30,6 +30,7 @@ pub mod reply;
 pub mod rls;
 mod sort;
 pub mod sse;
+mod substring;
 pub mod uri;
 
 pub use engine::{

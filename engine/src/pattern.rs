@@ -64,7 +64,7 @@ impl Pattern {
             return tail.is_empty();
         };
         for piece in middle {
-            match tail.find(piece.as_str()) {
+            match crate::substring::find(tail.as_bytes(), piece.as_bytes()) {
                 Some(i) => tail = tail.get(i + piece.len()..).unwrap_or(""),
                 None => return false,
             }
