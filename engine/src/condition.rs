@@ -357,16 +357,19 @@ fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
 }
 
 /// Exact comparison, unless a double could blur the two numbers into equal ones and that
-/// would change the answer.
+/// would change the answer. Another type is unsure (a lax server may coerce it), and so is
+/// `null` where 0 would satisfy the comparison: a server that checks no schema and compares
+/// or computes in JavaScript reads `null` as 0 (`null < 1` is true).
 fn ordering(n: &OwnedNumber, v: Value<'_>, accept: impl Fn(Ordering) -> bool) -> Truth {
+    let lit = n.as_number();
     let Some(m) = v.as_number() else {
-        return if v.is_null() {
+        let zero = Number::parse("0").is_some_and(|z| accept(z.compare(lit)));
+        return if v.is_null() && !zero {
             Truth::Fails
         } else {
             Truth::Unsure
         };
     };
-    let lit = n.as_number();
     let exact = accept(m.compare(lit));
     if m.near(lit) && accept(Ordering::Equal) != exact {
         Truth::Unsure
@@ -464,7 +467,14 @@ mod tests {
         let c = cond("args.n", Op::Lte(num("10")));
         assert_eq!(eval(&c, r#"{"n":10}"#), (true, true));
         assert_eq!(eval(&c, r#"{"n":11}"#), (false, false));
-        assert_eq!(eval(&c, r#"{"n":null}"#), (false, false), "null: no value");
+        // null: JavaScript compares it as 0, which is <= 10; it satisfies no `require`.
+        assert_eq!(eval(&c, r#"{"n":null}"#), (false, true));
+        let positive = cond("args.n", Op::Gt(num("0")));
+        assert_eq!(eval(&positive, r#"{"n":null}"#), (false, false));
+        let below = cond("args.n", Op::Lt(num("-1")));
+        assert_eq!(eval(&below, r#"{"n":null}"#), (false, false));
+        let at_least = cond("args.n", Op::Gte(num("0")));
+        assert_eq!(eval(&at_least, r#"{"n":null}"#), (false, true));
         assert_eq!(
             eval(&c, r#"{"n":"5"}"#),
             (false, true),
