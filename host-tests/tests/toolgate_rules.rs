@@ -92,6 +92,7 @@ const CONDITIONS: &str = r#"{"version":"1","default":"deny","tools":{
     "op_lte":{"require":[{"path":"args.n","op":"lte","value":10}]},
     "op_gt":{"deny_if":[{"path":"args.n","op":"gt","value":10}]},
     "op_gte":{"require":[{"path":"args.n","op":"gte","value":10}]},
+    "op_floor":{"deny_if":[{"path":"args.n","op":"lt","value":1}]},
     "op_regex":{"require":[{"path":"args.path","op":"regex","value":"^/srv/[a-z]+$"}]},
     "op_contains":{"deny_if":[{"path":"args.path","op":"contains","value":".."},{"path":"args.tags","op":"contains","value":"prod"}]},
     "op_exists":{"deny_if":[{"path":"args.force","op":"exists","value":true}]},
@@ -217,6 +218,18 @@ const CASES: &[Case] = &[
             "deny_if_matched",
             "tools.op_gt.deny_if[0]",
             "argument \"n\" must not be a number greater than 10.",
+        )),
+    ),
+    // null: no value, but 0 to a JavaScript server comparing or computing with it.
+    ("op_gt", r#"{"n":null}"#, None),
+    ("op_floor", r#"{"n":1}"#, None),
+    (
+        "op_floor",
+        r#"{"n":null}"#,
+        Some((
+            "deny_if_matched",
+            "tools.op_floor.deny_if[0]",
+            "argument \"n\" must not be a number less than 1.",
         )),
     ),
     ("op_gte", r#"{"n":10}"#, None),
