@@ -119,6 +119,16 @@ def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
     # Another token is another grant.
     (r,) = run(calls("Bearer agent-5", 1))
     assert not r.is_error, text(r)
+    # A JWT signature's last character carries bits beyond its bytes, which atob (and so
+    # JavaScript's jose) ignores: those spellings are the same grant.
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnQQ"
+    assert [r.is_error for r in run(calls(f"Bearer {jwt}", 2))] == [False, False]
+    (r,) = run(calls(f"Bearer {jwt[:-1]}Z", 1))
+    assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", text(r)
+    # Words after the scheme joined by a tab are refused: the TypeScript SDK passes
+    # "agent-4\tx" whole to its verifier and atob drops the tab, so every split is a grant.
+    with pytest.raises(Exception):
+        run(calls("Bearer agent-4\tx", 1))
     # Two grant headers with different credentials: the server might authenticate by either.
     with pytest.raises(Exception) as refused:
         run(calls(None, 1, {"authorization": "Bearer agent-6", "x-api-key": "agent-4"}))

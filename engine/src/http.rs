@@ -50,19 +50,89 @@ fn in_word(b: &u8) -> bool {
 /// a grant with the one it accepts; that only counts more calls against it.
 ///
 /// Trailing `=` are dropped: base64 padding that verifiers accept or not at will (PyJWT
-/// takes a JWT with `=` after its signature as the same token).
-pub fn credential(value: &[u8], scheme: bool) -> &[u8] {
+/// takes a JWT with `=` after its signature as the same token). A word of base64 text (each
+/// `.`-separated part of a JWT) has the bits its last character carries beyond its bytes
+/// cleared and `+` `/` read as `-` `_`: `atob`, and so JavaScript's `jose`, decodes every
+/// such spelling to the same bytes.
+///
+/// `Err` when readings differ past counting: after the scheme's word, more words joined by
+/// anything but spaces (the TypeScript SDK takes all of `tok\tx` after `Bearer `, and
+/// `atob` drops the tab: `tokx`, while the first word is `tok`).
+pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static str> {
     let word = if scheme {
         let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
         let first = words.next().unwrap_or_default();
-        words.next().unwrap_or(first)
+        let word = words.next().unwrap_or(first);
+        if let Some(after) = offset_after(value, word) {
+            let rest = value.get(after..).unwrap_or_default();
+            let end = rest.iter().rposition(in_word).map_or(0, |e| e + 1);
+            let between = rest.get(..end).unwrap_or_default();
+            if between.iter().any(|b| !in_word(b) && *b != b' ') {
+                return Err("a credential with words joined by other than spaces; send one word");
+            }
+        }
+        word
     } else {
         let start = value.iter().position(in_word).unwrap_or(value.len());
         let end = value.iter().rposition(in_word).map_or(start, |e| e + 1);
         value.get(start..end).unwrap_or_default()
     };
     let end = word.iter().rposition(|b| *b != b'=').map_or(0, |e| e + 1);
-    word.get(..end).unwrap_or_default()
+    Ok(canonical_base64(word.get(..end).unwrap_or_default()))
+}
+
+/// Where `word` (a slice of `value`) ends in `value`.
+fn offset_after(value: &[u8], word: &[u8]) -> Option<usize> {
+    let o = (word.as_ptr() as usize).checked_sub(value.as_ptr() as usize)?;
+    Some(o + word.len()).filter(|&e| e <= value.len())
+}
+
+/// The value of a base64 digit, either alphabet.
+fn base64_digit(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// One spelling of a JWT: the URL alphabet, and no bits beyond the bytes in each part.
+/// Other text is left as it is.
+fn canonical_base64(word: &[u8]) -> Cow<'_, [u8]> {
+    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // Only a JWT (three parts, a JSON header first): short keys people choose, like
+    // `team-1` and `team-2`, differ in just those bits.
+    let jwt = word.starts_with(b"eyJ") && word.iter().filter(|&&b| b == b'.').count() == 2;
+    if !jwt || !word.iter().all(|&b| b == b'.' || base64_digit(b).is_some()) {
+        return Cow::Borrowed(word);
+    }
+    let mut out = Vec::with_capacity(word.len());
+    for (n, part) in word.split(|&b| b == b'.').enumerate() {
+        if n > 0 {
+            out.push(b'.');
+        }
+        let spare = match part.len() % 4 {
+            2 => 0b1111,
+            3 => 0b11,
+            _ => 0,
+        };
+        let last = part.len().saturating_sub(1);
+        for (i, &b) in part.iter().enumerate() {
+            let mut d = base64_digit(b).unwrap_or(0);
+            if i == last {
+                d &= !spare;
+            }
+            out.push(*URL.get(usize::from(d)).unwrap_or(&b'A'));
+        }
+    }
+    if out == word {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(out)
+    }
 }
 
 /// A header that must appear at most once appeared several times.

@@ -418,6 +418,38 @@ fn grant_sources() {
         assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
     }
     assert!(forwarded(&one.request(&grant("Bearer tok2"), &body)));
+    // Base64 text that `atob` (and so JavaScript's `jose`) decodes to the same bytes: the
+    // bits a last character carries beyond the bytes, and either alphabet.
+    assert!(forwarded(
+        &one.request(&grant("Bearer eyJh.eyJi.c2lnQQ"), &body)
+    ));
+    for spelling in [
+        "Bearer eyJh.eyJi.c2lnQR",
+        "Bearer eyJh.eyJi.c2lnQZ",
+        "Bearer eyJh.eyJi.c2lnQQ==",
+    ] {
+        let o = one.request(&grant(spelling), &body);
+        assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
+    }
+    assert!(forwarded(
+        &one.request(&grant("Bearer eyJh.eyJi.a+/b"), &body)
+    ));
+    let o = one.request(&grant("Bearer eyJh.eyJi.a-_b"), &body);
+    assert_eq!(reason(&o), Some(Reason::RateLimited));
+    // Other tokens keep every bit: people choose keys like `team-1` and `team-2`.
+    assert!(forwarded(&one.request(&grant("Bearer team-1"), &body)));
+    assert!(forwarded(&one.request(&grant("Bearer team-2"), &body)));
+    // Words joined by a tab: the TypeScript SDK passes `tok\tx` on and `atob` drops the
+    // tab, so every split of one token would be a grant of its own. Refused.
+    for spelling in [
+        "Bearer eyJh.eyJi.c2l\tnQQ",
+        "Bearer tok\tx",
+        "Bearer tok \t x",
+    ] {
+        let o = one.request(&grant(spelling), &body);
+        assert!(!forwarded(&o), "{spelling:?}");
+        assert_eq!(status(&o), 400, "{spelling:?}");
+    }
     // An empty value is no credential at all, not a grant of its own.
     assert_eq!(
         reason(&one.request(&grant(""), &body)),

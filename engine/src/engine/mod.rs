@@ -444,7 +444,7 @@ impl Engine {
     ) -> Result<Option<Grant>, String> {
         let s = &self.config.settings;
         let mut header_source = at::GRANTS;
-        let mut from_header: Option<&[u8]> = None;
+        let mut from_header: Option<Cow<'_, [u8]>> = None;
         let mut found: Option<(usize, Cow<'_, [u8]>)> = None;
         for (i, src) in s.grant_sources.iter().enumerate() {
             let (source, value) = match src {
@@ -455,16 +455,16 @@ impl Engine {
                     let Some(v) = head.first(header_source - 1) else {
                         continue;
                     };
-                    let v = http::credential(v, scheme);
-                    match from_header {
+                    let v = http::credential(v, scheme)?;
+                    match &from_header {
                         _ if v.is_empty() => continue,
-                        Some(first) if v != first => {
+                        Some(first) if v != *first => {
                             return Err("grant headers with different credentials; send one".into())
                         }
                         Some(_) => continue,
-                        None => from_header = Some(v),
+                        None => from_header = Some(v.clone()),
                     }
-                    (HEADER_SOURCE, Cow::Borrowed(v))
+                    (HEADER_SOURCE, v)
                 }
                 // Only headers are looked at once a grant is found: they may conflict.
                 _ if found.is_some() => continue,
@@ -650,6 +650,31 @@ impl Engine {
                 }
             }
             ResponseMode::Sse => ResponseMode::Sse,
+            _ => ResponseMode::Pass,
+        }
+    }
+
+    /// How to treat the response to a forwarded request that awaits no list: while anything
+    /// is hidden, JSON and event streams are filtered by their shape (a server that keys
+    /// its answers by id alone sends the answer to a concurrent list request with the same
+    /// id onto this request's stream), and withheld when compressed; other bodies, which
+    /// no MCP client reads as an answer, pass.
+    pub fn answer_mode(
+        &self,
+        status: &[u8],
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> ResponseMode {
+        if !self.list_rules().hides_anything() {
+            return ResponseMode::Pass;
+        }
+        match self.response_mode(status, content_type, None) {
+            ResponseMode::Json | ResponseMode::Sse
+                if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) =>
+            {
+                ResponseMode::Fail
+            }
+            m @ (ResponseMode::Json | ResponseMode::Sse) => m,
             _ => ResponseMode::Pass,
         }
     }
