@@ -321,7 +321,8 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
         return Truth::Holds;
     }
     let unsure = match (lit, v.kind()) {
-        (_, Kind::Null) | (Owned::Bool(_), Kind::Bool) => false,
+        (_, Kind::Null) => null_coerces_to(lit),
+        (Owned::Bool(_), Kind::Bool) => false,
         (Owned::Number(n), Kind::Number) => v.as_number().is_some_and(|m| m.near(n.as_number())),
         (Owned::Number(_) | Owned::Bool(_), _) => true,
         (Owned::String(s), Kind::Number) => match (Number::parse(s.trim()), v.as_number()) {
@@ -329,6 +330,11 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
             _ => false,
         },
         (Owned::String(s), Kind::Bool) => v.raw().eq_ignore_ascii_case(s.trim()),
+        // A number spelled another way, for a server that takes the argument as a number.
+        (Owned::String(s), Kind::String) => match (Number::parse(s.trim()), lax_reading(v)) {
+            (Some(a), Some(b)) => Number::parse(&b).is_some_and(|b| a.near(b)),
+            _ => false,
+        },
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
             e.next()
@@ -342,6 +348,24 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
     } else {
         Truth::Fails
     }
+}
+
+/// What lax servers make of `null`: JavaScript's `Number(null)` is 0, zod's coerced
+/// boolean `false`, its coerced string `"null"` (Python's `str` gives `"None"`), and Ajv's
+/// type coercion `""`.
+fn null_coerces_to(lit: &Owned) -> bool {
+    match lit {
+        Owned::Number(n) => Number::parse("0").is_some_and(|z| z.near(n.as_number())),
+        Owned::Bool(b) => !b,
+        Owned::String(s) => s.is_empty() || s.eq_ignore_ascii_case("null") || s == "None",
+        _ => false,
+    }
+}
+
+/// The number a lax server reads in a string value, as JSON number text.
+fn lax_reading(v: Value<'_>) -> Option<String> {
+    v.as_str()
+        .and_then(|s| crate::lax_number::lax_number(&s.decode()))
 }
 
 fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
@@ -403,7 +427,18 @@ fn contains(lit: &Owned, v: Value<'_>) -> Truth {
 /// by each of its values (a tool may join or interpolate them); `null` is no value.
 fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
     let unsure = match v.kind() {
-        Kind::String => return bool_truth(v.as_str().is_some_and(|s| test(&s.decode()))),
+        Kind::String => {
+            if v.as_str().is_some_and(|s| test(&s.decode())) {
+                return Truth::Holds;
+            }
+            // "022" or "0x16" is 22 to a server that takes the argument as a number.
+            lax_reading(v).is_some_and(|t| {
+                test(&t)
+                    || Number::parse(&t)
+                        .and_then(|n| n.whole_digits())
+                        .is_some_and(|n| test(&n))
+            })
+        }
         Kind::Null => false,
         Kind::Bool => test(v.raw()),
         Kind::Number => {
@@ -523,18 +558,32 @@ mod tests {
         assert_eq!(eval(&re, r#"{"p":{"a":{"b":"/etc/x"}}}"#), (false, true));
         let digits = cond("args.p", Op::Regex(Regex::new("^7").unwrap()));
         assert_eq!(eval(&digits, r#"{"p":75}"#), (false, true));
-        // A whole number as JavaScript and Python write it, whatever its spelling. (A string
-        // is matched as sent: `eq` and `in` with a number treat any string as unsure.)
+        // A whole number as JavaScript and Python write it, whatever its spelling, and a
+        // string a lax server reads as that number (pydantic: "+22", "2_2", "022", " 23 ";
+        // JavaScript's Number(): "0x16", "0b10110").
         let port = cond("args.port", Op::Regex(Regex::new("^(22|23)$").unwrap()));
         assert_eq!(eval(&port, r#"{"port":"22"}"#), (true, true));
-        for v in ["22", "22.0", "2.2e1", "220e-1", "[22.0]"] {
+        for v in [
+            "22",
+            "22.0",
+            "2.2e1",
+            "220e-1",
+            "[22.0]",
+            r#""022""#,
+            r#""+22""#,
+            r#""2_2""#,
+            r#"" 23 ""#,
+            r#""0x16""#,
+            r#""0b10110""#,
+            r#""22.0""#,
+        ] {
             assert_eq!(
                 eval(&port, &format!(r#"{{"port":{v}}}"#)),
                 (false, true),
                 "{v}"
             );
         }
-        for v in ["2.2", "220", "-22", r#""22x""#, "0.000001", r#""022""#] {
+        for v in ["2.2", "220", "-22", r#""22x""#, "0.000001", r#""0x18""#] {
             assert_eq!(
                 eval(&port, &format!(r#"{{"port":{v}}}"#)),
                 (false, false),
@@ -760,5 +809,34 @@ mod tests {
         assert!(!c.required_holds(None));
         assert!(!c.deny_triggers(None));
         assert!(cond("args.n", Op::Exists(false)).required_holds(None));
+    }
+
+    #[test]
+    fn null_and_numeric_strings_as_lax_servers_coerce_them() {
+        // zod's z.coerce.number() makes null 0, z.coerce.boolean() false.
+        let zero = cond("args.n", Op::Eq(lit("0")));
+        assert_eq!(eval(&zero, r#"{"n":null}"#), (false, true));
+        let not_zero = cond("args.n", Op::Neq(lit("0")));
+        assert_eq!(eval(&not_zero, r#"{"n":null}"#), (false, true));
+        let no = cond("args.f", Op::In(vec![lit("false")]));
+        assert_eq!(eval(&no, r#"{"f":null}"#), (false, true));
+        let empty = cond("args.s", Op::Eq(lit(r#""""#)));
+        assert_eq!(eval(&empty, r#"{"s":null}"#), (false, true));
+        // null is still no other value.
+        let seven = cond("args.n", Op::Eq(lit("7")));
+        assert_eq!(eval(&seven, r#"{"n":null}"#), (false, false));
+        let word = cond("args.s", Op::Eq(lit(r#""x""#)));
+        assert_eq!(eval(&word, r#"{"s":null}"#), (false, false));
+        // A string literal that is a number meets the number spelled any lax way.
+        let ports = cond("args.port", Op::In(vec![lit(r#""22""#), lit(r#""23""#)]));
+        for v in [r#""022""#, r#""+22""#, r#"" 23 ""#, r#""0x16""#, r#""2_3""#] {
+            assert_eq!(
+                eval(&ports, &format!(r#"{{"port":{v}}}"#)),
+                (false, true),
+                "{v}"
+            );
+        }
+        assert_eq!(eval(&ports, r#"{"port":"24"}"#), (false, false));
+        assert_eq!(eval(&ports, r#"{"port":"22"}"#), (true, true));
     }
 }

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod http;
 mod join;
 pub mod json;
+pub mod lax_number;
 pub mod legacy;
 pub mod listing;
 mod lossy;

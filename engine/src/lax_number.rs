@@ -1,0 +1,110 @@
+//! The number a lax server reads in a string: pydantic's lax mode (`" +0_22 "`, `"22.0"`)
+//! and JavaScript's `Number()` (`"0x16"`, `"0b10110"`, `" 2.2e1 "`, `"022"`), as a JSON
+//! number text, so that conditions on a number also meet it spelled as a string.
+
+/// Longest string read: longer ones are no port, count or id a condition compares.
+const MAX_LEN: usize = 64;
+
+/// The JSON text of the number `s` reads as to some lax server, if any.
+pub fn lax_number(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.is_empty() || t.len() > MAX_LEN || !t.is_ascii() {
+        return None;
+    }
+    let b = t.as_bytes();
+    // JavaScript's prefixed integers (no sign, no underscores).
+    if let (Some(b'0'), Some(p)) = (b.first(), b.get(1)) {
+        let radix = match p.to_ascii_lowercase() {
+            b'x' => 16,
+            b'b' => 2,
+            b'o' => 8,
+            _ => 0,
+        };
+        if radix != 0 {
+            let mut n: u64 = 0;
+            let digits = b.get(2..).unwrap_or(&[]);
+            if digits.is_empty() {
+                return None;
+            }
+            for &c in digits {
+                let d = u64::from(char::from(c).to_digit(radix)?);
+                n = n.checked_mul(u64::from(radix))?.checked_add(d)?;
+            }
+            return Some(n.to_string());
+        }
+    }
+    let (negative, rest) = match b.first() {
+        Some(b'-') => (true, b.get(1..).unwrap_or(&[])),
+        Some(b'+') => (false, b.get(1..).unwrap_or(&[])),
+        _ => (false, b),
+    };
+    // Underscores only between digits, as Python reads them.
+    let mut out = String::with_capacity(rest.len() + 2);
+    let mut prev = b'_';
+    for (i, &c) in rest.iter().enumerate() {
+        if c == b'_' {
+            let next = rest.get(i + 1).copied().unwrap_or(b'_');
+            if !prev.is_ascii_digit() || !next.is_ascii_digit() {
+                return None;
+            }
+        } else {
+            out.push(char::from(c));
+        }
+        prev = c;
+    }
+    // Leading zeros go; a bare fraction or point gains its zero ("5." and ".5").
+    let trimmed = out.trim_start_matches('0');
+    let mut text = String::with_capacity(trimmed.len() + 3);
+    if negative {
+        text.push('-');
+    }
+    if trimmed.is_empty() || !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        text.push('0');
+    }
+    text.push_str(trimmed);
+    if let Some(point) = text.find('.') {
+        if !text
+            .as_bytes()
+            .get(point + 1)
+            .is_some_and(u8::is_ascii_digit)
+        {
+            text.insert(point + 1, '0');
+        }
+    }
+    crate::json::Number::parse(&text).is_some().then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lax_number;
+
+    #[test]
+    fn spellings_lax_servers_read_as_numbers() {
+        for (s, n) in [
+            ("22", "22"),
+            ("022", "22"),
+            ("+22", "22"),
+            ("2_2", "22"),
+            (" 23 ", "23"),
+            ("  +0_22\n", "22"),
+            ("22.0", "22.0"),
+            ("2.2e1", "2.2e1"),
+            ("0x16", "22"),
+            ("0B10110", "22"),
+            ("0o26", "22"),
+            ("-07", "-7"),
+            ("0", "0"),
+            ("000", "0"),
+            ("5.", "5.0"),
+            (".5", "0.5"),
+            ("-0", "-0"),
+        ] {
+            assert_eq!(lax_number(s).as_deref(), Some(n), "{s}");
+        }
+        for s in [
+            "", "x", "2__2", "_22", "22_", "0x", "0x1g", "1e", "--1", "+-1", "١٠", "0x-1", "nan",
+        ] {
+            assert_eq!(lax_number(s), None, "{s}");
+        }
+    }
+}
