@@ -140,7 +140,10 @@ def test_a_denied_call_of_a_2024_11_05_session_reaches_upstream_only_as_a_ping(e
     (filter/README.md, "The 2024-11-05 transport"): the most lenient upstream gets nothing it
     could run and no tool name, and the POST itself is answered with the denial."""
     path = "/messages/?session_id=0f1fae4085214947b1869cf9710eb94c"
-    r = request(envoy.port, body=DENIED, path=path, accept="*/*")
+    # The headers that would mirror the call (which this transport does not define) are
+    # removed, so the tool's name and arguments do not ride along with the ping.
+    mirrors = [("mcp-method", "tools/call"), ("mcp-name", "cache_delete"), ("mcp-param-key", "k")]
+    r = request(envoy.port, body=DENIED, path=path, accept="*/*", headers=mirrors)
     assert r.status == 200, r.body
     reply = r.json()
     assert reply["id"] == 1 and reply["result"]["isError"] is True
@@ -151,6 +154,7 @@ def test_a_denied_call_of_a_2024_11_05_session_reaches_upstream_only_as_a_ping(e
     message = json.loads(sent)
     assert message["method"] == "ping" and sorted(message) == ["id", "jsonrpc", "method"]
     assert b"cache_delete" not in sent and b"tools/call" not in sent and b"arguments" not in sent
+    assert not [k for k, _ in got[0]["headers"] if k.lower().startswith("mcp-")], got[0]["headers"]
     # A client that accepts an event stream (Streamable HTTP) is answered locally, as is a
     # session query no SDK writes.
     for kw in (dict(path=path), dict(path="/messages?sessionId=abc", accept="*/*")):

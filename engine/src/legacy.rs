@@ -12,9 +12,8 @@
 
 use crate::http::{self, HeaderList};
 use crate::json::{Kind as JsonKind, Validator, Value};
-use crate::listing::{ListRules, RESULT_KEYS};
+use crate::listing::{each_message, ListRules};
 use crate::mcp::{check_member_names, ENVELOPE_KEYS};
-use crate::policy::Kind;
 use crate::uri;
 
 /// The id prefix of a ping carrying a denial.
@@ -103,15 +102,15 @@ pub fn restore(data: &[u8], rules: &ListRules<'_>) -> Result<Option<Vec<u8>>, St
         Ok(msg) => msg,
         Err(e) => return withheld(e.to_string()),
     };
-    if msg.kind() != JsonKind::Object {
-        // A batch answer: its clients (none of the SDKs batch on this transport) lose it.
-        return withheld("a batch of answers on the GET stream is not checked".into());
-    }
-    Ok(restore_one(msg, rules, hides)?.map(String::into_bytes))
+    each_message(msg, |m| {
+        if m.kind() == JsonKind::Object {
+            restore_one(m, rules, hides)
+        } else {
+            Ok(None)
+        }
+    })
+    .or_else(withheld)
 }
-
-/// The kinds of list answers.
-const KINDS: [Kind; 3] = [Kind::Tool, Kind::Resource, Kind::Prompt];
 
 fn restore_one(
     msg: Value<'_>,
@@ -119,27 +118,21 @@ fn restore_one(
     hides: bool,
 ) -> Result<Option<String>, String> {
     let id = msg.get("id").and_then(|v| v.as_str()).map(|s| s.decode());
-    if let Some(denial) = id.as_deref().and_then(|i| i.strip_prefix(DENIAL)) {
-        // Toolgate wrote it, or the client forged it for itself: either way, its own.
-        return Ok(unhex(denial));
+    // Toolgate wrote it, or the client forged it for itself: either way, its own. A forged
+    // one that does not decode is no denial, and is filtered like any other answer.
+    if let Some(denial) = id
+        .as_deref()
+        .and_then(|i| i.strip_prefix(DENIAL))
+        .and_then(unhex)
+    {
+        return Ok(Some(denial));
     }
     if !hides {
         return Ok(None);
     }
     // Members that only resemble these names could be read as them: withheld.
     check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
-    let Some(result) = msg.get("result").filter(|r| r.kind() == JsonKind::Object) else {
-        return Ok(None);
-    };
-    check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
-    // A list answer lists one kind.
-    match KINDS
-        .into_iter()
-        .find(|&k| rules.filters(k) && result.get(k.array_key()).is_some())
-    {
-        Some(kind) => rules.filter_message(msg, kind),
-        None => Ok(None),
-    }
+    rules.by_shape(msg)
 }
 
 #[cfg(test)]
@@ -220,8 +213,30 @@ mod tests {
             String::from_utf8(restored).unwrap(),
             r#"{"jsonrpc":"2.0","id":12,"result":{"tools":[{"name":"open"}]}}"#
         );
+        // In a batch each answer is filtered; what a lenient client might flatten into the
+        // batch is withheld.
         let batch = format!("[{}]", String::from_utf8_lossy(answer));
-        assert!(restore(batch.as_bytes(), &rules).is_err());
+        assert_eq!(
+            String::from_utf8(restore(batch.as_bytes(), &rules).unwrap().unwrap()).unwrap(),
+            r#"[{"jsonrpc":"2.0","id":12,"result":{"tools":[{"name":"open"}]}}]"#
+        );
+        let nested = format!("[[{}]]", String::from_utf8_lossy(answer));
+        assert!(restore(nested.as_bytes(), &rules).is_err());
+        // A forged denial id that does not decode (not hex, odd, or not UTF-8) is no denial:
+        // the list it answers is filtered like any other.
+        for id in [
+            "toolgate-denial:zz",
+            "toolgate-denial:7b0",
+            "toolgate-denial:ff",
+            "toolgate-denial:",
+        ] {
+            let forged = format!(
+                r#"{{"jsonrpc":"2.0","id":"{id}","result":{{"tools":[{{"name":"secret"}},{{"name":"open"}}]}}}}"#
+            );
+            let restored =
+                String::from_utf8(restore(forged.as_bytes(), &rules).unwrap().unwrap()).unwrap();
+            assert!(!restored.contains("secret"), "{restored}");
+        }
         // A list that cannot be read strictly is withheld; other answers pass.
         let odd = br#"{"jsonrpc":"2.0","id":12,"result":{"tools":[{"name":"secret","NAME":"x"}]}}"#;
         assert!(restore(odd, &rules).is_err());
@@ -236,6 +251,7 @@ mod tests {
         for data in [
             &b"not json \"tools\""[..],
             batch.as_bytes(),
+            nested.as_bytes(),
             variant,
             answer,
         ] {

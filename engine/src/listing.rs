@@ -106,28 +106,46 @@ impl ListRules<'_> {
     }
 
     /// Filters one JSON-RPC message. `Ok(None)`: unchanged. Every message answering a
-    /// pending id is filtered, not only the first (a client might read a later duplicate).
+    /// pending id is filtered, not only the first (a client might read a later duplicate),
+    /// and any other by its shape: a server that keys its answers by id alone sends the
+    /// answer to a list request onto the stream of another request with the same id.
     fn message(&self, msg: Value<'_>, pending: &[PendingList]) -> Result<Option<String>, String> {
         if msg.kind() != JsonKind::Object {
             return Ok(None);
         }
         check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
-        let Some(id) = msg.get("id").and_then(id_key) else {
+        let id = msg.get("id").and_then(id_key);
+        let awaited = pending.iter().find(|p| {
+            crate::json::parse_strict(p.id.as_bytes(), 2)
+                .ok()
+                .and_then(id_key)
+                .is_some_and(|k| Some(k) == id)
+        });
+        match awaited {
+            Some(p) => self.filter_message(msg, p.kind),
+            None => self.by_shape(msg),
+        }
+    }
+
+    /// Filters a message by its shape, whatever request it answers: a `result` holding a
+    /// list this policy filters. The caller has checked the envelope's member names.
+    pub(crate) fn by_shape(&self, msg: Value<'_>) -> Result<Option<String>, String> {
+        if !self.hides_anything() {
+            return Ok(None);
+        }
+        let Some(result) = msg.get("result").filter(|r| r.kind() == JsonKind::Object) else {
             return Ok(None);
         };
-        let Some(kind) = pending
-            .iter()
-            .find(|p| {
-                crate::json::parse_strict(p.id.as_bytes(), 2)
-                    .ok()
-                    .and_then(id_key)
-                    .is_some_and(|k| k == id)
-            })
-            .map(|p| p.kind)
-        else {
-            return Ok(None);
-        };
-        self.filter_message(msg, kind)
+        // Members that only resemble these names could be read as them: withheld.
+        check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
+        // A list answer lists one kind.
+        match [Kind::Tool, Kind::Resource, Kind::Prompt]
+            .into_iter()
+            .find(|&k| self.filters(k) && result.get(k.array_key()).is_some())
+        {
+            Some(kind) => self.filter_message(msg, kind),
+            None => Ok(None),
+        }
     }
 
     /// Filters one JSON-RPC message as an answer listing `kind`.
@@ -191,26 +209,7 @@ impl ListRules<'_> {
         let root = validator
             .validate(body, self.json_options())
             .map_err(|e| e.to_string())?;
-        if root.kind() != JsonKind::Array {
-            return Ok(self.message(root, pending)?.map(String::into_bytes));
-        }
-        let mut parts: Vec<String> = Vec::new();
-        let mut changed = false;
-        for e in root.elements() {
-            match self.message(e, pending)? {
-                Some(new) => {
-                    changed = true;
-                    parts.push(new);
-                }
-                None => parts.push(e.raw().to_string()),
-            }
-        }
-        Ok(changed.then(|| {
-            let mut out = String::from("[");
-            push_joined(&mut out, &mut parts.iter().map(String::as_str), ",");
-            out.push(']');
-            out.into_bytes()
-        }))
+        each_message(root, |m| self.message(m, pending))
     }
 
     /// Answers are read strictly; keys that only resemble the names read (envelope, result,
@@ -222,6 +221,38 @@ impl ListRules<'_> {
             keys: KeyRule::Exact,
         }
     }
+}
+
+/// A body (one message or a batch) with `rewrite` applied to each message. `Ok(None)`:
+/// unchanged.
+pub(crate) fn each_message(
+    root: Value<'_>,
+    rewrite: impl Fn(Value<'_>) -> Result<Option<String>, String>,
+) -> Result<Option<Vec<u8>>, String> {
+    if root.kind() != JsonKind::Array {
+        return Ok(rewrite(root)?.map(String::into_bytes));
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut changed = false;
+    for e in root.elements() {
+        if e.kind() != JsonKind::Object {
+            // A lenient client might flatten it into the batch.
+            return Err("an element of a batch answer is not an object".into());
+        }
+        match rewrite(e)? {
+            Some(new) => {
+                changed = true;
+                parts.push(new);
+            }
+            None => parts.push(e.raw().to_string()),
+        }
+    }
+    Ok(changed.then(|| {
+        let mut out = String::from("[");
+        push_joined(&mut out, &mut parts.iter().map(String::as_str), ",");
+        out.push(']');
+        out.into_bytes()
+    }))
 }
 
 /// The error that replaces a list response Toolgate could not filter.

@@ -421,7 +421,18 @@ fn report(shared: &Shared, report: &Report) {
 
 /// How the response whose headers are at hand must be handled: the answer to a forwarded
 /// request awaiting lists, or to a watched GET.
-fn response_mode(shared: &Shared, watched: bool) -> ResponseMode {
+/// What a response answers, which decides how it is read.
+#[derive(Clone, Copy)]
+enum Answering {
+    /// A request with list responses to filter.
+    Lists,
+    /// A forwarded request awaiting no list.
+    Other,
+    /// A watched GET stream.
+    Stream,
+}
+
+fn response_mode(shared: &Shared, answering: Answering) -> ResponseMode {
     let raw = abi::header_pairs(abi::Map::ResponseHeaders).unwrap_or_default();
     let pairs = headers::decode(&raw).unwrap_or_default();
     let get = |name: &[u8]| {
@@ -435,14 +446,12 @@ fn response_mode(shared: &Shared, watched: bool) -> ResponseMode {
         .filter(|(k, _)| k.eq_ignore_ascii_case(b"content-encoding"))
         .find(|(_, v)| !toolgate_engine::http::only_codings(v, &[b"identity"]))
         .map(|(_, v)| *v);
-    if watched {
-        return shared.engine.watch_mode(get(b"content-type"), encoding);
+    let (status, content_type) = (get(b":status").unwrap_or(b"200"), get(b"content-type"));
+    match answering {
+        Answering::Lists => shared.engine.response_mode(status, content_type, encoding),
+        Answering::Other => shared.engine.answer_mode(status, content_type, encoding),
+        Answering::Stream => shared.engine.watch_mode(content_type, encoding),
     }
-    shared.engine.response_mode(
-        get(b":status").unwrap_or(b"200"),
-        get(b"content-type"),
-        encoding,
-    )
 }
 
 /// The stream callbacks, as [`exports`] routes them.
@@ -485,6 +494,19 @@ impl Stream {
                 if info.legacy_sse {
                     // The body may be rewritten to another length (see toolgate_engine::legacy).
                     let _ = abi::remove_header(abi::Map::RequestHeaders, "content-length");
+                    // A denied call goes on as a ping: the headers that mirror it (which this
+                    // transport does not define) must not carry its name and arguments on.
+                    for (name, _) in &pairs {
+                        if toolgate_engine::mcp_headers::names_a_call(name) {
+                            if let Ok(name) = std::str::from_utf8(name) {
+                                let _ = abi::remove_header(abi::Map::RequestHeaders, name);
+                            }
+                        }
+                    }
+                }
+                if shared.engine.list_rules().hides_anything() {
+                    // Any answer may hold a list to filter, which a compressed one would hide.
+                    let _ = abi::remove_header(abi::Map::RequestHeaders, "accept-encoding");
                 }
                 self.stage = Stage::Buffering(info);
                 if shared.engine.config().settings.pause_on_request_headers {
@@ -563,12 +585,15 @@ impl Stream {
                 {
                     let _ = abi::add_header(map, name, &value);
                 }
-                if forward.lists.is_empty() {
+                if !forward.lists.is_empty() {
+                    (forward.lists, response_mode(&shared, Answering::Lists))
+                } else if shared.engine.list_rules().hides_anything() {
+                    (Vec::new(), response_mode(&shared, Answering::Other))
+                } else {
                     return Action::Continue;
                 }
-                (forward.lists, response_mode(&shared, false))
             }
-            Stage::Watching => (Vec::new(), response_mode(&shared, true)),
+            Stage::Watching => (Vec::new(), response_mode(&shared, Answering::Stream)),
             _ => return Action::Continue,
         };
         self.response = match mode {
@@ -610,7 +635,14 @@ impl Stream {
             Response::Json(lists) => {
                 let filtered = abi::buffer(body, 0, size)
                     .map_err(|e| e.describe())
-                    .and_then(|b| rules.json_body(&b, lists));
+                    .and_then(|b| {
+                        // Awaiting no list, only a body that may hold one is read.
+                        if lists.is_empty() && !toolgate_engine::legacy::may_answer(&b) {
+                            Ok(None)
+                        } else {
+                            rules.json_body(&b, lists)
+                        }
+                    });
                 match filtered {
                     Ok(None) => {}
                     Ok(Some(new)) => {

@@ -105,12 +105,13 @@ fn hide_denied_tools_also_removes_tools_every_call_to_which_is_denied() {
 }
 
 #[test]
-fn lists_are_untouched_when_nothing_is_hidden_or_the_id_is_another() {
+fn lists_are_untouched_when_nothing_is_hidden_and_filtered_whatever_id_they_answer() {
     let ex = list_exchange(SEED, UpstreamResponse::json(LIST));
     assert_eq!(ex.body_text(), LIST, "the seed policy hides nothing");
+    // A server keying answers by id alone may put the answer to another list request here.
     let other = LIST.replace("\"id\":4", "\"id\":5");
-    let ex = list_exchange(HIDE, UpstreamResponse::json(other.clone()));
-    assert_eq!(ex.body_text(), other, "not the answer to this list request");
+    let ex = list_exchange(HIDE, UpstreamResponse::json(other));
+    assert_eq!(ex.body_text(), FILTERED.replace("\"id\":4", "\"id\":5"));
     // An error answer to the list passes.
     let error = r#"{"jsonrpc":"2.0","id":4,"error":{"code":-32601,"message":"no"}}"#;
     let ex = list_exchange(HIDE, UpstreamResponse::json(error));
@@ -290,4 +291,102 @@ fn resources_and_prompts_lists_lose_their_hidden_entries() {
         ex.body_text(),
         r#"{"jsonrpc":"2.0","id":2,"result":{"prompts":[{"name":"summarize"}]}}"#
     );
+}
+
+/// A request that awaits no list, sent as a client of `hide` would.
+fn other_exchange(config: &str, body: &str, response: UpstreamResponse) -> Exchange {
+    let envoy = start(config);
+    let ex = envoy.worker(0).send(
+        mcp_as("k", body)
+            .header("accept-encoding", "gzip, br")
+            .upstream_response(response),
+    );
+    assert_vm_alive(&envoy, &ex);
+    assert_eq!(ex.upstream.body_text(), body, "{}", ex.body_text());
+    ex
+}
+
+const OPEN: &str = r#"{"version":"1","default":"allow"}"#;
+
+const PING: &str = r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#;
+
+#[test]
+fn a_list_answering_a_request_that_awaits_none_is_filtered_by_its_shape() {
+    // The Python SDK's stateful transport routes answers by id alone: a ping sent with the
+    // id of a concurrent tools/list can be answered with that list.
+    let ex = other_exchange(HIDE, PING, UpstreamResponse::json(LIST));
+    assert_eq!(ex.body_text(), FILTERED);
+    let ex = other_exchange(
+        HIDE,
+        PING,
+        sse(vec![
+            format!("event: message\ndata: {LIST}\n\n").into_bytes()
+        ]),
+    );
+    assert_eq!(
+        ex.body_text(),
+        format!("event: message\ndata: {FILTERED}\n\n")
+    );
+    // So are lists in a batch answer, and in an answer to a call.
+    let batch = format!("[{LIST}]");
+    let ex = other_exchange(HIDE, &format!("[{PING}]"), UpstreamResponse::json(batch));
+    assert_eq!(ex.body_text(), format!("[{FILTERED}]"));
+    let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"cache_get","arguments":{"key":"k"}}}"#;
+    let ex = other_exchange(HIDE, call, UpstreamResponse::json(LIST));
+    assert_eq!(ex.body_text(), FILTERED);
+    // While anything is hidden, no answer may come compressed: the request asks for none.
+    assert_eq!(ex.upstream.header("accept-encoding"), None);
+    // A compressed answer, or one that cannot be read strictly, is withheld.
+    let unreadable = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{{\"Tools\":{}}}}}",
+        "[]"
+    );
+    for response in [
+        UpstreamResponse::json(LIST).header("content-encoding", "gzip"),
+        UpstreamResponse::json(unreadable),
+        UpstreamResponse::json(format!("{LIST} x")),
+    ] {
+        let ex = other_exchange(HIDE, PING, response);
+        assert!(
+            ex.body_text().contains("list_unfilterable"),
+            "{}",
+            ex.body_text()
+        );
+        assert!(!ex.body_text().contains("cache_delete"));
+    }
+}
+
+#[test]
+fn answers_that_hold_no_list_pass_byte_for_byte() {
+    let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"cache_get","arguments":{"key":"k"}}}"#;
+    let answers = [
+        // Escapes and list-like words in a tool's output are read, and left as they are.
+        r#"{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"\"tools\": [\"cache_delete\"]\n"}],"isError":false}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"plain"}]}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"error":{"code":-32602,"message":"bad \"tools\""}}"#,
+    ];
+    for answer in answers {
+        for config in [HIDE, OPEN] {
+            let ex = other_exchange(config, call, UpstreamResponse::json(answer));
+            assert_eq!(ex.body_text(), answer);
+        }
+    }
+    // With nothing hidden, nothing is read: compressed answers pass, and the client's
+    // Accept-Encoding goes on.
+    let ex = other_exchange(
+        OPEN,
+        call,
+        UpstreamResponse::json("x").header("content-encoding", "gzip"),
+    );
+    assert_eq!(ex.body_text(), "x");
+    assert_eq!(ex.upstream.header("accept-encoding"), Some("gzip, br"));
+    // Bodies no MCP client reads as an answer pass while something is hidden too.
+    let ex = other_exchange(
+        HIDE,
+        call,
+        UpstreamResponse::new(200)
+            .header("content-type", "text/html")
+            .body(LIST),
+    );
+    assert_eq!(ex.body_text(), LIST);
 }
