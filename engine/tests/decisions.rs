@@ -603,6 +603,56 @@ fn batches_are_all_or_nothing() {
     assert!(body.contains(r#""id":1,"result""#) && body.contains("batch_refused"));
     assert!(body.contains(r#""id":2,"result""#) && body.contains("not_allowed"));
     assert_eq!(reason(&o), Some(Reason::NotAllowed));
+    // Every request of a refused batch is answered (a client would wait on the others for
+    // ever), its notifications not; a batch whose only call is a notification is answered
+    // as an array too.
+    let mixed = format!(
+        "[{},{},{}]",
+        r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"cache_delete","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":"six","method":"tools/list"}"#,
+    );
+    let ids_and_reasons = |body: &str| -> Vec<(String, String)> {
+        let v = toolgate_engine::json::parse_strict(body.as_bytes(), 16).unwrap();
+        v.elements()
+            .map(|a| {
+                let detail = a
+                    .get("error")
+                    .and_then(|e| e.get("data"))
+                    .or_else(|| {
+                        a.get("result")
+                            .and_then(|r| r.get("_meta"))
+                            .and_then(|m| m.get("toolgate/decision"))
+                    })
+                    .unwrap();
+                let reason = detail.get("reason").unwrap().as_str().unwrap().decode();
+                (a.get("id").unwrap().raw().to_string(), reason.into_owned())
+            })
+            .collect()
+    };
+    let body = reply_body(&h.post("k", &mixed));
+    assert_eq!(
+        ids_and_reasons(&body),
+        [
+            ("5".to_string(), "batch_refused".to_string()),
+            ("\"six\"".into(), "batch_refused".into())
+        ],
+        "{body}"
+    );
+    let with_call = format!(
+        "[{},{}]",
+        call_body(7, "cache_delete", "{}"),
+        r#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#
+    );
+    let body = reply_body(&h.post("k", &with_call));
+    assert_eq!(
+        ids_and_reasons(&body),
+        [
+            ("7".to_string(), "not_allowed".to_string()),
+            ("8".into(), "batch_refused".into())
+        ],
+        "{body}"
+    );
     // Nothing was counted: two single calls still fit.
     assert!(forwarded(&h.call("k", "cache_cas", "{}")));
     let two = format!(

@@ -54,6 +54,8 @@ pub struct Consultation {
     pub timeout_ms: u32,
     calls: Vec<Judged>,
     batch: bool,
+    /// The ids of a batch's other requests, answered too if the batch is refused.
+    others: Vec<String>,
     lists: Vec<PendingList>,
     tally: Tally,
     report: Report,
@@ -87,6 +89,7 @@ impl Engine {
         mut calls: Vec<Call<'_>>,
         lists: Vec<PendingList>,
         batch: bool,
+        others: Vec<String>,
         info: &RequestInfo,
         store: &impl CasStore,
         clock: &impl Clock,
@@ -118,6 +121,7 @@ impl Engine {
                         timeout_ms: service.timeout_ms,
                         calls,
                         batch,
+                        others,
                         lists,
                         tally,
                         report: report.clone(),
@@ -127,7 +131,7 @@ impl Engine {
                 };
             }
         }
-        self.finish(calls, batch, lists, tally.limits, report)
+        self.finish(calls, batch, &others, lists, tally.limits, report)
     }
 
     /// Finishes a consulted request with the service's answer.
@@ -140,6 +144,7 @@ impl Engine {
         let Consultation {
             mut calls,
             batch,
+            others,
             lists,
             mut tally,
             mut report,
@@ -167,7 +172,7 @@ impl Engine {
                             .unwrap_or_else(|| f.window_kind.seconds_left(now)),
                     });
                 }
-                return self.finish(calls, batch, lists, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, tally.limits, report);
             }
             Ok(r) if r.overall == rls::Code::OverLimit => {
                 let at = r
@@ -219,7 +224,7 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|s| s.failure_mode == FailureMode::Allow);
             if allow {
-                return self.finish(calls, batch, lists, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, tally.limits, report);
             }
             if let Some(f) = tally.fleet.first() {
                 if let Some(call) = calls.get_mut(f.call) {
@@ -238,7 +243,7 @@ impl Engine {
             }
         }
         self.release_all(&mut tally.held, store, &mut report);
-        self.finish(calls, batch, lists, Vec::new(), report)
+        self.finish(calls, batch, &others, lists, Vec::new(), report)
     }
 
     /// Builds the verdict of judged calls.
@@ -246,6 +251,7 @@ impl Engine {
         &self,
         mut calls: Vec<Judged>,
         batch: bool,
+        others: &[String],
         lists: Vec<PendingList>,
         limits: Vec<LimitState>,
         mut report: Report,
@@ -293,7 +299,7 @@ impl Engine {
                 report,
             };
         }
-        let reply = self.render(&calls, batch);
+        let reply = self.render(&calls, batch, others);
         if report.legacy_sse && !batch && calls.iter().all(|c| c.id.is_some()) {
             // Its client reads answers only on the GET stream: the server carries it there.
             return Outcome {
@@ -311,7 +317,7 @@ impl Engine {
         }
     }
 
-    fn render(&self, calls: &[Judged], batch: bool) -> Reply {
+    fn render(&self, calls: &[Judged], batch: bool, others: &[String]) -> Reply {
         let s = &self.config.settings;
         let code = s.denial_error_code;
         // Only a tool call has a result type that can carry an error for the model.
@@ -332,7 +338,7 @@ impl Engine {
         }
         let mut body = String::new();
         let answered: Vec<&Judged> = calls.iter().filter(|c| c.id.is_some()).collect();
-        if batch && !answered.is_empty() {
+        if batch && !(answered.is_empty() && others.is_empty()) {
             body.push('[');
             for (i, c) in answered.iter().enumerate() {
                 if i > 0 {
@@ -341,6 +347,21 @@ impl Engine {
                 if let Some(d) = &c.denial {
                     reply::push_denial(&mut body, c.id.as_deref(), style(c), code, d);
                 }
+            }
+            // Every request of the batch is answered, so no client waits on one for ever.
+            let refused = Denial {
+                reason: Reason::BatchRefused,
+                rule: "batch".into(),
+                counter: None,
+                retry_after: None,
+                message: "Toolgate refused this request: another call in the same batch was denied, so none of it was sent.".into(),
+                limit: None,
+            };
+            for (i, id) in others.iter().enumerate() {
+                if i > 0 || !answered.is_empty() {
+                    body.push(',');
+                }
+                reply::push_denial(&mut body, Some(id), DenialStyle::Error, code, &refused);
             }
             body.push(']');
         } else {

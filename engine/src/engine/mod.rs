@@ -583,43 +583,51 @@ impl Engine {
         let rules = self.list_rules();
         let mut calls = Vec::with_capacity(messages.len());
         let mut lists = Vec::new();
+        // The ids of a batch's requests that are not judged calls.
+        let mut others = Vec::new();
         for m in messages {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
-            let decoded = method.decode();
-            let Some(method) = canonical_method(&decoded) else {
-                continue;
-            };
-            let kind = match method.as_ref() {
-                "tools/call" => Kind::Tool,
-                "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
-                "resources/read" if self.policy().resources.is_some() => Kind::Resource,
-                "tools/list" | "resources/list" | "prompts/list" => {
-                    let kind = match method.as_ref() {
-                        "tools/list" => Kind::Tool,
-                        "resources/list" => Kind::Resource,
-                        _ => Kind::Prompt,
-                    };
-                    if let (Some(id), true) = (id, rules.filters(kind)) {
-                        lists.push(PendingList {
-                            id: id.raw().to_string(),
-                            kind,
-                        });
+            let before = calls.len();
+            'one: {
+                let decoded = method.decode();
+                let Some(method) = canonical_method(&decoded) else {
+                    break 'one;
+                };
+                let kind = match method.as_ref() {
+                    "tools/call" => Kind::Tool,
+                    "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
+                    "resources/read" if self.policy().resources.is_some() => Kind::Resource,
+                    "tools/list" | "resources/list" | "prompts/list" => {
+                        let kind = match method.as_ref() {
+                            "tools/list" => Kind::Tool,
+                            "resources/list" => Kind::Resource,
+                            _ => Kind::Prompt,
+                        };
+                        if let (Some(id), true) = (id, rules.filters(kind)) {
+                            lists.push(PendingList {
+                                id: id.raw().to_string(),
+                                kind,
+                            });
+                        }
+                        break 'one;
                     }
-                    continue;
-                }
-                _ => continue,
-            };
-            match self.read_call(kind, id, params) {
-                Ok(call) => calls.push(call),
-                Err(Invalid(why)) => {
-                    let id = answered_id(id, batch);
-                    return self.refuse_with(Rejection::InvalidParams, why, id, report);
+                    _ => break 'one,
+                };
+                match self.read_call(kind, id, params) {
+                    Ok(call) => calls.push(call),
+                    Err(Invalid(why)) => {
+                        let id = answered_id(id, batch);
+                        return self.refuse_with(Rejection::InvalidParams, why, id, report);
+                    }
                 }
             }
+            if let (true, Some(id), true) = (batch, id, calls.len() == before) {
+                others.push(id.raw().to_string());
+            }
         }
-        self.conclude(calls, lists, batch, info, store, clock, report)
+        self.conclude(calls, lists, batch, others, info, store, clock, report)
     }
 
     /// The rules for filtering list responses.
