@@ -331,10 +331,9 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
         },
         (Owned::String(s), Kind::Bool) => v.raw().eq_ignore_ascii_case(s.trim()),
         // A number spelled another way, for a server that takes the argument as a number.
-        (Owned::String(s), Kind::String) => match (Number::parse(s.trim()), lax_reading(v)) {
-            (Some(a), Some(b)) => Number::parse(&b).is_some_and(|b| a.near(b)),
-            _ => false,
-        },
+        (Owned::String(s), Kind::String) => Number::parse(s.trim()).is_some_and(|a| {
+            lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
+        }),
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
             e.next()

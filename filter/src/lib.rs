@@ -419,8 +419,6 @@ fn report(shared: &Shared, report: &Report) {
     let _ = abi::set_property(&["toolgate.decision"], report.summary().as_bytes());
 }
 
-/// How the response whose headers are at hand must be handled: the answer to a forwarded
-/// request awaiting lists, or to a watched GET.
 /// What a response answers, which decides how it is read.
 #[derive(Clone, Copy)]
 enum Answering {
@@ -432,6 +430,7 @@ enum Answering {
     Stream,
 }
 
+/// How the response whose headers are at hand must be handled, given what it answers.
 fn response_mode(shared: &Shared, answering: Answering) -> ResponseMode {
     let raw = abi::header_pairs(abi::Map::ResponseHeaders).unwrap_or_default();
     let pairs = headers::decode(&raw).unwrap_or_default();
