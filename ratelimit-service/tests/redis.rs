@@ -14,38 +14,47 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use envoy_types::pb::google::protobuf::UInt64Value;
 use prost::Message;
-use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use toolgate_ratelimit::Limiter;
 
+/// A `redis-server` listening only on a Unix socket of its own. Tests run in parallel and
+/// one restarts its server on the same address: with TCP ports picked by binding port 0,
+/// another test could be handed that port in between and end up talking to (and losing)
+/// the wrong server. A socket path per test cannot be handed to anyone else.
 struct Redis {
     child: Child,
-    port: u16,
+    socket: PathBuf,
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A socket path unique to this test process and call.
+fn fresh_socket() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("toolgate-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{n}.sock"))
 }
 
-fn redis_on(port: u16) -> Redis {
+fn redis_on(socket: &Path) -> Redis {
+    let _ = std::fs::remove_file(socket);
     let child = Command::new("redis-server")
+        .args(["--port", "0", "--unixsocket"])
+        .arg(socket)
         .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
+            "--unixsocketperm",
+            "700",
             "--save",
             "",
             "--appendonly",
@@ -55,22 +64,28 @@ fn redis_on(port: u16) -> Redis {
         .spawn()
         .expect("redis-server must be installed (Debian package redis-server)");
     // Owned at once, so the process is killed and reaped whatever happens next.
-    let r = Redis { child, port };
+    let mut r = Redis {
+        child,
+        socket: socket.to_path_buf(),
+    };
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if UnixStream::connect(socket).is_ok() {
             return r;
+        }
+        if let Ok(Some(status)) = r.child.try_wait() {
+            panic!("redis-server exited at start: {status}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("redis-server did not start on port {port}");
+    panic!("redis-server did not start on {}", socket.display());
 }
 
 fn redis() -> Redis {
-    redis_on(free_port())
+    redis_on(&fresh_socket())
 }
 
 fn url(r: &Redis) -> String {
-    format!("redis://127.0.0.1:{}", r.port)
+    format!("redis+unix://{}", r.socket.display())
 }
 
 fn descriptor(
@@ -218,15 +233,15 @@ async fn replicas_share_counts_and_survive_restarts() {
 
 #[tokio::test]
 async fn redis_down_is_an_error_then_recovers() {
-    let port = free_port();
-    let r = redis_on(port);
+    let socket = fresh_socket();
+    let r = redis_on(&socket);
     let l = Limiter::connect(&url(&r)).await.unwrap();
     let req = request(vec![descriptor("c", "global", 100, 2, None)]);
     assert!(l.decide(&req).await.is_ok());
     drop(r);
     let err = l.decide(&req).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable);
-    let _r2 = redis_on(port);
+    let _r2 = redis_on(&socket);
     let mut recovered = false;
     for _ in 0..50 {
         if l.decide(&req).await.is_ok() {
