@@ -14,7 +14,7 @@ use crate::json::{
     first_after_whitespace, Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned,
     OwnedNumber, Validator, Value,
 };
-use regex_lite::Regex;
+use crate::regex::Regex;
 use std::cmp::Ordering;
 
 /// A path into a call's `arguments`: `args.a.b.0` (segments after `args`).

@@ -27,6 +27,7 @@ pub mod pattern;
 pub mod policy;
 pub mod query;
 pub mod ratelimit;
+pub mod regex;
 pub mod reply;
 pub mod rls;
 mod sort;

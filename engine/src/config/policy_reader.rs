@@ -51,8 +51,6 @@ const PROMPT_EXPECTED: &str =
 const URI_EXPECTED: &str = "a resource URI, or a glob with *, without spaces, control characters or backslashes (at most 2048 characters)";
 /// The largest `max` accepted (far beyond any real limit, and safe to add to).
 const MAX_LIMIT: i64 = 1_000_000_000_000_000;
-/// Compiled regular expressions stay small: matching cost grows with their size.
-const REGEX_SIZE_LIMIT: usize = 1 << 16;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OpName {
@@ -522,17 +520,12 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
         }
         (OpName::Regex, Some(v)) => {
             let pattern = string(v, &vpath, "a regular expression (a string)", problems)?;
-            match regex_lite::RegexBuilder::new(&pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .nest_limit(64)
-                .build()
-            {
+            match crate::regex::Regex::new(&pattern) {
                 Ok(re) => Some(Op::Regex(re)),
                 Err(e) => {
-                    let detail = e.to_string().replace('\n', " ");
                     problems.push(
                         &vpath,
-                        format!("{} is not a valid regular expression ({detail})", quote(v)),
+                        format!("{} is not a valid regular expression ({e})", quote(v)),
                         "a regular expression in regex-lite syntax",
                     );
                     None

