@@ -2,7 +2,12 @@
 //! median of 11 rounds each: a measurement, printed as the ratio of our time to theirs.
 //!
 //!     cargo run --release -p toolgate-engine --example regex_speed
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 use toolgate_engine::regex::Regex;
