@@ -9,7 +9,7 @@
 //! 13). `require` passes only if it holds under every reading; `deny_if` triggers if it
 //! could hold under any.
 
-use crate::fold::fold_eq;
+use crate::fold::alias_eq;
 use crate::json::{
     first_after_whitespace, Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned,
     OwnedNumber, Validator, Value,
@@ -87,10 +87,11 @@ fn python_parses(text: &[u8], e: Error) -> bool {
     }
 }
 
-/// Whether key `k` names segment `seg`: equal, or (`fold`) equal after folding.
+/// Whether key `k` names segment `seg`: equal, or (`fold`) equal as a lenient server may
+/// read them (folded, and snake_case, kebab-case and camelCase as one).
 fn names(k: JsonStr<'_>, seg: &str, fold: bool) -> bool {
     if fold {
-        fold_eq(k.chars(), seg.chars())
+        alias_eq(k.chars(), seg.chars())
     } else {
         k.eq_str(seg)
     }
@@ -800,6 +801,36 @@ mod tests {
             r.exact.is_none() && r.folded.is_none(),
             "ambiguous: no value"
         );
+    }
+
+    #[test]
+    fn snake_kebab_and_camel_case_are_one_argument() {
+        // A server with an alias generator (pydantic's to_camel with populate_by_name) or
+        // key-casing middleware reads `filePath` and `file-path` as `file_path`.
+        let etc = cond("args.file_path", Op::Regex(Regex::new("^/etc").unwrap()));
+        for args in [
+            r#"{"filePath":"/etc/passwd"}"#,
+            r#"{"file-path":"/etc/passwd"}"#,
+            r#"{"FILE_PATH":"/etc/passwd"}"#,
+            r#"{"file_path":"/tmp/x","filePath":"/etc/passwd"}"#,
+        ] {
+            assert!(eval(&etc, args).1, "{args}");
+        }
+        assert!(!eval(&etc, r#"{"filePath":"/tmp/x"}"#).1);
+        assert!(!eval(&etc, r#"{"file_paths":"/etc/passwd"}"#).1);
+        // `require` holds only if every spelling the server may take satisfies it.
+        let tmp = cond("args.file_path", Op::Regex(Regex::new("^/tmp/").unwrap()));
+        assert!(eval(&tmp, r#"{"file_path":"/tmp/x"}"#).0);
+        assert!(!eval(&tmp, r#"{"filePath":"/tmp/x"}"#).0);
+        assert!(!eval(&tmp, r#"{"file_path":"/tmp/x","filePath":"/etc/passwd"}"#).0);
+        // An amount read for a limit's increment: two spellings are no one value (so the
+        // call is refused), and the camelCase one alone is the amount.
+        let path = ArgPath::parse("args.amount_usd").unwrap();
+        let v = parse_strict(br#"{"amount_usd":1,"amountUsd":1000}"#, 8).unwrap();
+        let r = path.resolve(Some(v));
+        assert!(r.exact.is_none() && r.folded.is_none());
+        let v = parse_strict(br#"{"amountUsd":1000}"#, 8).unwrap();
+        assert_eq!(path.resolve(Some(v)).folded.map(|v| v.raw()), Some("1000"));
     }
 
     #[test]

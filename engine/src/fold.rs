@@ -119,12 +119,36 @@ pub(crate) fn fold_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = cha
     Folded::new(a).eq(Folded::new(b))
 }
 
+/// Whether two argument names may be one field to a lenient server: equal after folding
+/// and without `_` and `-`, as servers that map snake_case, kebab-case and camelCase onto
+/// one field read them (pydantic's alias generators with `populate_by_name`, key-casing
+/// middleware in front of a JavaScript handler): `file_path`, `filePath` and `file-path`.
+pub(crate) fn alias_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = char>) -> bool {
+    let bare = |c: &char| !matches!(c, '_' | '-');
+    Folded::new(a).filter(bare).eq(Folded::new(b).filter(bare))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn folded(s: &str) -> String {
         Folded::new(s.chars()).collect()
+    }
+
+    #[test]
+    fn argument_aliases() {
+        for alias in [
+            "filePath",
+            "file-path",
+            "FILE_PATH",
+            "filepath",
+            "file\u{ff3f}path",
+        ] {
+            assert!(alias_eq("file_path".chars(), alias.chars()), "{alias}");
+        }
+        assert!(!fold_eq("file_path".chars(), "filePath".chars()));
+        assert!(!alias_eq("file_path".chars(), "file_paths".chars()));
     }
 
     #[test]

@@ -98,6 +98,7 @@ const CONDITIONS: &str = r#"{"version":"1","default":"deny","tools":{
     "op_exists":{"deny_if":[{"path":"args.force","op":"exists","value":true}]},
     "op_absent":{"require":[{"path":"args.token","op":"exists","value":false}]},
     "op_index":{"require":[{"path":"args.items.0.id","op":"eq","value":1}]},
+    "op_alias":{"deny_if":[{"path":"args.file_path","op":"regex","value":"^/etc"}]},
     "op_both":{"require":[{"path":"args.n","op":"lte","value":500},{"path":"args.currency","op":"in","value":["usd","eur"]}],
                "deny_if":[{"path":"args.note","op":"regex","value":"(?i)refund"}],
                "reason":"Only small usd/eur charges without refunds."}}}"#;
@@ -336,6 +337,26 @@ const CASES: &[Case] = &[
             "deny_if_matched",
             "tools.op_both.deny_if[0]",
             "Only small usd/eur charges without refunds.",
+        )),
+    ),
+    // A server with an alias generator or key-casing middleware reads these as file_path.
+    ("op_alias", r#"{"file_path":"/tmp/x"}"#, None),
+    (
+        "op_alias",
+        r#"{"filePath":"/etc/passwd"}"#,
+        Some((
+            "deny_if_matched",
+            "tools.op_alias.deny_if[0]",
+            "argument \"file_path\" must not match the pattern \"^/etc\".",
+        )),
+    ),
+    (
+        "op_alias",
+        r#"{"file_path":"/tmp/x","file-path":"/etc/shadow"}"#,
+        Some((
+            "deny_if_matched",
+            "tools.op_alias.deny_if[0]",
+            "argument \"file_path\" must not match the pattern \"^/etc\".",
         )),
     ),
 ];
