@@ -378,3 +378,31 @@ fn patterns_at_regex_lites_size_limit_compile() {
         }
     }
 }
+
+#[test]
+fn patterns_at_regex_lites_nesting_limit_compile() {
+    // Deepest of each family regex-lite accepts with a nest limit of 64 (found by the regex
+    // fuzz target: `x{0}` and `x{1}` once deepened the tree here, not there).
+    let stars = |prefix: &str, k: usize| format!("{prefix}{}", "*".repeat(k));
+    for p in [
+        stars("a", 64),
+        stars("(a)", 63),
+        stars("(?:ab)", 63),
+        stars("x(?:ab)", 62),
+        stars("xa{0}", 63),
+        stars("xa{1}", 63),
+        format!("xa{}", "{1}".repeat(200)),
+        format!("{}a{}", "(".repeat(64), ")".repeat(64)),
+        format!("{}a{}", "(x|".repeat(32), ")".repeat(32)),
+    ] {
+        assert!(lite(&p).is_ok(), "regex-lite refuses {p:.30}");
+        let ours = Regex::new(&p).unwrap_or_else(|e| panic!("{p:.30}: {e}"));
+        for h in ["", "a", "xa", "ab", "xy"] {
+            assert_eq!(
+                ours.is_match(h),
+                lite(&p).unwrap().is_match(h),
+                "{p:.30} on {h:?}"
+            );
+        }
+    }
+}

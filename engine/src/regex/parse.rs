@@ -724,6 +724,19 @@ enum Escaped {
 /// Applies a repetition to the last item.
 fn repeat(items: &mut Vec<Node>, min: u32, max: Option<u32>) -> Result<(), Error> {
     let sub = items.pop().ok_or(Error("a repetition repeats nothing"))?;
+    // `x{0}` is nothing and `x{1}` is `x`: no node, so they do not deepen the tree (as in
+    // regex-lite, whose nesting limit counts the same way).
+    match (min, max) {
+        (0, Some(0)) => {
+            items.push(Node::leaf(Kind::Empty));
+            return Ok(());
+        }
+        (1, Some(1)) => {
+            items.push(sub);
+            return Ok(());
+        }
+        _ => {}
+    }
     let depth = Node::branch(Kind::Empty, &[&sub])?.depth;
     items.push(Node {
         kind: Kind::Repeat(Box::new(sub), min, max),
