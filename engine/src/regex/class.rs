@@ -25,19 +25,14 @@ impl Class {
         }
     }
 
-    /// Adds the ranges of `other` (canonicalized later, by `seal`).
+    /// Adds the ranges of `other` (canonicalized later, by `canonicalize`).
     pub(super) fn extend(&mut self, other: &Class) {
         self.ranges.extend_from_slice(&other.ranges);
     }
 
-    /// Adds one range (canonicalized later, by `seal`).
+    /// Adds one range (canonicalized later, by `canonicalize`).
     pub(super) fn push(&mut self, lo: char, hi: char) {
         self.ranges.push((lo as u32, hi as u32));
-    }
-
-    /// Sorts and merges the ranges.
-    pub(super) fn seal(&mut self) {
-        self.canonicalize();
     }
 
     /// Adds the other ASCII case of every ASCII letter in the set.
@@ -88,7 +83,8 @@ impl Class {
         }
     }
 
-    fn canonicalize(&mut self) {
+    /// Sorts and merges the ranges.
+    pub(super) fn canonicalize(&mut self) {
         heapsort(&mut self.ranges, |a, b| a < b);
         let mut out: Vec<(u32, u32)> = Vec::with_capacity(self.ranges.len());
         for &(lo, hi) in &self.ranges {

@@ -67,7 +67,13 @@ impl Node {
         Node { kind, depth: 0 }
     }
 
-    fn branch(kind: Kind, children: &[&Node]) -> Result<Node, Error> {
+    /// A node over the children its kind holds, refused if the tree grows too deep.
+    fn branch(kind: Kind) -> Result<Node, Error> {
+        let children: &[Node] = match &kind {
+            Kind::Concat(nodes) | Kind::Alt(nodes) => nodes,
+            Kind::Repeat(sub, ..) => std::slice::from_ref(sub),
+            Kind::Empty | Kind::Class(_) | Kind::Look(_) => &[],
+        };
         let depth = 1 + children.iter().map(|n| n.depth).max().unwrap_or(0);
         if depth > MAX_DEPTH {
             return Err(Error("the pattern nests too deeply"));
@@ -79,14 +85,7 @@ impl Node {
         match nodes.len() {
             0 => Ok(Node::leaf(Kind::Empty)),
             1 => Ok(nodes.remove(0)),
-            _ => {
-                let refs: Vec<&Node> = nodes.iter().collect();
-                let depth = Node::branch(Kind::Empty, &refs)?.depth;
-                Ok(Node {
-                    kind: Kind::Concat(nodes),
-                    depth,
-                })
-            }
+            _ => Node::branch(Kind::Concat(nodes)),
         }
     }
 
@@ -94,12 +93,7 @@ impl Node {
         if nodes.len() == 1 {
             return Ok(nodes.remove(0));
         }
-        let refs: Vec<&Node> = nodes.iter().collect();
-        let depth = Node::branch(Kind::Empty, &refs)?.depth;
-        Ok(Node {
-            kind: Kind::Alt(nodes),
-            depth,
-        })
+        Node::branch(Kind::Alt(nodes))
     }
 }
 
@@ -456,7 +450,7 @@ impl<'a> Parser<'a> {
                     let mut class = Class::single('\n');
                     if self.flags.crlf {
                         class.push('\r', '\r');
-                        class.seal();
+                        class.canonicalize();
                     }
                     class.negate();
                     class
@@ -637,7 +631,7 @@ impl<'a> Parser<'a> {
                 Some(_) => self.range(&mut set)?,
             }
         }
-        set.seal();
+        set.canonicalize();
         // Folding before negating: (?i)[^x] excludes X too.
         if self.flags.case_insensitive {
             set.fold_ascii_case();
@@ -737,10 +731,6 @@ fn repeat(items: &mut Vec<Node>, min: u32, max: Option<u32>) -> Result<(), Error
         }
         _ => {}
     }
-    let depth = Node::branch(Kind::Empty, &[&sub])?.depth;
-    items.push(Node {
-        kind: Kind::Repeat(Box::new(sub), min, max),
-        depth,
-    });
+    items.push(Node::branch(Kind::Repeat(Box::new(sub), min, max))?);
     Ok(())
 }

@@ -212,6 +212,12 @@ impl Compiler {
         self.insts.len() as u32
     }
 
+    /// A split whose first way is the instruction after it; its second is patched later.
+    fn split_to_next(&mut self) -> Result<u32, Error> {
+        let next = self.here() + 1;
+        self.push(Inst::Split(next, 0))
+    }
+
     fn patch(&mut self, at: u32, to: u32) {
         match self.insts.get_mut(at as usize) {
             Some(Inst::Jump(t)) | Some(Inst::Split(_, t)) => *t = to,
@@ -232,11 +238,7 @@ impl Compiler {
                     if i == last {
                         self.node(branch)?;
                     } else {
-                        let split = self.push(Inst::Split(0, 0))?;
-                        let start = self.here();
-                        if let Some(Inst::Split(a, _)) = self.insts.get_mut(split as usize) {
-                            *a = start;
-                        }
+                        let split = self.split_to_next()?;
                         self.node(branch)?;
                         ends.push(self.push(Inst::Jump(0))?);
                         let next = self.here();
@@ -269,24 +271,19 @@ impl Compiler {
                 return Ok(());
             }
         }
-        if max.is_none() && min > 0 {
-            // body; Split(body, out)
-            let body = self.here();
-            self.node(sub)?;
-            if self.here() != body {
-                let out = self.here() + 1;
-                self.push(Inst::Split(body, out))?;
-            }
-            return Ok(());
-        }
         match max {
+            None if min > 0 => {
+                // body; Split(body, out)
+                let body = self.here();
+                self.node(sub)?;
+                if self.here() != body {
+                    let out = self.here() + 1;
+                    self.push(Inst::Split(body, out))?;
+                }
+            }
             None => {
                 // loop: Split(body, out); body; Jump(loop)
-                let split = self.push(Inst::Split(0, 0))?;
-                let body = self.here();
-                if let Some(Inst::Split(a, _)) = self.insts.get_mut(split as usize) {
-                    *a = body;
-                }
+                let split = self.split_to_next()?;
                 self.node(sub)?;
                 self.push(Inst::Jump(split))?;
                 let out = self.here();
@@ -296,14 +293,10 @@ impl Compiler {
                 // Each optional copy: Split(body, out); body
                 let mut splits = Vec::new();
                 for _ in min..max {
-                    let split = self.push(Inst::Split(0, 0))?;
-                    let body = self.here();
-                    if let Some(Inst::Split(a, _)) = self.insts.get_mut(split as usize) {
-                        *a = body;
-                    }
+                    let split = self.split_to_next()?;
                     self.node(sub)?;
                     splits.push(split);
-                    if self.here() == body {
+                    if self.here() == split + 1 {
                         break;
                     }
                 }
