@@ -218,7 +218,7 @@ def test_the_typescript_client_lists_calls_and_reads_every_denial(procs, mode, p
     assert seen["protocol"] == protocol
     assert "echo" in seen["tools"] and "cache_delete" not in seen["tools"]
     assert not seen["echo"]["isError"] and seen["echo"]["text"] == "hello"
-    for key, reason in [("notAllowed", "not_allowed"), ("hidden", "hidden"), ("routeDenied", "deny_if_matched")]:
+    for key, reason in [("notAllowed", "not_allowed"), ("hidden", "not_allowed"), ("routeDenied", "deny_if_matched")]:
         assert seen[key]["isError"] and seen[key]["text"].startswith("Toolgate denied tool"), seen[key]
         assert seen[key]["meta"]["toolgate/decision"]["reason"] == reason
     assert seen["route"]["text"] == "routed to eu-west"

@@ -1,11 +1,12 @@
 """Hidden tools vanish from what the agent sees (JSON and SSE responses), calling them is
-denied, and resources and prompts follow their own rules."""
+denied as calling a tool the policy does not allow would be (operators see "hidden" in the
+metrics), and resources and prompts follow their own rules."""
 import json
 
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from harness import Envoy, Recording, TsResources
+from harness import Envoy, Recording, TsResources, prometheus_value
 from mcp_client import run, session, text
 from raw import request
 
@@ -26,7 +27,8 @@ def test_memcached_server_list_hides_cache_delete(procs, memcached_mcp):
     envoy = procs.add(Envoy(procs.dir, HIDE, memcached_mcp.port).start())
     names, r = listed_and_denied(envoy.url)
     assert "cache_delete" not in names and "cache_cas" in names and "cache_get" in names
-    assert r.is_error and "it is hidden by policy" in text(r)
+    assert r.is_error and text(r) == 'Toolgate denied tool "cache_delete": it is not allowed by policy.', text(r)
+    assert prometheus_value(envoy.prometheus(), "toolgate_denials", reason="hidden") == 1
 
 
 @pytest.mark.parametrize("modern", [False, True], ids=["2025", "2026"])
@@ -36,7 +38,8 @@ def test_recording_server_list_hides_cache_delete(procs, json_response, modern):
     envoy = procs.add(Envoy(procs.dir, HIDE, rec.port).start())
     names, r = listed_and_denied(envoy.url, modern)
     assert "cache_delete" not in names and {"cache_get", "cache_cas", "echo", "slow"} <= set(names)
-    assert r.is_error and r.meta["toolgate/decision"]["reason"] == "hidden"
+    assert r.is_error and r.meta["toolgate/decision"] == {"reason": "not_allowed", "rule": "default"}
+    assert prometheus_value(envoy.prometheus(), "toolgate_denials", reason="hidden") == 1
     assert rec.calls("cache_delete") == [], "the hidden tool never ran"
 
 
@@ -83,9 +86,10 @@ def test_resources_and_prompts(procs, json_response, modern):
     assert resources == ["file:///srv/readme.md"], resources
     assert prompts == ["summarize"], prompts
     assert ok.contents[0].text == "read me"
-    assert errors == {"file:///secret/key.pem": "hidden", "file:///srv/../secret/key.pem": "hidden", "file:///srv/readme.md": None}
+    # Hidden ones are refused as names the policy does not allow.
+    assert errors == {"file:///secret/key.pem": "not_allowed", "file:///srv/../secret/key.pem": "not_allowed", "file:///srv/readme.md": None}
     assert "Summarize: x" in got.messages[0].content.text
-    assert admin == "hidden"
+    assert admin == "not_allowed"
     # The third read went over the limit of 2 on file:///srv/*.
     r = request(envoy.port, body=json.dumps({"jsonrpc": "2.0", "id": 9, "method": "resources/read", "params": {"uri": "file:///srv/readme.md"}}),
                 headers=[("authorization", "Bearer res"), ("mcp-protocol-version", "2025-06-18")])
@@ -145,11 +149,12 @@ def test_resource_spellings_the_typescript_sdk_reads_as_the_denied_one(procs):
         "file:/srv/secret.txt": "tool_denied",
         "file:srv/secret.txt": "tool_denied",
         "notes://secret:": "tool_denied",
-        "https://internal.example:443/secret": "hidden",
-        "https:internal.example/secret": "hidden",
-        "https:/internal.example/secret": "hidden",
-        "https://@internal.example/secret": "hidden",
-        "https://internal.example:/secret": "hidden",
+        # Hidden: refused as names the policy does not allow.
+        "https://internal.example:443/secret": "not_allowed",
+        "https:internal.example/secret": "not_allowed",
+        "https:/internal.example/secret": "not_allowed",
+        "https://@internal.example/secret": "not_allowed",
+        "https://internal.example:/secret": "not_allowed",
         # Hosts URL parsers map from Unicode (a soft hyphen dropped, a full-width letter
         # folded) are refused rather than followed.
         "https://int\u00adernal.example/secret": "invalid_name",

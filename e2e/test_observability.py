@@ -1,19 +1,11 @@
 """Operators' view: Prometheus metrics with labels, and the decision in the access log."""
 import re
 
-from harness import Envoy, Recording
+from harness import Envoy, Recording, prometheus_value as value
 from raw import call, request
 
 POLICY = {"version": "1", "default": "deny",
           "tools": {"cache_cas": {"limits": [{"counter": "cache_cas_rate", "window": "hour", "max": 2}]}, "echo": {}}}
-
-
-def value(prom, metric, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in prom.splitlines():
-        if line.startswith(f"{metric}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return int(float(line.rsplit(" ", 1)[1]))
-    raise AssertionError(f"no {metric}{{{want}}} in\n{prom}")
 
 
 def test_metrics_and_access_log(procs):

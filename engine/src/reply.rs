@@ -34,10 +34,13 @@ pub fn quoted(s: &str) -> String {
 /// A denial of one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {
-    /// Why.
+    /// Why, as operators see it (metrics, logs, filter state).
     pub reason: Reason,
-    /// The rule's path in the policy.
+    /// The rule's path in the policy, as operators see it.
     pub rule: String,
+    /// The reason and rule the agent is told instead, where they differ: a hidden name is
+    /// refused as one the policy does not allow, so the reply does not show that it exists.
+    pub shown_as: Option<(Reason, String)>,
     /// The counter, for rate limits.
     pub counter: Option<String>,
     /// Seconds until a retry can succeed, for rate limits.
@@ -49,10 +52,14 @@ pub struct Denial {
 }
 
 fn push_detail(out: &mut String, d: &Denial) {
+    let (reason, rule) = d
+        .shown_as
+        .as_ref()
+        .map_or((d.reason, &d.rule), |(r, p)| (*r, p));
     out.push_str("{\"reason\":");
-    push_json_string(out, d.reason.code());
+    push_json_string(out, reason.code());
     out.push_str(",\"rule\":");
-    push_json_string(out, &d.rule);
+    push_json_string(out, rule);
     if let Some(c) = &d.counter {
         out.push_str(",\"counter\":");
         push_json_string(out, c);
@@ -178,6 +185,7 @@ mod tests {
         Denial {
             reason: Reason::RateLimited,
             rule: "tools.cache_cas.limits[0]".into(),
+            shown_as: None,
             counter: Some("cache_cas_rate".into()),
             retry_after: Some(12),
             message: "no \"more\"\n".into(),

@@ -155,7 +155,13 @@ fn hide_denies_at_call_time() {
     );
     let o = h.call("k", "cache_delete", "{}");
     assert_eq!(reason(&o), Some(Reason::Hidden));
-    assert!(reply_body(&o).contains("it is hidden by policy"));
+    // The agent is told what it would be told of a tool the policy does not name.
+    let mut unnamed = Harness::new(r#"{"version":"1","default":"deny"}"#);
+    assert_eq!(
+        reply_body(&o),
+        reply_body(&unnamed.call("k", "cache_delete", "{}"))
+    );
+    assert!(!reply_body(&o).contains("hid"), "{}", reply_body(&o));
     assert!(matches!(o.report.calls[0].tool, ToolLabel::Policy(_)));
     assert!(forwarded(&h.call("k", "cache_flush", "{}")));
     let mut all = Harness::new(r#"{"version":"1","default":"allow","hide":["*"]}"#);
@@ -163,6 +169,18 @@ fn hide_denies_at_call_time() {
         reason(&all.call("k", "anything", "{}")),
         Some(Reason::Hidden)
     );
+    // Nor does a hidden tool's own rule show: not its reason, nor its limits.
+    let mut ruled = Harness::new(
+        r#"{"version":"1","default":"deny","hide":["cache_delete"],"tools":{"cache_delete":{"action":"deny","reason":"Deletes go through the ticket queue.","limits":[{"counter":"d","window":"minute","max":1}]}}}"#,
+    );
+    for _ in 0..2 {
+        let o = ruled.call("k", "cache_delete", "{}");
+        assert_eq!(reason(&o), Some(Reason::Hidden));
+        assert_eq!(
+            reply_body(&o),
+            reply_body(&unnamed.call("k", "cache_delete", "{}"))
+        );
+    }
 }
 
 #[test]

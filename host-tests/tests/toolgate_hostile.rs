@@ -160,7 +160,7 @@ fn check(
             let found = replies.iter().any(|r| {
                 r.pointer("/result/_meta/toolgate~1decision/reason")
                     .or_else(|| r.pointer("/error/data/reason"))
-                    == Some(&Value::String(reason.clone()))
+                    == Some(&Value::String(shown_reason(reason).to_string()))
             });
             if !found {
                 return Err(format!("no denial with reason {reason} in {json}"));

@@ -17,14 +17,20 @@ fn hidden_tools_are_denied_at_call_time() {
         r#"{"version":"1","default":"allow","hide":["cache_delete","admin_*"],"tools":{"cache_flush":{}}}"#,
     );
     let w = envoy.worker(0);
+    // The agent is told what it would be of a tool a default-deny policy does not name, so
+    // the reply does not show the hidden tool exists; operators see why.
+    let unnamed = start(r#"{"version":"1","default":"deny"}"#);
     for tool in ["cache_delete", "CACHE_DELETE", "admin_reset"] {
         let ex = w.send(mcp_as("k", call(1, tool, "{}")));
-        let reply = assert_denied(&ex, Arrangement::ContinueAtHeaders);
-        assert_eq!(detail(&reply)["reason"], "hidden", "{tool}");
+        assert_eq!(denial_reason(&ex), "hidden", "{tool}");
+        let reply = reply_json(&ex);
         assert_eq!(
             denial_text(&reply),
-            format!("Toolgate denied tool \"{tool}\": it is hidden by policy.")
+            format!("Toolgate denied tool \"{tool}\": it is not allowed by policy.")
         );
+        let other = unnamed.worker(0).send(mcp_as("k", call(1, tool, "{}")));
+        assert_eq!(denial_reason(&other), "not_allowed");
+        assert_eq!(ex.body_text(), other.body_text(), "{tool}");
     }
     let body = call(2, "cache_flush", "{}");
     assert_forwarded(&w.send(mcp_as("k", body.clone())), body.as_bytes());

@@ -352,6 +352,7 @@ impl Engine {
             let refused = Denial {
                 reason: Reason::BatchRefused,
                 rule: "batch".into(),
+                shown_as: None,
                 counter: None,
                 retry_after: None,
                 message: "Toolgate refused this request: another call in the same batch was denied, so none of it was sent.".into(),

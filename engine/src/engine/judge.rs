@@ -113,8 +113,17 @@ impl Engine {
                 }
             }
             if let Some((reason, rule, why)) = denial {
-                let configured = rules.and_then(|(_, r)| r.reason.as_deref());
-                out.denial = Some(self.denial(kind, &out.name, reason, rule, configured, &why));
+                // A hidden name is refused word for word as a name the policy does not
+                // allow: its configured reason would tell the agent that it exists.
+                let hidden = reason == Reason::Hidden;
+                let configured = rules
+                    .and_then(|(_, r)| r.reason.as_deref())
+                    .filter(|_| !hidden);
+                let mut d = self.denial(kind, &out.name, reason, rule, configured, &why);
+                if hidden {
+                    d.shown_as = Some((Reason::NotAllowed, surface.rule_path("default")));
+                }
+                out.denial = Some(d);
                 out.rules = rules.map(|(_, r)| r);
                 break;
             }
@@ -137,14 +146,14 @@ impl Engine {
             Some((
                 Reason::Hidden,
                 surface.rule_path("hide"),
-                "it is hidden by policy".to_string(),
+                NOT_ALLOWED.to_string(),
             ))
         } else {
             match rules {
                 None if surface.default == DefaultAction::Deny => Some((
                     Reason::NotAllowed,
                     surface.rule_path("default"),
-                    "it is not allowed by policy".into(),
+                    NOT_ALLOWED.into(),
                 )),
                 None => None,
                 Some((_, r)) => match r.action {
@@ -200,6 +209,7 @@ impl Engine {
         Denial {
             reason,
             rule,
+            shown_as: None,
             counter: None,
             retry_after: None,
             message: explain::denial_message(kind.noun(), name, reason, configured, why),
@@ -207,6 +217,9 @@ impl Engine {
         }
     }
 }
+
+/// Why a name the policy does not allow (or hides) is refused.
+const NOT_ALLOWED: &str = "it is not allowed by policy";
 
 /// A requested name as it may appear in logs and messages: printable, at most 128 chars.
 fn printable_name(decoded: &str) -> String {

@@ -224,11 +224,29 @@ pub fn assert_denied(ex: &Exchange, arrangement: Arrangement) -> Value {
     reply_json(ex)
 }
 
-/// The reason code of a denied single call, asserting it was denied (continue arrangement).
+/// The reason code of a denied single call as operators see it (the filter state), asserting
+/// it was denied (continue arrangement) and that the agent was told the same reason, or
+/// `not_allowed` for a hidden name.
 #[track_caller]
 pub fn denial_reason(ex: &Exchange) -> String {
     let reply = assert_denied(ex, Arrangement::ContinueAtHeaders);
-    detail(&reply)["reason"].as_str().unwrap().to_string()
+    let state = decision(ex);
+    let reason = state
+        .strip_prefix("denied:")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("filter state {state}"));
+    assert_eq!(detail(&reply)["reason"], shown_reason(reason), "{state}");
+    reason.to_string()
+}
+
+/// The reason the agent is told for a denial operators see as `reason`: a hidden name is
+/// refused as one the policy does not allow.
+pub fn shown_reason(reason: &str) -> &str {
+    if reason == "hidden" {
+        "not_allowed"
+    } else {
+        reason
+    }
 }
 
 /// Asserts a refusal before judging: `status`, a JSON-RPC error `code`, id null unless
