@@ -5,6 +5,7 @@ import json
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from mcp_types import PromptReference, ResourceTemplateReference
 
 from harness import Envoy, Recording, TsResources, prometheus_value
 from mcp_client import run, session, text
@@ -95,6 +96,40 @@ def test_resources_and_prompts(procs, json_response, modern):
                 headers=[("authorization", "Bearer res"), ("mcp-protocol-version", "2025-06-18")])
     assert r.json()["error"]["data"]["reason"] == "rate_limited"
     assert [c["name"] for c in rec.calls() if c["kind"] == "resource"] == ["file:///srv/readme.md", "file:///srv/readme.md"]
+
+
+@pytest.mark.parametrize("modern", [False, True], ids=["2025", "2026"])
+def test_completions_of_hidden_prompts_and_templates_are_denied(procs, modern):
+    """The SDK server completes any template's arguments, so without Toolgate a hidden
+    template's completions name its secret files; through Toolgate they are refused as
+    names the policy does not allow, and the server completes only what the agent may use."""
+    rec = procs.add(Recording(procs.dir, json_response=True).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+
+    async def go(url):
+        async with session(url, {"authorization": "Bearer res"}, modern=modern) as s:
+            out = {}
+            for ref, arg in [(ResourceTemplateReference(uri="file:///secret/{name}"), "name"),
+                             (ResourceTemplateReference(uri="file:///srv/{name}"), "name"),
+                             (PromptReference(name="admin_reset"), "x"),
+                             (PromptReference(name="summarize"), "text")]:
+                key = getattr(ref, "uri", None) or ref.name
+                try:
+                    out[key] = (await s.complete(ref, {"name": arg, "value": "k"})).completion.values
+                except MCPError as e:
+                    out[key] = e.error.data["reason"]
+            return out
+
+    direct = run(go(f"http://127.0.0.1:{rec.port}/mcp"))
+    assert direct["file:///secret/{name}"] == ["key.pem", "db-password.txt"], direct
+    before = len(rec.calls())
+    got = run(go(envoy.url))
+    assert got == {"file:///secret/{name}": "not_allowed", "file:///srv/{name}": ["k1", "k2"],
+                   "admin_reset": "not_allowed", "summarize": ["k1", "k2"]}, got
+    assert [c["name"] for c in rec.calls()[before:]] == ["file:///srv/{name}", "summarize"]
+    envoy.stop()
+    log = envoy.output()
+    assert "toolgate=denied:hidden:file:///secret/{name}" in log and "toolgate=denied:hidden:admin_reset" in log
 
 
 def test_resource_spellings_a_real_server_reads_as_the_denied_one(procs):

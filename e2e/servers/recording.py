@@ -16,7 +16,7 @@ from typing import Annotated
 import uvicorn
 from pydantic import Field
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import InputRequiredResult
+from mcp_types import Completion, InputRequiredResult
 from mcp.server.transport_security import TransportSecuritySettings
 
 server = MCPServer("recording", instructions="Records every tool call it executes.")
@@ -148,6 +148,16 @@ def admin_reset() -> str:
     """An administrative prompt."""
     record("prompt", "admin_reset", {})
     return "reset everything"
+
+
+@server.completion()
+async def complete(ref, argument, context):
+    """Completes a prompt's or template's argument: a template's completions name its files."""
+    name = getattr(ref, "name", None) or getattr(ref, "uri", None)
+    record("completion", name, {"argument": argument.name, "value": argument.value})
+    if name == "file:///secret/{name}":
+        return Completion(values=["key.pem", "db-password.txt"])
+    return Completion(values=[f"{argument.value}1", f"{argument.value}2"])
 
 
 def main():

@@ -64,7 +64,7 @@ impl NameKey {
 }
 
 /// The methods Toolgate judges or filters, each with its letters alone.
-const JUDGED_METHODS: [(&str, &[u8]); 7] = [
+const JUDGED_METHODS: [(&str, &[u8]); 10] = [
     ("tools/call", b"toolscall"),
     ("tools/list", b"toolslist"),
     ("resources/read", b"resourcesread"),
@@ -72,6 +72,9 @@ const JUDGED_METHODS: [(&str, &[u8]); 7] = [
     ("resources/templates/list", b"resourcestemplateslist"),
     ("prompts/get", b"promptsget"),
     ("prompts/list", b"promptslist"),
+    ("completion/complete", b"completioncomplete"),
+    ("resources/subscribe", b"resourcessubscribe"),
+    ("resources/unsubscribe", b"resourcesunsubscribe"),
 ];
 
 /// The method a lenient router could take `method` for. A method Toolgate judges is

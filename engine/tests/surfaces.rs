@@ -234,6 +234,106 @@ fn prompt_rules() {
 }
 
 #[test]
+fn completions_and_subscriptions_are_judged_by_access_alone() {
+    let mut h = Harness::new(RESOURCES);
+    let complete = |h: &mut Harness, method: &str, reference: &str| {
+        h.post("k", &format!(r#"{{"jsonrpc":"2.0","id":"c","method":"{method}","params":{{"ref":{reference},"argument":{{"name":"a","value":"x"}}}}}}"#))
+    };
+    let prompt = |name: &str| format!(r#"{{"type":"ref/prompt","name":"{name}"}}"#);
+    let template = |uri: &str| format!(r#"{{"type":"ref/resource","uri":"{uri}"}}"#);
+    let m = "completion/complete";
+    assert!(forwarded(&complete(&mut h, m, &prompt("summarize"))));
+    assert_eq!(
+        reason(&complete(&mut h, m, &prompt("other"))),
+        Some(Reason::NotAllowed)
+    );
+    assert_eq!(
+        reason(&complete(&mut h, m, &prompt("admin_reset"))),
+        Some(Reason::ApprovalRequired)
+    );
+    // Spelled as a lenient router reads it.
+    for spelling in [
+        "Completion/Complete",
+        "completion_complete",
+        "completionComplete",
+    ] {
+        assert_eq!(
+            reason(&complete(&mut h, spelling, &prompt("other"))),
+            Some(Reason::NotAllowed),
+            "{spelling}"
+        );
+    }
+    let hidden = complete(&mut h, m, &template("file:///secret/{name}"));
+    assert_eq!(reason(&hidden), Some(Reason::Hidden));
+    assert!(reply_body(&hidden).contains(r#""reason":"not_allowed""#));
+    assert_eq!(
+        reason(&complete(&mut h, m, &template("file:///etc/{file}"))),
+        Some(Reason::ToolDenied)
+    );
+    // A ref naming both is judged by both.
+    let both = r#"{"type":"ref/prompt","name":"summarize","uri":"file:///etc/{f}"}"#;
+    assert_eq!(reason(&complete(&mut h, m, both)), Some(Reason::ToolDenied));
+    // Conditions and limits are about reading: completing and subscribing neither meets
+    // them nor counts.
+    for _ in 0..3 {
+        assert!(forwarded(&complete(
+            &mut h,
+            m,
+            &template("db://prod/{users}")
+        )));
+    }
+    let subscribe = |h: &mut Harness, method: &str, uri: &str| {
+        h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":5,"method":"{method}","params":{{"uri":"{uri}"}}}}"#
+            ),
+        )
+    };
+    assert!(forwarded(&subscribe(
+        &mut h,
+        "resources/subscribe",
+        "db://prod/users"
+    )));
+    assert!(forwarded(&read(&mut h, "db://prod/orders")));
+    assert!(forwarded(&read(&mut h, "db://prod/orders")));
+    assert_eq!(
+        reason(&read(&mut h, "db://prod/orders")),
+        Some(Reason::RateLimited)
+    );
+    for method in [
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "Resources/Subscribe",
+    ] {
+        assert_eq!(
+            reason(&subscribe(&mut h, method, "file:///secret/key")),
+            Some(Reason::Hidden),
+            "{method}"
+        );
+        assert_eq!(
+            reason(&subscribe(&mut h, method, "file:///x/../etc/passwd")),
+            Some(Reason::ToolDenied),
+            "{method}"
+        );
+    }
+    // A look-alike of `ref` is refused, not passed around the check.
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"Ref":{"type":"ref/prompt","name":"other"}}}"#,
+    );
+    assert_eq!(status(&o), 400, "{}", reply_body(&o));
+    // Without prompts or resources sections neither is judged.
+    let mut plain = Harness::new(SEED);
+    assert!(forwarded(&complete(&mut plain, m, &prompt("anything"))));
+    assert!(forwarded(&subscribe(
+        &mut plain,
+        "resources/subscribe",
+        "file:///secret/key"
+    )));
+}
+
+#[test]
 fn mcp_headers_must_match_the_body() {
     let mut h = Harness::new(SEED);
     let body = call_body(9, "cache_cas", "{}");

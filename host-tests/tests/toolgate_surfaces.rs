@@ -142,6 +142,57 @@ fn resources_are_judged_by_uri_under_every_spelling() {
 }
 
 #[test]
+fn completions_and_subscriptions_of_what_the_agent_may_not_use_are_denied() {
+    let envoy = start(SECTIONS);
+    let w = envoy.worker(0);
+    let send = |method: &str, params: &str| {
+        w.send(mcp_as(
+            "k",
+            format!(r#"{{"jsonrpc":"2.0","id":4,"method":"{method}","params":{params}}}"#),
+        ))
+    };
+    let complete = |reference: &str| {
+        send(
+            "completion/complete",
+            &format!(r#"{{"ref":{reference},"argument":{{"name":"a","value":""}}}}"#),
+        )
+    };
+    assert!(complete(r#"{"type":"ref/prompt","name":"summarize"}"#).is_forwarded());
+    assert!(complete(r#"{"type":"ref/resource","uri":"file:///srv/{name}"}"#).is_forwarded());
+    for (reference, reason) in [
+        (r#"{"type":"ref/prompt","name":"other"}"#, "not_allowed"),
+        (
+            r#"{"type":"ref/prompt","name":"admin_reset"}"#,
+            "approval_required",
+        ),
+        (
+            r#"{"type":"ref/resource","uri":"file:///secret/{name}"}"#,
+            "hidden",
+        ),
+        (
+            r#"{"type":"ref/resource","uri":"file:///etc/{file}"}"#,
+            "tool_denied",
+        ),
+    ] {
+        let ex = complete(reference);
+        assert_eq!(denial_reason(&ex), reason, "{reference}");
+        assert!(!ex.upstream.reached() || ex.upstream.opened_without_body());
+    }
+    assert_eq!(
+        denial_reason(&send(
+            "resources/subscribe",
+            r#"{"uri":"file:///secret/key"}"#
+        )),
+        "hidden"
+    );
+    // Subscribing is not reading: deny_if on reads and the read limit do not apply.
+    for _ in 0..3 {
+        assert!(send("resources/subscribe", r#"{"uri":"db://prod/users"}"#).is_forwarded());
+    }
+    assert!(read(w, "db://prod/items").is_forwarded());
+}
+
+#[test]
 fn prompts_are_judged_by_name() {
     let envoy = start(SECTIONS);
     let w = envoy.worker(0);

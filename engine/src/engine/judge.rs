@@ -41,10 +41,62 @@ impl Engine {
                 .and_then(|u| u.as_str())
                 .ok_or_else(|| Invalid("params.uri must be a string".into()))?;
             // Conditions on a resource see its params: `args.uri`.
-            return Ok(self.judge(kind, id, uri, Some(p)));
+            return Ok(self.judge(kind, id, uri, Some(p), Use::Call));
         }
         let call = mcp::read_named_call(params)?;
-        Ok(self.judge(kind, id, call.name, call.arguments))
+        Ok(self.judge(kind, id, call.name, call.arguments, Use::Call))
+    }
+
+    /// Reads the `ref` of a `completion/complete` and judges the prompt or resource template
+    /// it names by access alone: completing the arguments of one the agent may not use
+    /// would show that it exists, and what its arguments may be.
+    pub(super) fn read_completion<'a>(
+        &'a self,
+        id: Option<Id<'a>>,
+        params: Option<Value<'a>>,
+    ) -> Result<Vec<Call<'a>>, Invalid> {
+        // Without a ref object there is nothing to complete: the server refuses it.
+        let Some(p) = params.filter(|p| p.kind() == JsonKind::Object) else {
+            return Ok(Vec::new());
+        };
+        let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
+        let Some(r) = reference.filter(|r| r.kind() == JsonKind::Object) else {
+            return Ok(Vec::new());
+        };
+        // Both are judged when both are there: a lenient server may read either.
+        let [_, name, uri] = mcp::known_members(r, &REF_KEYS, "params.ref")?;
+        let mut out = Vec::new();
+        if let Some(name) = name.and_then(|n| n.as_str()) {
+            if self.policy().prompts.is_some() {
+                out.push(self.judge(Kind::Prompt, id, name, None, Use::Access));
+            }
+        }
+        if let Some(uri) = uri.and_then(|u| u.as_str()) {
+            if self.policy().resources.is_some() {
+                out.push(self.judge(Kind::Resource, id, uri, None, Use::Access));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the `uri` of a `resources/subscribe` or `unsubscribe` and judges that resource
+    /// by access alone: a subscription to one the agent may not read would show that it
+    /// exists and when it changes.
+    pub(super) fn read_subscription<'a>(
+        &'a self,
+        id: Option<Id<'a>>,
+        params: Option<Value<'a>>,
+    ) -> Result<Vec<Call<'a>>, Invalid> {
+        let Some(p) = params.filter(|p| p.kind() == JsonKind::Object) else {
+            return Ok(Vec::new());
+        };
+        let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
+        Ok(match uri.and_then(|u| u.as_str()) {
+            Some(uri) if self.policy().resources.is_some() => {
+                vec![self.judge(Kind::Resource, id, uri, None, Use::Access)]
+            }
+            _ => Vec::new(),
+        })
     }
 
     fn judge<'a>(
@@ -53,6 +105,7 @@ impl Engine {
         id: Option<Id<'a>>,
         name: JsonStr<'a>,
         arguments: Option<Value<'a>>,
+        usage: Use,
     ) -> Call<'a> {
         let decoded = name.decode();
         let mut out = Call {
@@ -96,7 +149,7 @@ impl Engine {
         let names =
             std::iter::once(decoded.as_ref()).chain(readings.iter().skip(1).map(String::as_str));
         for reading in names {
-            let (rules, denial) = self.judge_name(surface, reading, arguments);
+            let (rules, denial) = self.judge_name(surface, reading, arguments, usage);
             if out.rules.is_none() {
                 out.rules = rules.map(|(_, r)| r);
                 if let (Kind::Tool, Some((id, _))) = (kind, rules) {
@@ -128,6 +181,11 @@ impl Engine {
                 break;
             }
         }
+        if usage == Use::Access {
+            // Limits count uses; this is none.
+            out.rules = None;
+            out.also.clear();
+        }
         out
     }
 
@@ -137,6 +195,7 @@ impl Engine {
         surface: &'a Surface,
         name: &str,
         arguments: Option<Value<'_>>,
+        usage: Use,
     ) -> (
         Option<(ToolId, &'a Rules)>,
         Option<(Reason, String, String)>,
@@ -167,6 +226,7 @@ impl Engine {
                         format!("{}.action", r.path),
                         "it requires human approval, which this gateway cannot grant".into(),
                     )),
+                    Action::Allow if usage == Use::Access => None,
                     Action::Allow => r
                         .require
                         .iter()
@@ -216,6 +276,21 @@ impl Engine {
             limit: None,
         }
     }
+}
+
+/// The members of `completion/complete` params Toolgate reads (`ref`) or knows.
+const COMPLETION_KEYS: [&str; 4] = ["ref", "argument", "context", "_meta"];
+/// The members of a completion's `ref`.
+const REF_KEYS: [&str; 3] = ["type", "name", "uri"];
+
+/// What a judged request does with what it names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Calls, reads or gets it: every rule applies.
+    Call,
+    /// Only touches it (completions, subscriptions): it must not be hidden, denied or
+    /// outside the policy, but conditions on arguments and limits on use do not apply.
+    Access,
 }
 
 /// Why a name the policy does not allow (or hides) is refused.

@@ -599,6 +599,21 @@ impl Engine {
                     "tools/call" => Kind::Tool,
                     "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
                     "resources/read" if self.policy().resources.is_some() => Kind::Resource,
+                    "completion/complete" | "resources/subscribe" | "resources/unsubscribe" => {
+                        let read = if method == "completion/complete" {
+                            self.read_completion(id, params)
+                        } else {
+                            self.read_subscription(id, params)
+                        };
+                        match read {
+                            Ok(access) => calls.extend(access),
+                            Err(Invalid(why)) => {
+                                let id = answered_id(id, batch);
+                                return self.refuse_with(Rejection::InvalidParams, why, id, report);
+                            }
+                        }
+                        break 'one;
+                    }
                     "tools/list" | "resources/list" | "prompts/list" => {
                         let kind = match method.as_ref() {
                             "tools/list" => Kind::Tool,
