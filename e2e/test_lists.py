@@ -99,16 +99,17 @@ def test_resources_and_prompts(procs, json_response, modern):
 
 
 @pytest.mark.parametrize("modern", [False, True], ids=["2025", "2026"])
-def test_completions_of_hidden_prompts_and_templates_are_denied(procs, modern):
-    """The SDK server completes any template's arguments, so without Toolgate a hidden
-    template's completions name its secret files; through Toolgate they are refused as
-    names the policy does not allow, and the server completes only what the agent may use."""
+def test_hidden_templates_are_neither_listed_nor_completed(procs, modern):
+    """The SDK server lists every template and completes any template's arguments, so
+    without Toolgate a hidden template is listed and its completions name its secret files;
+    through Toolgate it vanishes from the list, its completions are refused as names the
+    policy does not allow, and the server completes only what the agent may use."""
     rec = procs.add(Recording(procs.dir, json_response=True).start())
     envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
 
     async def go(url):
         async with session(url, {"authorization": "Bearer res"}, modern=modern) as s:
-            out = {}
+            out = {"templates": sorted(t.uri_template for t in (await s.list_resource_templates()).resource_templates)}
             for ref, arg in [(ResourceTemplateReference(uri="file:///secret/{name}"), "name"),
                              (ResourceTemplateReference(uri="file:///srv/{name}"), "name"),
                              (PromptReference(name="admin_reset"), "x"),
@@ -122,9 +123,11 @@ def test_completions_of_hidden_prompts_and_templates_are_denied(procs, modern):
 
     direct = run(go(f"http://127.0.0.1:{rec.port}/mcp"))
     assert direct["file:///secret/{name}"] == ["key.pem", "db-password.txt"], direct
+    assert direct["templates"] == ["file:///secret/{name}", "file:///srv/{name}", "notes://{name}{?v}"], direct
     before = len(rec.calls())
     got = run(go(envoy.url))
-    assert got == {"file:///secret/{name}": "not_allowed", "file:///srv/{name}": ["k1", "k2"],
+    assert got == {"templates": ["file:///srv/{name}", "notes://{name}{?v}"],
+                   "file:///secret/{name}": "not_allowed", "file:///srv/{name}": ["k1", "k2"],
                    "admin_reset": "not_allowed", "summarize": ["k1", "k2"]}, got
     assert [c["name"] for c in rec.calls()[before:]] == ["file:///srv/{name}", "summarize"]
     envoy.stop()

@@ -1,7 +1,7 @@
-//! Filtering list responses (`tools/list`, `resources/list`, `prompts/list`): hidden entries
-//! are cut out of the result array by splicing the original text, so everything else is
-//! byte-for-byte what the server sent. Anything that cannot be read strictly while a list
-//! response is expected fails closed.
+//! Filtering list responses (`tools/list`, `resources/list`, `resources/templates/list`,
+//! `prompts/list`): hidden entries are cut out of the result array by splicing the original
+//! text, so everything else is byte-for-byte what the server sent. Anything that cannot be
+//! read strictly while a list response is expected fails closed.
 
 use crate::join::push_joined;
 use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
@@ -30,21 +30,24 @@ pub struct ListRules<'a> {
     pub max_depth: u32,
 }
 
-pub(crate) const RESULT_KEYS: [&str; 5] = ["tools", "resources", "prompts", "nextCursor", "_meta"];
+pub(crate) const RESULT_KEYS: [&str; 6] = [
+    "tools",
+    "resources",
+    "resourceTemplates",
+    "prompts",
+    "nextCursor",
+    "_meta",
+];
 
 impl Kind {
-    pub(crate) fn array_key(self) -> &'static str {
+    /// The arrays a list answer of this kind holds its entries in, each with the member
+    /// that names an entry: resource templates are judged by their text, as resources by
+    /// their URI.
+    fn arrays(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Kind::Tool => "tools",
-            Kind::Resource => "resources",
-            Kind::Prompt => "prompts",
-        }
-    }
-
-    fn name_key(self) -> &'static str {
-        match self {
-            Kind::Resource => "uri",
-            _ => "name",
+            Kind::Tool => &[("tools", "name")],
+            Kind::Resource => &[("resources", "uri"), ("resourceTemplates", "uriTemplate")],
+            Kind::Prompt => &[("prompts", "name")],
         }
     }
 
@@ -141,7 +144,7 @@ impl ListRules<'_> {
         // A list answer lists one kind.
         match [Kind::Tool, Kind::Resource, Kind::Prompt]
             .into_iter()
-            .find(|&k| self.filters(k) && result.get(k.array_key()).is_some())
+            .find(|&k| self.filters(k) && k.arrays().iter().any(|(a, _)| result.get(a).is_some()))
         {
             Some(kind) => self.filter_message(msg, kind),
             None => Ok(None),
@@ -161,11 +164,50 @@ impl ListRules<'_> {
             return Err("the result is not an object".into());
         }
         check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
-        let Some(list) = result.get(kind.array_key()) else {
+        let outer = msg.raw();
+        // Where each array that lost entries starts, its length, and what it keeps.
+        let mut cuts: Vec<(usize, usize, Vec<&str>)> = Vec::new();
+        for &(array, name_key) in kind.arrays() {
+            let Some(list) = result.get(array) else {
+                continue;
+            };
+            if let Some(kept) = self.kept(list, kind, array, name_key)? {
+                let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
+                cuts.push((start, list.raw().len(), kept));
+            }
+        }
+        if cuts.is_empty() {
             return Ok(None);
-        };
+        }
+        // At most two arrays, in the order the server wrote them.
+        if let [a, b] = cuts.as_mut_slice() {
+            if a.0 > b.0 {
+                std::mem::swap(a, b);
+            }
+        }
+        let mut out = String::with_capacity(outer.len());
+        let mut at = 0;
+        for (start, len, kept) in &cuts {
+            out.push_str(outer.get(at..*start).ok_or("internal offset error")?);
+            out.push('[');
+            push_joined(&mut out, &mut kept.iter().copied(), ",");
+            out.push(']');
+            at = start + len;
+        }
+        out.push_str(outer.get(at..).unwrap_or(""));
+        Ok(Some(out))
+    }
+
+    /// The entries of one listed array that stay, or `None` when all do.
+    fn kept<'v>(
+        &self,
+        list: Value<'v>,
+        kind: Kind,
+        array: &str,
+        name_key: &'static str,
+    ) -> Result<Option<Vec<&'v str>>, String> {
         if list.kind() != JsonKind::Array {
-            return Err(format!("result.{} is not an array", kind.array_key()));
+            return Err(format!("result.{array} is not an array"));
         }
         let mut kept: Vec<&str> = Vec::new();
         let mut removed = false;
@@ -173,11 +215,11 @@ impl ListRules<'_> {
             if item.kind() != JsonKind::Object {
                 return Err("a listed entry is not an object".into());
             }
-            check_member_names(item, &[kind.name_key()], "entry").map_err(|e| e.0)?;
+            check_member_names(item, &[name_key], "entry").map_err(|e| e.0)?;
             let name = item
-                .get(kind.name_key())
+                .get(name_key)
                 .and_then(|n| n.as_str())
-                .ok_or_else(|| format!("a listed entry has no string {}", kind.name_key()))?
+                .ok_or_else(|| format!("a listed entry has no string {name_key}"))?
                 .decode();
             if self.removes(kind, &name) {
                 removed = true;
@@ -185,18 +227,7 @@ impl ListRules<'_> {
                 kept.push(item.raw());
             }
         }
-        if !removed {
-            return Ok(None);
-        }
-        let outer = msg.raw();
-        let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
-        let mut out = String::with_capacity(outer.len());
-        out.push_str(outer.get(..start).unwrap_or(""));
-        out.push('[');
-        push_joined(&mut out, &mut kept.iter().copied(), ",");
-        out.push(']');
-        out.push_str(outer.get(start + list.raw().len()..).unwrap_or(""));
-        Ok(Some(out))
+        Ok(removed.then_some(kept))
     }
 
     /// Filters a JSON body (one message or a batch). `Ok(None)`: unchanged.

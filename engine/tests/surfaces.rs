@@ -641,6 +641,64 @@ fn json_list_filtering() {
 }
 
 #[test]
+fn resource_template_lists_lose_hidden_templates() {
+    let mut h = Harness::new(RESOURCES);
+    // The request is awaited as a resources list, under any spelling a router reads.
+    for method in ["resources/templates/list", "resources_templates_list"] {
+        let o = h.post(
+            "k",
+            &format!(r#"{{"jsonrpc":"2.0","id":8,"method":"{method}"}}"#),
+        );
+        let toolgate_engine::outcome::Verdict::Forward(f) = &o.verdict else {
+            panic!("{method}: {:?}", o.verdict)
+        };
+        assert_eq!(
+            f.lists,
+            vec![PendingList {
+                id: "8".into(),
+                kind: Kind::Resource
+            }]
+        );
+    }
+    let rules = h.engine.list_rules();
+    let templates = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///srv/{name}","name":"srv"},{"uriTemplate":"file:///secret/{name}","name":"secret"},{"uriTemplate":"notes://{id}","name":"notes"}]}}"#;
+    let expected = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///srv/{name}","name":"srv"},{"uriTemplate":"notes://{id}","name":"notes"}]}}"#;
+    for p in [pending_kind("8", Kind::Resource), Vec::new()] {
+        let out = rules.json_body(templates.as_bytes(), &p).unwrap().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+    // Both arrays in one answer (a lenient client reads either) lose their hidden entries.
+    let both = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///secret/{n}"},{"uriTemplate":"a://{x}"}],"resources":[{"uri":"file:///secret/k"},{"uri":"file:///srv/r"}]}}"#;
+    let out = rules.json_body(both.as_bytes(), &[]).unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"a://{x}"}],"resources":[{"uri":"file:///srv/r"}]}}"#
+    );
+    // A look-alike of the array or of the entry's name is refused.
+    for bad in [
+        templates.replace("resourceTemplates", "ResourceTemplates"),
+        templates.replace(
+            r#""uriTemplate":"file:///srv"#,
+            r#""UriTemplate":"file:///srv"#,
+        ),
+    ] {
+        assert!(
+            rules
+                .json_body(bad.as_bytes(), &pending_kind("8", Kind::Resource))
+                .is_err(),
+            "{bad}"
+        );
+    }
+}
+
+fn pending_kind(id: &str, kind: Kind) -> Vec<PendingList> {
+    vec![PendingList {
+        id: id.into(),
+        kind,
+    }]
+}
+
+#[test]
 fn hide_denied_tools_setting() {
     let cfg = format!(r#"{{"policy":{SEED},"hide_denied_tools":true}}"#);
     let h = Harness::new(&cfg);

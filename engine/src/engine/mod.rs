@@ -614,11 +614,14 @@ impl Engine {
                         }
                         break 'one;
                     }
-                    "tools/list" | "resources/list" | "prompts/list" => {
+                    "tools/list"
+                    | "resources/list"
+                    | "resources/templates/list"
+                    | "prompts/list" => {
                         let kind = match method.as_ref() {
                             "tools/list" => Kind::Tool,
-                            "resources/list" => Kind::Resource,
-                            _ => Kind::Prompt,
+                            "prompts/list" => Kind::Prompt,
+                            _ => Kind::Resource,
                         };
                         if let (Some(id), true) = (id, rules.filters(kind)) {
                             lists.push(PendingList {
