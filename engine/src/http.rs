@@ -1,6 +1,7 @@
 //! What the request head says before the body arrives: whether to inspect at all, and the
 //! refusals that need no body (content type, encoding, declared size, repeated headers).
 
+use crate::subslice::offset_in;
 use std::borrow::Cow;
 
 /// Request headers as the host gives them: lower-case names, raw values, in order.
@@ -63,7 +64,7 @@ pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static 
         let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
         let first = words.next().unwrap_or_default();
         let word = words.next().unwrap_or(first);
-        if let Some(after) = offset_after(value, word) {
+        if let Some(after) = offset_in(value, word).map(|o| o + word.len()) {
             let rest = value.get(after..).unwrap_or_default();
             let end = rest.iter().rposition(in_word).map_or(0, |e| e + 1);
             let between = rest.get(..end).unwrap_or_default();
@@ -82,11 +83,6 @@ pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static 
 }
 
 /// Where `word` (a slice of `value`) ends in `value`.
-fn offset_after(value: &[u8], word: &[u8]) -> Option<usize> {
-    let o = (word.as_ptr() as usize).checked_sub(value.as_ptr() as usize)?;
-    Some(o + word.len()).filter(|&e| e <= value.len())
-}
-
 /// The value of a base64 digit, either alphabet.
 fn base64_digit(b: u8) -> Option<u8> {
     match b {

@@ -32,6 +32,7 @@ pub mod reply;
 pub mod rls;
 mod sort;
 pub mod sse;
+mod subslice;
 mod substring;
 pub mod uri;
 

@@ -8,6 +8,7 @@ use crate::json::{KeyRule, Kind as JsonKind, Number, Options, Validator, Value};
 use crate::mcp::{check_member_names, ENVELOPE_KEYS};
 use crate::policy::{Kind, Policy};
 use crate::reply::push_json_string;
+use crate::subslice::offset_in;
 use crate::uri;
 
 /// A list request whose response must be filtered.
@@ -72,11 +73,6 @@ fn id_key(v: Value<'_>) -> Option<String> {
         }
         _ => None,
     }
-}
-
-fn offset_in(outer: &str, inner: &str) -> Option<usize> {
-    let o = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    (o + inner.len() <= outer.len()).then_some(o)
 }
 
 impl ListRules<'_> {
@@ -172,7 +168,8 @@ impl ListRules<'_> {
                 continue;
             };
             if let Some(kept) = self.kept(list, kind, array, name_key)? {
-                let start = offset_in(outer, list.raw()).ok_or("internal offset error")?;
+                let start = offset_in(outer.as_bytes(), list.raw().as_bytes())
+                    .ok_or("internal offset error")?;
                 cuts.push((start, list.raw().len(), kept));
             }
         }

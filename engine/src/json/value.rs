@@ -67,10 +67,7 @@ impl<'a> Skips<'a> {
         if self.spans.is_empty() {
             return None;
         }
-        let base = (within.as_ptr() as usize).checked_sub(self.doc.as_ptr() as usize)?;
-        if base.checked_add(within.len())? > self.doc.len() {
-            return None;
-        }
+        let base = crate::subslice::offset_in(self.doc.as_bytes(), within.as_bytes())?;
         let at = u32::try_from(base.checked_add(j)?).ok()?;
         let k = self.spans.binary_search_by_key(&at, |s| s.open).ok()?;
         let end = (self.spans.get(k)?.end as usize).checked_sub(base)?;
