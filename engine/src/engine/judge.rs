@@ -47,56 +47,40 @@ impl Engine {
         Ok(self.judge(kind, id, call.name, call.arguments, Use::Call))
     }
 
-    /// Reads the `ref` of a `completion/complete` and judges the prompt or resource template
-    /// it names by access alone: completing the arguments of one the agent may not use
-    /// would show that it exists, and what its arguments may be.
-    pub(super) fn read_completion<'a>(
+    /// Reads what a `completion/complete` or a `resources/subscribe` or `unsubscribe`
+    /// names and judges it by access alone: the prompt or resource template of a
+    /// completion's `ref` (both when it holds both: a lenient server may read either), the
+    /// URI of a subscription. Completing the arguments of one the agent may not use would
+    /// show that it exists and what its arguments may be; a subscription, when it changes.
+    pub(super) fn read_access<'a>(
         &'a self,
+        completion: bool,
         id: Option<Id<'a>>,
         params: Option<Value<'a>>,
     ) -> Result<Vec<Call<'a>>, Invalid> {
-        // Without a ref object there is nothing to complete: the server refuses it.
-        let Some(p) = params.filter(|p| p.kind() == JsonKind::Object) else {
+        let object = |v: Option<Value<'a>>| v.filter(|v| v.kind() == JsonKind::Object);
+        // Without params (or a ref) there is nothing named: the server refuses it.
+        let Some(p) = object(params) else {
             return Ok(Vec::new());
         };
-        let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
-        let Some(r) = reference.filter(|r| r.kind() == JsonKind::Object) else {
-            return Ok(Vec::new());
+        let (name, uri) = if completion {
+            let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
+            let Some(r) = object(reference) else {
+                return Ok(Vec::new());
+            };
+            let [_, name, uri] = mcp::known_members(r, &REF_KEYS, "params.ref")?;
+            (name, uri)
+        } else {
+            let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
+            (None, uri)
         };
-        // Both are judged when both are there: a lenient server may read either.
-        let [_, name, uri] = mcp::known_members(r, &REF_KEYS, "params.ref")?;
-        let mut out = Vec::new();
-        if let Some(name) = name.and_then(|n| n.as_str()) {
-            if self.policy().prompts.is_some() {
-                out.push(self.judge(Kind::Prompt, id, name, None, Use::Access));
-            }
-        }
-        if let Some(uri) = uri.and_then(|u| u.as_str()) {
-            if self.policy().resources.is_some() {
-                out.push(self.judge(Kind::Resource, id, uri, None, Use::Access));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Reads the `uri` of a `resources/subscribe` or `unsubscribe` and judges that resource
-    /// by access alone: a subscription to one the agent may not read would show that it
-    /// exists and when it changes.
-    pub(super) fn read_subscription<'a>(
-        &'a self,
-        id: Option<Id<'a>>,
-        params: Option<Value<'a>>,
-    ) -> Result<Vec<Call<'a>>, Invalid> {
-        let Some(p) = params.filter(|p| p.kind() == JsonKind::Object) else {
-            return Ok(Vec::new());
-        };
-        let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
-        Ok(match uri.and_then(|u| u.as_str()) {
-            Some(uri) if self.policy().resources.is_some() => {
-                vec![self.judge(Kind::Resource, id, uri, None, Use::Access)]
-            }
-            _ => Vec::new(),
-        })
+        let named = [(Kind::Prompt, name), (Kind::Resource, uri)];
+        Ok(named
+            .into_iter()
+            .filter(|(kind, _)| self.policy().surface(*kind).is_some())
+            .filter_map(|(kind, v)| Some((kind, v?.as_str()?)))
+            .map(|(kind, name)| self.judge(kind, id, name, None, Use::Access))
+            .collect())
     }
 
     fn judge<'a>(

@@ -600,12 +600,7 @@ impl Engine {
                     "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
                     "resources/read" if self.policy().resources.is_some() => Kind::Resource,
                     "completion/complete" | "resources/subscribe" | "resources/unsubscribe" => {
-                        let read = if method == "completion/complete" {
-                            self.read_completion(id, params)
-                        } else {
-                            self.read_subscription(id, params)
-                        };
-                        match read {
+                        match self.read_access(method == "completion/complete", id, params) {
                             Ok(access) => calls.extend(access),
                             Err(Invalid(why)) => {
                                 let id = answered_id(id, batch);
