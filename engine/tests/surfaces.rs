@@ -273,6 +273,15 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
     // A ref naming both is judged by both.
     let both = r#"{"type":"ref/prompt","name":"summarize","uri":"file:///etc/{f}"}"#;
     assert_eq!(reason(&complete(&mut h, m, both)), Some(Reason::ToolDenied));
+    // In a batch too, with one answer for its id.
+    let batch = format!(
+        r#"[{{"jsonrpc":"2.0","id":"c","method":"{m}","params":{{"ref":{both}}}}},{{"jsonrpc":"2.0","id":"d","method":"ping"}}]"#
+    );
+    let o = h.post("k", &batch);
+    assert_eq!(reason(&o), Some(Reason::ToolDenied));
+    let body = reply_body(&o);
+    assert_eq!(body.matches(r#""id":"c""#).count(), 1, "{body}");
+    assert_eq!(body.matches(r#""id":"d""#).count(), 1, "{body}");
     // Conditions and limits are about reading: completing and subscribing neither meets
     // them nor counts.
     for _ in 0..3 {

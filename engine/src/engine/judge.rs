@@ -75,12 +75,18 @@ impl Engine {
             (None, uri)
         };
         let named = [(Kind::Prompt, name), (Kind::Resource, uri)];
-        Ok(named
+        let mut judged: Vec<Call<'a>> = named
             .into_iter()
             .filter(|(kind, _)| self.policy().surface(*kind).is_some())
             .filter_map(|(kind, v)| Some((kind, v?.as_str()?)))
             .map(|(kind, name)| self.judge(kind, id, name, None, Use::Access))
-            .collect())
+            .collect();
+        // One request gets one answer: a denial if either is denied.
+        if judged.first().is_some_and(|c| c.denial.is_none()) {
+            judged.reverse();
+        }
+        judged.truncate(1);
+        Ok(judged)
     }
 
     fn judge<'a>(
