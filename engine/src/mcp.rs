@@ -107,12 +107,23 @@ pub fn known_members<'a, const N: usize>(
     what: &str,
 ) -> Result<[Option<Value<'a>>; N], Invalid> {
     let mut found = [None; N];
+    fill_known_members(v, known, &mut found, what)?;
+    Ok(found)
+}
+
+// Not generic over the count, so each count's copy of `known_members` is a small shim.
+fn fill_known_members<'a>(
+    v: Value<'a>,
+    known: &[&str],
+    found: &mut [Option<Value<'a>>],
+    what: &str,
+) -> Result<(), Invalid> {
     for (k, value) in v.members() {
         if let Some(slot) = known_member(k, known, what)?.and_then(|i| found.get_mut(i)) {
             *slot = Some(value);
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 fn read_id(v: Value<'_>) -> Result<Id<'_>, Invalid> {

@@ -57,16 +57,16 @@ impl Engine {
         completion: bool,
         id: Option<Id<'a>>,
         params: Option<Value<'a>>,
-    ) -> Result<Vec<Call<'a>>, Invalid> {
+    ) -> Result<Option<Call<'a>>, Invalid> {
         let object = |v: Option<Value<'a>>| v.filter(|v| v.kind() == JsonKind::Object);
         // Without params (or a ref) there is nothing named: the server refuses it.
         let Some(p) = object(params) else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let (name, uri) = if completion {
             let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
             let Some(r) = object(reference) else {
-                return Ok(Vec::new());
+                return Ok(None);
             };
             let [_, name, uri] = mcp::known_members(r, &REF_KEYS, "params.ref")?;
             (name, uri)
@@ -74,19 +74,23 @@ impl Engine {
             let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
             (None, uri)
         };
-        let named = [(Kind::Prompt, name), (Kind::Resource, uri)];
-        let mut judged: Vec<Call<'a>> = named
-            .into_iter()
-            .filter(|(kind, _)| self.policy().surface(*kind).is_some())
-            .filter_map(|(kind, v)| Some((kind, v?.as_str()?)))
-            .map(|(kind, name)| self.judge(kind, id, name, None, Use::Access))
-            .collect();
         // One request gets one answer: a denial if either is denied.
-        if judged.first().is_some_and(|c| c.denial.is_none()) {
-            judged.reverse();
+        let mut out = None;
+        for (kind, named) in [(Kind::Prompt, name), (Kind::Resource, uri)] {
+            let Some(named) = named.and_then(|n| n.as_str()) else {
+                continue;
+            };
+            if self.policy().surface(kind).is_none() {
+                continue;
+            }
+            let call = self.judge(kind, id, named, None, Use::Access);
+            let denied = call.denial.is_some();
+            out = Some(call);
+            if denied {
+                break;
+            }
         }
-        judged.truncate(1);
-        Ok(judged)
+        Ok(out)
     }
 
     fn judge<'a>(
