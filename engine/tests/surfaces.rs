@@ -181,6 +181,34 @@ fn resource_rules_under_every_server_reading() {
 }
 
 #[test]
+fn conditions_on_the_uri_read_it_as_the_server_does() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","resources":{"default":"deny","rules":{
+         "db://prod/*":{"deny_if":[{"path":"args.uri","op":"contains","value":"users"}]},
+         "file:///srv/*":{"require":[{"path":"args.uri","op":"regex","value":"^file:///srv/public/"}]}}}}"#,
+    );
+    for uri in [
+        "db://prod/users",
+        "db://prod/%75sers",
+        "db://prod/%2575sers",
+        "db://prod/u%73ers?x=1",
+    ] {
+        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::DenyIfMatched), "{uri}");
+    }
+    for uri in [
+        "file:///srv/private/key",
+        "file:///srv/public/../private/key",
+        "file:///srv/public/%2e%2e/private/key",
+        "file:///srv/public/..%2fprivate/key",
+    ] {
+        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::RequireFailed), "{uri}");
+    }
+    assert!(forwarded(&read(&mut h, "db://prod/orders")));
+    assert!(forwarded(&read(&mut h, "file:///srv/public/readme.md")));
+    assert!(forwarded(&read(&mut h, "file:///srv/public/a%20b.md")));
+}
+
+#[test]
 fn allow_lists_meet_uris_as_the_server_names_them() {
     let policy = r#"{"version":"1","default":"deny","tools":{},"resources":{"default":"deny",
       "rules":{"git://repo?ref=main":{},"postgres://user@host/db":{},"https://api.example.com":{},

@@ -3,11 +3,12 @@
 
 use super::Engine;
 use crate::explain;
-use crate::json::{JsonStr, Kind as JsonKind, Value};
+use crate::json::{self, JsonStr, Kind as JsonKind, Value};
 use crate::mcp::{self, Id, Invalid};
 use crate::outcome::{Reason, ToolLabel};
 use crate::policy::{Action, DefaultAction, Kind, Limit, Rules, Surface, ToolId};
-use crate::reply::Denial;
+use crate::reply::{push_json_string, Denial};
+use crate::subslice::offset_in;
 use crate::uri;
 
 /// One call being judged (borrowing the request body).
@@ -142,7 +143,18 @@ impl Engine {
         };
         let names =
             std::iter::once(decoded.as_ref()).chain(readings.iter().skip(1).map(String::as_str));
-        for reading in names {
+        for (i, reading) in names.enumerate() {
+            // Conditions on `args.uri` read the URI as this reading has it: a server that
+            // reads `db://prod/%75sers` reads `db://prod/users`.
+            let respelled = (i > 0)
+                .then(|| arguments.and_then(|p| with_uri(p, name, reading)))
+                .flatten();
+            let arguments = match &respelled {
+                Some(text) => {
+                    json::parse_strict(text.as_bytes(), self.config.settings.max_json_depth).ok()
+                }
+                None => arguments,
+            };
             let (rules, denial) = self.judge_name(surface, reading, arguments, usage);
             if out.rules.is_none() {
                 out.rules = rules.map(|(_, r)| r);
@@ -285,6 +297,21 @@ enum Use {
     /// Only touches it (completions, subscriptions): it must not be hidden, denied or
     /// outside the policy, but conditions on arguments and limits on use do not apply.
     Access,
+}
+
+/// The JSON text of `params` with its `uri` member, whose string content is `uri`, written
+/// as `reading`.
+fn with_uri(params: Value<'_>, uri: JsonStr<'_>, reading: &str) -> Option<String> {
+    let raw = params.raw();
+    let start = offset_in(raw.as_bytes(), uri.raw().as_bytes())?;
+    // The quotes around the content.
+    let before = raw.get(..start.checked_sub(1)?)?;
+    let after = raw.get(start.checked_add(uri.raw().len())?.checked_add(1)?..)?;
+    let mut text = String::with_capacity(raw.len() + reading.len());
+    text.push_str(before);
+    push_json_string(&mut text, reading);
+    text.push_str(after);
+    Some(text)
 }
 
 /// Why a name the policy does not allow (or hides) is refused.
