@@ -72,6 +72,9 @@ pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static 
                 return Err("a credential with words joined by other than spaces; send one word");
             }
         }
+        if first.eq_ignore_ascii_case(b"basic") && word != first {
+            return basic_credential(std::iter::once(word).chain(words));
+        }
         word
     } else {
         let start = value.iter().position(in_word).unwrap_or(value.len());
@@ -95,10 +98,55 @@ fn base64_digit(b: u8) -> Option<u8> {
     }
 }
 
+/// A `Basic` credential as its decoders read it: every word after the scheme (Python's
+/// `b64decode` skips the spaces between them), without padding, and without the bits its
+/// last character carries beyond its bytes (Go's `BasicAuth` and Python ignore them).
+/// Anything but the standard alphabet is refused: Python skips other characters, so
+/// `dXNl.cjpw` would be another spelling of `dXNlcjpw` to it.
+fn basic_credential<'a>(
+    words: impl Iterator<Item = &'a [u8]>,
+) -> Result<Cow<'a, [u8]>, &'static str> {
+    const REFUSED: &str =
+        "a Basic credential that is not standard base64 (A-Z a-z 0-9 + /, = only at its end)";
+    let mut text = Vec::new();
+    for w in words {
+        text.extend_from_slice(w);
+    }
+    let end = text.iter().rposition(|b| *b != b'=').map_or(0, |e| e + 1);
+    let digits = text.get(..end).unwrap_or_default();
+    if !digits
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return Err(REFUSED);
+    }
+    let mut out = Vec::with_capacity(digits.len());
+    push_without_spare_bits(digits, &mut out);
+    Ok(Cow::Owned(out))
+}
+
+/// Appends base64 `part` in the URL alphabet, with the bits its last character carries
+/// beyond its bytes cleared.
+fn push_without_spare_bits(part: &[u8], out: &mut Vec<u8>) {
+    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let spare = match part.len() % 4 {
+        2 => 0b1111,
+        3 => 0b11,
+        _ => 0,
+    };
+    let last = part.len().saturating_sub(1);
+    for (i, &b) in part.iter().enumerate() {
+        let mut d = base64_digit(b).unwrap_or(0);
+        if i == last {
+            d &= !spare;
+        }
+        out.push(*URL.get(usize::from(d)).unwrap_or(&b'A'));
+    }
+}
+
 /// One spelling of a JWT: the URL alphabet, and no bits beyond the bytes in each part.
 /// Other text is left as it is.
 fn canonical_base64(word: &[u8]) -> Cow<'_, [u8]> {
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     // Only a JWT (three parts, a JSON header first): short keys people choose, like
     // `team-1` and `team-2`, differ in just those bits.
     let jwt = word.starts_with(b"eyJ") && word.iter().filter(|&&b| b == b'.').count() == 2;
@@ -110,19 +158,7 @@ fn canonical_base64(word: &[u8]) -> Cow<'_, [u8]> {
         if n > 0 {
             out.push(b'.');
         }
-        let spare = match part.len() % 4 {
-            2 => 0b1111,
-            3 => 0b11,
-            _ => 0,
-        };
-        let last = part.len().saturating_sub(1);
-        for (i, &b) in part.iter().enumerate() {
-            let mut d = base64_digit(b).unwrap_or(0);
-            if i == last {
-                d &= !spare;
-            }
-            out.push(*URL.get(usize::from(d)).unwrap_or(&b'A'));
-        }
+        push_without_spare_bits(part, &mut out);
     }
     if out == word {
         Cow::Borrowed(word)

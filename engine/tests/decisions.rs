@@ -454,6 +454,30 @@ fn grant_sources() {
     ));
     let o = one.request(&grant("Bearer eyJh.eyJi.a-_b"), &body);
     assert_eq!(reason(&o), Some(Reason::RateLimited));
+    // A Basic credential as Go's `BasicAuth` and Python's `b64decode` read it: the spare
+    // bits of its last character, and its words joined (Python skips the spaces). Other
+    // characters, which Python skips too, are refused.
+    assert!(forwarded(&one.request(&grant("Basic dXNlcjpwYXM="), &body)));
+    for spelling in [
+        "Basic dXNlcjpwYXN=",
+        "Basic dXNlcjpwYXO",
+        "basic dXNlcjpwYXP==",
+        "Basic dXNl cjpwYXM=",
+        "Basic dXNlcjpw YXM=",
+    ] {
+        let o = one.request(&grant(spelling), &body);
+        assert_eq!(reason(&o), Some(Reason::RateLimited), "{spelling:?}");
+    }
+    for spelling in [
+        "Basic dXNl.cjpwYXM=",
+        "Basic dXNl*cjpwYXM=",
+        "Basic dXNl-cjpwYXM=",
+        "Basic dXNl=cjpwYXM=",
+    ] {
+        let o = one.request(&grant(spelling), &body);
+        assert_eq!(status(&o), 400, "{spelling:?}");
+    }
+    assert!(forwarded(&one.request(&grant("Basic dXNlcjpwYXQ="), &body)));
     // Other tokens keep every bit: people choose keys like `team-1` and `team-2`.
     assert!(forwarded(&one.request(&grant("Bearer team-1"), &body)));
     assert!(forwarded(&one.request(&grant("Bearer team-2"), &body)));

@@ -193,7 +193,11 @@ fn conditions_on_the_uri_read_it_as_the_server_does() {
         "db://prod/%2575sers",
         "db://prod/u%73ers?x=1",
     ] {
-        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::DenyIfMatched), "{uri}");
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::DenyIfMatched),
+            "{uri}"
+        );
     }
     for uri in [
         "file:///srv/private/key",
@@ -201,7 +205,11 @@ fn conditions_on_the_uri_read_it_as_the_server_does() {
         "file:///srv/public/%2e%2e/private/key",
         "file:///srv/public/..%2fprivate/key",
     ] {
-        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::RequireFailed), "{uri}");
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::RequireFailed),
+            "{uri}"
+        );
     }
     assert!(forwarded(&read(&mut h, "db://prod/orders")));
     assert!(forwarded(&read(&mut h, "file:///srv/public/readme.md")));
