@@ -362,6 +362,43 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
             "{method}"
         );
     }
+    // Shapes a lenient server may read as naming one: refused, as prompts/get refuses them.
+    for params in [
+        r#"[{"type":"ref/prompt","name":"other"},{"name":"a","value":""}]"#,
+        r#"{"ref":{"type":"ref/prompt","name":["other"]}}"#,
+        r#"{"ref":{"type":"ref/resource","uri":["file:///secret/{x}"]}}"#,
+        r#"{"ref":"{\"type\":\"ref/prompt\",\"name\":\"other\"}"}"#,
+        r#"{"ref":[{"type":"ref/prompt","name":"other"}]}"#,
+        r#"{"ref":{"type":"ref/prompt"}}"#,
+        r#"{"argument":{"name":"a","value":""}}"#,
+        r#""other""#,
+    ] {
+        let o = h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{params}}}"#
+            ),
+        );
+        assert_eq!(status(&o), 400, "{params}: {}", reply_body(&o));
+    }
+    for params in [
+        r#"["file:///secret/k"]"#,
+        r#"{"uri":["file:///secret/k"]}"#,
+        "{}",
+    ] {
+        let o = h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{params}}}"#
+            ),
+        );
+        assert_eq!(status(&o), 400, "{params}: {}", reply_body(&o));
+    }
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe"}"#,
+    );
+    assert_eq!(status(&o), 400, "{}", reply_body(&o));
     // A look-alike of `ref` is refused, not passed around the check.
     let o = h.post(
         "k",
@@ -370,6 +407,8 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
     assert_eq!(status(&o), 400, "{}", reply_body(&o));
     // Without prompts or resources sections neither is judged.
     let mut plain = Harness::new(SEED);
+    let positional = r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":[1]}"#;
+    assert!(forwarded(&plain.post("k", positional)));
     assert!(forwarded(&complete(&mut plain, m, &prompt("anything"))));
     assert!(forwarded(&subscribe(
         &mut plain,

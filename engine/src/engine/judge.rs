@@ -59,31 +59,50 @@ impl Engine {
         id: Option<Id<'a>>,
         params: Option<Value<'a>>,
     ) -> Result<Option<Call<'a>>, Invalid> {
-        let object = |v: Option<Value<'a>>| v.filter(|v| v.kind() == JsonKind::Object);
-        // Without params (or a ref) there is nothing named: the server refuses it.
-        let Some(p) = object(params) else {
+        let judged = |kind| self.policy().surface(kind).is_some();
+        if !(judged(Kind::Resource) || completion && judged(Kind::Prompt)) {
             return Ok(None);
+        }
+        // Shapes `prompts/get` and `resources/read` refuse are refused here too: a lenient
+        // server may read positional params, or a name inside an array as the name.
+        let object = |v: Option<Value<'a>>, what: &str| match v {
+            Some(v) if v.kind() == JsonKind::Object => Ok(v),
+            _ => Err(Invalid(format!("{what} must be an object"))),
         };
+        let string = |v: Option<Value<'a>>, what: &str| match v {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| Invalid(format!("{what} must be a string"))),
+        };
+        let p = object(params, "params")?;
         let (name, uri) = if completion {
             let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
-            let Some(r) = object(reference) else {
-                return Ok(None);
-            };
+            let r = object(reference, "params.ref")?;
             let [_, name, uri] = mcp::known_members(r, &REF_KEYS, "params.ref")?;
-            (name, uri)
+            let named = (
+                string(name, "params.ref.name")?,
+                string(uri, "params.ref.uri")?,
+            );
+            if named == (None, None) {
+                return Err(Invalid("params.ref must have a name or a uri".into()));
+            }
+            named
         } else {
             let [_, _, _, uri, ..] = mcp::known_members(p, &mcp::PARAMS_KEYS, "params")?;
+            let uri = string(uri, "params.uri")?;
+            if uri.is_none() {
+                return Err(Invalid("params.uri is required".into()));
+            }
             (None, uri)
         };
         // One request gets one answer: a denial if either is denied.
         let mut out = None;
         for (kind, named) in [(Kind::Prompt, name), (Kind::Resource, uri)] {
-            let Some(named) = named.and_then(|n| n.as_str()) else {
+            let Some(named) = named.filter(|_| judged(kind)) else {
                 continue;
             };
-            if self.policy().surface(kind).is_none() {
-                continue;
-            }
             let call = self.judge(kind, id, named, None, Use::Access);
             let denied = call.denial.is_some();
             out = Some(call);
