@@ -247,6 +247,12 @@ impl Surface {
         self.entries.get(i).map(|e| (ToolId(i), e))
     }
 
+    /// The most specific glob entry `name` matches, passing over exact entries: the rules
+    /// a name the policy does not list by name falls under.
+    pub fn lookup_glob(&self, name: &str) -> Option<&Rules> {
+        most_specific(&self.globs, name).and_then(|(_, i)| self.entries.get(*i))
+    }
+
     /// Whether calls to `name` are judged at all: a valid tool or prompt name, or one of
     /// other visible ASCII that an exact entry lists (never through a glob, which could
     /// catch a namespaced spelling such as `cache/delete` of a name it does not mean).
@@ -344,7 +350,14 @@ impl Policy {
     /// conditions and argument-valued increments, and those of `all_tools`.
     pub fn argument_paths(&self, tool: &str) -> Vec<&ArgPath> {
         let mut paths = Vec::new();
-        if let Some((_, r)) = self.tools.lookup(tool) {
+        // A hidden tool falls under what a tool the policy does not name would: its own
+        // conditions must not show through the header check.
+        let rules = if self.tools.is_hidden(tool) {
+            self.tools.lookup_glob(tool)
+        } else {
+            self.tools.lookup(tool).map(|(_, r)| r)
+        };
+        if let Some(r) = rules {
             for c in r.require.iter().chain(&r.deny_if) {
                 paths.push(&c.path);
             }

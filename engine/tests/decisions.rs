@@ -169,6 +169,28 @@ fn hide_denies_at_call_time() {
         reason(&all.call("k", "anything", "{}")),
         Some(Reason::Hidden)
     );
+    // A hidden name is answered as its unnamed neighbours are: one that is no valid tool
+    // name as such, one under a glob that denies as the glob does.
+    let mut globbed = Harness::new(
+        r#"{"version":"1","default":"deny","hide":["github:secret","admin_secret","db_drop"],"tools":{"admin_*":{"action":"deny","reason":"Admin tools are off limits."},"db_*":{}}}"#,
+    );
+    for (hidden, neighbour) in [
+        ("github:secret", "github:other"),
+        ("admin_secret", "admin_whatever"),
+    ] {
+        let o = globbed.call("k", hidden, "{}");
+        assert_eq!(reason(&o), Some(Reason::Hidden), "{hidden}");
+        let n = globbed.call("k", neighbour, "{}");
+        assert_eq!(
+            reply_body(&o).replace(hidden, "NAME"),
+            reply_body(&n).replace(neighbour, "NAME"),
+        );
+    }
+    // Under a glob that allows, its neighbours reach the server: it can only be refused.
+    assert_eq!(
+        reason(&globbed.call("k", "db_drop", "{}")),
+        Some(Reason::Hidden)
+    );
     // Nor does a hidden tool's own rule show: not its reason, nor its limits.
     let mut ruled = Harness::new(
         r#"{"version":"1","default":"deny","hide":["cache_delete"],"tools":{"cache_delete":{"action":"deny","reason":"Deletes go through the ticket queue.","limits":[{"counter":"d","window":"minute","max":1}]}}}"#,

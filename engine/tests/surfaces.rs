@@ -550,6 +550,35 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
 }
 
 #[test]
+fn an_mcp_param_header_does_not_show_a_hidden_tools_conditions() {
+    let policy = |hidden: bool| {
+        format!(
+            r#"{{"version":"1","default":"deny","hide":[{}],"tools":{{"secret_tool":{{"deny_if":[{{"path":"args.zone","op":"eq","value":"prod"}}]}}}}}}"#,
+            if hidden { r#""secret_tool""# } else { "" }
+        )
+    };
+    let head = [
+        ("content-type", "application/json"),
+        ("authorization", "k"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "secret_tool"),
+        ("mcp-param-zone", "x"),
+    ];
+    let body = call_body(1, "secret_tool", r#"{"other":"x"}"#);
+    let mut hidden = Harness::new(&policy(true));
+    let o = hidden.request(&head, &body);
+    assert_eq!(reason(&o), Some(Reason::Hidden), "{}", reply_body(&o));
+    // What a tool the policy does not name gets with the same header and body.
+    let mut unnamed = Harness::new(r#"{"version":"1","default":"deny"}"#);
+    let n = unnamed.request(&head, &body);
+    assert_eq!(reply_body(&o), reply_body(&n));
+    // Not hidden, the header check reads the argument its condition judges.
+    let mut listed = Harness::new(&policy(false));
+    assert_eq!(status(&listed.request(&head, &body)), 400);
+}
+
+#[test]
 fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
     let mut h = Harness::new(
         r#"{"version":"1","default":"allow","tools":{

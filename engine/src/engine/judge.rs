@@ -136,14 +136,9 @@ impl Engine {
             return out;
         };
         let invalid = match kind {
-            Kind::Tool => (!surface.judges_name(&decoded)).then_some((
-                Reason::InvalidToolName,
-                "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
-            )),
-            Kind::Prompt => (!surface.judges_name(&decoded)).then_some((
-                Reason::InvalidName,
-                "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
-            )),
+            Kind::Tool | Kind::Prompt => {
+                (!surface.judges_name(&decoded)).then(|| invalid_name(kind))
+            }
             Kind::Resource => (!uri::is_acceptable(&decoded) || uri::is_unreadable(&decoded)).then_some((
                 Reason::InvalidName,
                 "the URI has whitespace, control characters or backslashes, a web host outside ASCII or in IPv6, a Windows drive written other than file:///C:/path, or is over 2048 characters",
@@ -191,16 +186,12 @@ impl Engine {
                 }
             }
             if let Some((reason, rule, why)) = denial {
-                // A hidden name is refused word for word as a name the policy does not
-                // allow: its configured reason would tell the agent that it exists.
-                let hidden = reason == Reason::Hidden;
-                let configured = rules
-                    .and_then(|(_, r)| r.reason.as_deref())
-                    .filter(|_| !hidden);
-                let mut d = self.denial(kind, &out.name, reason, rule, configured, &why);
-                if hidden {
-                    d.shown_as = Some((Reason::NotAllowed, surface.rule_path("default")));
-                }
+                let d = if reason == Reason::Hidden {
+                    self.hidden_denial(surface, &out.name, reading, rule)
+                } else {
+                    let configured = rules.and_then(|(_, r)| r.reason.as_deref());
+                    self.denial(kind, &out.name, reason, rule, configured, &why)
+                };
                 out.denial = Some(d);
                 out.rules = rules.map(|(_, r)| r);
                 break;
@@ -241,16 +232,7 @@ impl Engine {
                 )),
                 None => None,
                 Some((_, r)) => match r.action {
-                    Action::Deny => Some((
-                        Reason::ToolDenied,
-                        format!("{}.action", r.path),
-                        format!("this {} may not be used", surface.kind.noun()),
-                    )),
-                    Action::RequireApproval => Some((
-                        Reason::ApprovalRequired,
-                        format!("{}.action", r.path),
-                        "it requires human approval, which this gateway cannot grant".into(),
-                    )),
+                    Action::Deny | Action::RequireApproval => action_denial(surface.kind, r),
                     Action::Allow if usage == Use::Access => None,
                     Action::Allow => r
                         .require
@@ -279,6 +261,35 @@ impl Engine {
             }
         };
         (rules, denial)
+    }
+
+    /// The denial of a hidden name, as operators see it (`hidden`), told to the agent as
+    /// a name the policy does not name would be: a name that is no valid name is refused
+    /// as such, a glob rule that denies its neighbours denies it alike, and otherwise it is
+    /// not allowed by the default. Its own rules (reason, conditions, limits) never show.
+    fn hidden_denial(&self, surface: &Surface, name: &str, reading: &str, rule: String) -> Denial {
+        let kind = surface.kind;
+        let (reason, shown_rule, why, configured) =
+            if kind != Kind::Resource && !crate::names::is_tool_name(reading) {
+                let (reason, why) = invalid_name(kind);
+                (reason, "params".to_string(), why.to_string(), None)
+            } else {
+                match surface
+                    .lookup_glob(reading)
+                    .and_then(|r| Some((action_denial(kind, r)?, r)))
+                {
+                    Some(((reason, path, why), r)) => (reason, path, why, r.reason.as_deref()),
+                    None => (
+                        Reason::NotAllowed,
+                        surface.rule_path("default"),
+                        NOT_ALLOWED.to_string(),
+                        None,
+                    ),
+                }
+            };
+        let mut d = self.denial(kind, name, Reason::Hidden, rule, configured, &why);
+        d.shown_as = Some((reason, shown_rule));
+        d
     }
 
     /// A denial with its message.
@@ -331,6 +342,36 @@ fn with_uri(params: Value<'_>, uri: JsonStr<'_>, reading: &str) -> Option<String
     push_json_string(&mut text, reading);
     text.push_str(after);
     Some(text)
+}
+
+/// Why a name that is no valid tool or prompt name is refused.
+fn invalid_name(kind: Kind) -> (Reason, &'static str) {
+    match kind {
+        Kind::Tool => (
+            Reason::InvalidToolName,
+            "the name is not a valid MCP tool name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
+        ),
+        _ => (
+            Reason::InvalidName,
+            "the name is not a valid prompt name (1 to 128 characters of A-Z a-z 0-9 _ . -) nor one the policy lists",
+        ),
+    }
+}
+
+/// The denial a rule's action makes whatever the arguments, if any: reason, rule path, why.
+fn action_denial(kind: Kind, r: &Rules) -> Option<(Reason, String, String)> {
+    let (reason, why) = match r.action {
+        Action::Deny => (
+            Reason::ToolDenied,
+            format!("this {} may not be used", kind.noun()),
+        ),
+        Action::RequireApproval => (
+            Reason::ApprovalRequired,
+            "it requires human approval, which this gateway cannot grant".into(),
+        ),
+        Action::Allow => return None,
+    };
+    Some((reason, format!("{}.action", r.path), why))
 }
 
 /// Why a name the policy does not allow (or hides) is refused.
