@@ -73,7 +73,12 @@ pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static 
             }
         }
         if first.eq_ignore_ascii_case(b"basic") && word != first {
-            return basic_credential(std::iter::once(word).chain(words));
+            // Python joins the words after the scheme, Node's `split(' ')[1]` takes the
+            // first: each a reading of its own, so more than one is refused.
+            if words.next().is_some() {
+                return Err("a Basic credential of more than one word; send one word");
+            }
+            return basic_credential(word);
         }
         word
     } else {
@@ -98,22 +103,20 @@ fn base64_digit(b: u8) -> Option<u8> {
     }
 }
 
-/// A `Basic` credential as its decoders read it: every word after the scheme (Python's
-/// `b64decode` skips the spaces between them), without padding, and without the bits its
-/// last character carries beyond its bytes (Go's `BasicAuth` and Python ignore them).
+/// A `Basic` credential as its decoders read it: without padding, without a lone last
+/// digit, and without the bits its last character carries beyond its bytes (Go's
+/// `BasicAuth` and Python ignore them).
 /// Anything but the standard alphabet is refused: Python skips other characters, so
 /// `dXNl.cjpw` would be another spelling of `dXNlcjpw` to it.
-fn basic_credential<'a>(
-    words: impl Iterator<Item = &'a [u8]>,
-) -> Result<Cow<'a, [u8]>, &'static str> {
+fn basic_credential(text: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
     const REFUSED: &str =
         "a Basic credential that is not standard base64 (A-Z a-z 0-9 + /, = only at its end)";
-    let mut text = Vec::new();
-    for w in words {
-        text.extend_from_slice(w);
-    }
     let end = text.iter().rposition(|b| *b != b'=').map_or(0, |e| e + 1);
-    let digits = text.get(..end).unwrap_or_default();
+    let mut digits = text.get(..end).unwrap_or_default();
+    // A lone last digit holds no byte: Node's decoder drops it.
+    if digits.len() % 4 == 1 {
+        digits = digits.get(..digits.len() - 1).unwrap_or_default();
+    }
     if !digits
         .iter()
         .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')

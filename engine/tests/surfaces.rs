@@ -211,6 +211,12 @@ fn conditions_on_the_uri_read_it_as_the_server_does() {
             "{uri}"
         );
     }
+    // Params that the reading's re-read refuses (keys differing by case deep inside) deny.
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"db://prod/%75sers","_meta":{"y":{"k":1,"K":2}}}}"#,
+    );
+    assert!(!forwarded(&o));
     assert!(forwarded(&read(&mut h, "db://prod/orders")));
     assert!(forwarded(&read(&mut h, "file:///srv/public/readme.md")));
     assert!(forwarded(&read(&mut h, "file:///srv/public/a%20b.md")));

@@ -165,7 +165,21 @@ impl Engine {
                 .flatten();
             let arguments = match &respelled {
                 Some(text) => {
-                    json::parse_strict(text.as_bytes(), self.config.settings.max_json_depth).ok()
+                    match json::parse_strict(text.as_bytes(), self.config.settings.max_json_depth) {
+                        Ok(v) => Some(v),
+                        // Conditions cannot read this reading: fail closed.
+                        Err(_) => {
+                            out.denial = Some(self.denial(
+                                kind,
+                                &out.name,
+                                Reason::InvalidName,
+                                "params".into(),
+                                None,
+                                "the params cannot be read under every reading of the URI",
+                            ));
+                            break;
+                        }
+                    }
                 }
                 None => arguments,
             };
