@@ -114,15 +114,16 @@ impl ListRules<'_> {
         }
         check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
         let id = msg.get("id").and_then(id_key);
-        let awaited = pending.iter().find(|p| {
+        let awaited = pending.iter().any(|p| {
             crate::json::parse_strict(p.id.as_bytes(), 2)
                 .ok()
                 .and_then(id_key)
                 .is_some_and(|k| Some(k) == id)
         });
-        match awaited {
-            Some(p) => self.filter_message(msg, p.kind),
-            None => self.by_shape(msg),
+        if awaited {
+            self.filter_message(msg)
+        } else {
+            self.by_shape(msg)
         }
     }
 
@@ -132,27 +133,19 @@ impl ListRules<'_> {
         if !self.hides_anything() {
             return Ok(None);
         }
-        let Some(result) = msg.get("result").filter(|r| r.kind() == JsonKind::Object) else {
-            return Ok(None);
-        };
-        // Members that only resemble these names could be read as them: withheld.
-        check_member_names(result, &RESULT_KEYS, "result").map_err(|e| e.0)?;
-        // A list answer lists one kind.
-        match [Kind::Tool, Kind::Resource, Kind::Prompt]
-            .into_iter()
-            .find(|&k| self.filters(k) && k.arrays().iter().any(|(a, _)| result.get(a).is_some()))
+        if msg
+            .get("result")
+            .is_none_or(|r| r.kind() != JsonKind::Object)
         {
-            Some(kind) => self.filter_message(msg, kind),
-            None => Ok(None),
+            return Ok(None);
         }
+        self.filter_message(msg)
     }
 
-    /// Filters one JSON-RPC message as an answer listing `kind`.
-    pub(crate) fn filter_message(
-        &self,
-        msg: Value<'_>,
-        kind: Kind,
-    ) -> Result<Option<String>, String> {
+    /// Filters one JSON-RPC message as a list answer: every list it holds of a kind the
+    /// policy hides, not only the kind awaited (the id of a batch's `tools/list` may also
+    /// be its `resources/list`'s, and a lenient client reads whichever list it finds).
+    pub(crate) fn filter_message(&self, msg: Value<'_>) -> Result<Option<String>, String> {
         let Some(result) = msg.get("result") else {
             return Ok(None);
         };
@@ -163,25 +156,26 @@ impl ListRules<'_> {
         let outer = msg.raw();
         // Where each array that lost entries starts, its length, and what it keeps.
         let mut cuts: Vec<(usize, usize, Vec<&str>)> = Vec::new();
-        for &(array, name_key) in kind.arrays() {
-            let Some(list) = result.get(array) else {
-                continue;
-            };
-            if let Some(kept) = self.kept(list, kind, array, name_key)? {
-                let start = offset_in(outer.as_bytes(), list.raw().as_bytes())
-                    .ok_or("internal offset error")?;
-                cuts.push((start, list.raw().len(), kept));
+        let filtered = [Kind::Tool, Kind::Resource, Kind::Prompt]
+            .into_iter()
+            .filter(|&k| self.filters(k));
+        for kind in filtered {
+            for &(array, name_key) in kind.arrays() {
+                let Some(list) = result.get(array) else {
+                    continue;
+                };
+                if let Some(kept) = self.kept(list, kind, array, name_key)? {
+                    let start = offset_in(outer.as_bytes(), list.raw().as_bytes())
+                        .ok_or("internal offset error")?;
+                    cuts.push((start, list.raw().len(), kept));
+                }
             }
         }
         if cuts.is_empty() {
             return Ok(None);
         }
-        // At most two arrays, in the order the server wrote them.
-        if let [a, b] = cuts.as_mut_slice() {
-            if a.0 > b.0 {
-                std::mem::swap(a, b);
-            }
-        }
+        // Spliced in the order the server wrote them.
+        crate::sort::heapsort(&mut cuts, |a, b| a.0 < b.0);
         let mut out = String::with_capacity(outer.len());
         let mut at = 0;
         for (start, len, kept) in &cuts {

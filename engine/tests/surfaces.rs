@@ -810,6 +810,41 @@ fn resource_template_lists_lose_hidden_templates() {
     }
 }
 
+#[test]
+fn answers_lose_every_hidden_kind_whatever_was_awaited() {
+    let policy = r#"{"version":"1","default":"allow","hide":["cache_delete"],
+      "resources":{"default":"allow","hide":["file:///secret/*"]},
+      "prompts":{"default":"allow","hide":["admin_*"]}}"#;
+    let h = Harness::new(policy);
+    let rules = h.engine.list_rules();
+    let tools = r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"cache_get"},{"name":"cache_delete"}]}}"#;
+    let resources = r#"{"jsonrpc":"2.0","id":5,"result":{"resources":[{"uri":"file:///secret/key"},{"uri":"file:///srv/a"}]}}"#;
+    // A batch asking `tools/list` and `resources/list` under one id: each answer loses what
+    // is hidden of its own kind, whichever kind the id was awaited as.
+    let batch = format!("[{tools},{resources}]");
+    for kind in [Kind::Tool, Kind::Resource] {
+        let out = rules
+            .json_body(batch.as_bytes(), &pending_kind("5", kind))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"[{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"cache_get"}]}},{"jsonrpc":"2.0","id":5,"result":{"resources":[{"uri":"file:///srv/a"}]}}]"#,
+            "{kind:?}"
+        );
+    }
+    // One result holding every kind of list, in any order: all of them lose their hidden
+    // entries, spliced where the server wrote them.
+    let all = r#"{"jsonrpc":"2.0","id":5,"result":{"prompts":[{"name":"admin_reset"},{"name":"summarize"}],"resources":[{"uri":"file:///secret/k"}],"tools":[{"name":"cache_delete"},{"name":"x"}],"resourceTemplates":[{"uriTemplate":"file:///secret/{n}"},{"uriTemplate":"a://{x}"}]}}"#;
+    for p in [pending_kind("5", Kind::Prompt), Vec::new()] {
+        let out = rules.json_body(all.as_bytes(), &p).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"jsonrpc":"2.0","id":5,"result":{"prompts":[{"name":"summarize"}],"resources":[],"tools":[{"name":"x"}],"resourceTemplates":[{"uriTemplate":"a://{x}"}]}}"#
+        );
+    }
+}
+
 fn pending_kind(id: &str, kind: Kind) -> Vec<PendingList> {
     vec![PendingList {
         id: id.into(),

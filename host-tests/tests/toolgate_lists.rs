@@ -293,6 +293,36 @@ fn resources_and_prompts_lists_lose_their_hidden_entries() {
     );
 }
 
+#[test]
+fn lists_of_two_kinds_under_one_id_each_lose_their_hidden_entries() {
+    let config = r#"{"version":"1","default":"allow","hide":["cache_delete"],
+        "resources":{"default":"allow","hide":["file:///secret/*"]}}"#;
+    let envoy = start(config);
+    let w = envoy.worker(0);
+    // The id is awaited as a tools list and as a resources list; a server answering both,
+    // in either order, and a lenient client reading both, see neither hidden entry.
+    let request = r#"[{"jsonrpc":"2.0","id":5,"method":"tools/list"},{"jsonrpc":"2.0","id":5,"method":"resources/list"}]"#;
+    let tools = r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"cache_get"},{"name":"cache_delete"}]}}"#;
+    let resources = r#"{"jsonrpc":"2.0","id":5,"result":{"resources":[{"uri":"file:///secret/key"},{"uri":"file:///srv/a"}]}}"#;
+    let kept_tools = r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"cache_get"}]}}"#;
+    let kept_resources =
+        r#"{"jsonrpc":"2.0","id":5,"result":{"resources":[{"uri":"file:///srv/a"}]}}"#;
+    for (answer, expected) in [
+        (
+            format!("[{tools},{resources}]"),
+            format!("[{kept_tools},{kept_resources}]"),
+        ),
+        (
+            format!("[{resources},{tools}]"),
+            format!("[{kept_resources},{kept_tools}]"),
+        ),
+    ] {
+        let ex = w.send(mcp_as("k", request).upstream_response(UpstreamResponse::json(answer)));
+        assert_vm_alive(&envoy, &ex);
+        assert_eq!(ex.body_text(), expected);
+    }
+}
+
 /// A request that awaits no list, sent as a client of `hide` would.
 fn other_exchange(config: &str, body: &str, response: UpstreamResponse) -> Exchange {
     let envoy = start(config);
