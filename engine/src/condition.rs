@@ -172,6 +172,10 @@ pub struct Condition {
     pub op: Op,
     /// The condition's place in the policy (`tools.x.require[0]`), reported in denials.
     pub rule: String,
+    /// Values that count as equal to the literals of `eq`, `neq`, `in` and `not_in` (never
+    /// shown to the agent): for a condition on a resource's `args.uri`, the server readings
+    /// of each URI literal, since the URI is judged under each reading too.
+    pub also_equal: Vec<Owned>,
 }
 
 /// The outcome of one condition under one reading.
@@ -282,16 +286,29 @@ impl Condition {
         };
         match &self.op {
             Op::Exists(want) => bool_truth(*want),
-            Op::Eq(lit) => equality(lit, v),
-            Op::Neq(lit) => negate(equality(lit, v)),
-            Op::In(lits) => membership(lits, v),
-            Op::NotIn(lits) => negate(membership(lits, v)),
+            Op::Eq(lit) => self.or_also_equal(equality(lit, v), v),
+            Op::Neq(lit) => negate(self.or_also_equal(equality(lit, v), v)),
+            Op::In(lits) => self.or_also_equal(membership(lits, v), v),
+            Op::NotIn(lits) => negate(self.or_also_equal(membership(lits, v), v)),
             Op::Lt(n) => ordering(n, v, |o| o == Ordering::Less),
             Op::Lte(n) => ordering(n, v, |o| o != Ordering::Greater),
             Op::Gt(n) => ordering(n, v, |o| o == Ordering::Greater),
             Op::Gte(n) => ordering(n, v, |o| o != Ordering::Less),
             Op::Regex(re) => text_truth(v, &|t| re.is_match(t)),
             Op::Contains(lit) => contains(lit, v),
+        }
+    }
+}
+
+impl Condition {
+    /// `equal` (whether `v` equals a literal), or equal to one of `also_equal`.
+    fn or_also_equal(&self, equal: Truth, v: Value<'_>) -> Truth {
+        if equal == Truth::Holds || self.also_equal.is_empty() {
+            return equal;
+        }
+        match membership(&self.also_equal, v) {
+            Truth::Fails => equal,
+            other => other,
         }
     }
 }
@@ -469,6 +486,7 @@ mod tests {
             path: ArgPath::parse(path).unwrap(),
             op,
             rule: "test".into(),
+            also_equal: Vec::new(),
         }
     }
 

@@ -223,6 +223,60 @@ fn conditions_on_the_uri_read_it_as_the_server_does() {
 }
 
 #[test]
+fn uris_compared_in_conditions_meet_the_request_under_each_reading() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","resources":{"default":"allow","rules":{
+         "file:///srv/*":{"require":[{"path":"args.uri","op":"in","value":["file:///srv/My%20Report.pdf","file:///srv/a.txt?v=2"]}]},
+         "db://prod/*":{"deny_if":[{"path":"args.uri","op":"eq","value":"db://prod/%75sers"}]},
+         "notes://*":{"require":[{"path":"args.uri","op":"neq","value":"notes://vault/a/../secret"}]}}}}"#,
+    );
+    // The URIs an allow-list names, as written, pass: each reading of the request meets
+    // the same reading of the literal.
+    for uri in ["file:///srv/My%20Report.pdf", "file:///srv/a.txt?v=2"] {
+        assert!(forwarded(&read(&mut h, uri)), "{uri}");
+    }
+    for uri in [
+        "file:///srv/Other.pdf",
+        "file:///srv/My%20Report.pdf/../../etc/passwd",
+        "file:///srv/a.txt?v=3",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::RequireFailed),
+            "{uri}"
+        );
+    }
+    // A denied URI is denied however either side spells it.
+    for uri in ["db://prod/users", "db://prod/%75sers", "db://prod/./users"] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::DenyIfMatched),
+            "{uri}"
+        );
+    }
+    assert!(forwarded(&read(&mut h, "db://prod/orders")));
+    for uri in [
+        "notes://vault/secret",
+        "notes://VAULT/%73ecret",
+        "notes://vault/a/../secret",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::RequireFailed),
+            "{uri}"
+        );
+    }
+    assert!(forwarded(&read(&mut h, "notes://vault/public")));
+    // The denial shows the literals as the policy writes them, not their readings.
+    let o = read(&mut h, "file:///srv/Other.pdf");
+    let body = reply_body(&o);
+    assert!(
+        body.contains("My%20Report.pdf") && !body.contains("My Report.pdf"),
+        "{body}"
+    );
+}
+
+#[test]
 fn allow_lists_meet_uris_as_the_server_names_them() {
     let policy = r#"{"version":"1","default":"deny","tools":{},"resources":{"default":"deny",
       "rules":{"git://repo?ref=main":{},"postgres://user@host/db":{},"https://api.example.com":{},

@@ -419,14 +419,19 @@ fn read_rules(
     if let Some(d) = f.get("description") {
         string(d, &path.key("description"), "a string", problems);
     }
-    let require = f
+    let mut require = f
         .get("require")
         .map(|r| read_conditions(r, &path.key("require"), problems))
         .unwrap_or_default();
-    let deny_if = f
+    let mut deny_if = f
         .get("deny_if")
         .map(|r| read_conditions(r, &path.key("deny_if"), problems))
         .unwrap_or_default();
+    if kind == Kind::Resource {
+        for c in require.iter_mut().chain(deny_if.iter_mut()) {
+            add_uri_readings(c);
+        }
+    }
     let limits = f
         .get("limits")
         .map(|l| read_limits(l, &path.key("limits"), counters, problems))
@@ -446,6 +451,33 @@ fn read_rules(
         limits,
         path: path.rule(),
     })
+}
+
+/// A URI compared for equality in a condition on `args.uri` also equals its server
+/// readings: conditions read the requested URI under each reading, so an allow-list naming
+/// `file:///srv/My%20Report.pdf` must meet that URI read as `file:///srv/My Report.pdf`.
+fn add_uri_readings(c: &mut Condition) {
+    if !c.path.segments().eq(["uri"]) {
+        return;
+    }
+    let literals: &[Owned] = match &c.op {
+        Op::Eq(l) | Op::Neq(l) => std::slice::from_ref(l),
+        Op::In(ls) | Op::NotIn(ls) => ls,
+        _ => return,
+    };
+    let mut also: Vec<Owned> = Vec::new();
+    for l in literals {
+        let Owned::String(text) = l else {
+            continue;
+        };
+        for reading in crate::uri::readings(text).into_iter().skip(1) {
+            let reading = Owned::String(reading);
+            if !literals.contains(&reading) && !also.contains(&reading) {
+                also.push(reading);
+            }
+        }
+    }
+    c.also_equal = also;
 }
 
 fn read_conditions(v: Value<'_>, path: &Path, problems: &mut Problems) -> Vec<Condition> {
@@ -537,6 +569,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
         path: arg?,
         op: op?,
         rule: path.rule(),
+        also_equal: Vec::new(),
     })
 }
 
