@@ -232,11 +232,8 @@ impl Engine {
     ) {
         let rules = surface.lookup(name);
         let denial = if surface.is_hidden(name) {
-            Some((
-                Reason::Hidden,
-                surface.rule_path("hide"),
-                NOT_ALLOWED.to_string(),
-            ))
+            // No explanation: `hidden_denial` words what the agent is told.
+            Some((Reason::Hidden, surface.rule_path("hide"), String::new()))
         } else {
             match rules {
                 None if surface.default == DefaultAction::Deny => Some((
