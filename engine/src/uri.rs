@@ -126,6 +126,60 @@ pub fn readings(uri: &str) -> Vec<String> {
     out
 }
 
+/// Every reading [`readings`] gives, and for a URI template (RFC 6570) also the readings of
+/// a URI it expands to: `file:///secret{/name}` names `file:///secret/x`, which a `hide`
+/// glob `file:///secret/*` matches although the template's text does not. Hiding and
+/// access judge templates by these; rule names keep to [`readings`].
+pub fn readings_with_template(uri: &str) -> Vec<String> {
+    let mut out = readings(uri);
+    if let Some(sample) = template_sample(uri) {
+        for r in readings(&sample) {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// What a URI template expands to with each variable `x`, as its operator writes it
+/// (`{/a}` is `/x`, `{?a,b}` `?a=x`, `{a}` and `{+a}` `x`). `None` when `uri` has no
+/// complete expression.
+fn template_sample(uri: &str) -> Option<String> {
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    let mut expanded = false;
+    while let Some((before, after)) = rest.split_once('{') {
+        let Some((expression, tail)) = after.split_once('}') else {
+            break;
+        };
+        out.push_str(before);
+        let mut chars = expression.chars();
+        let operator = chars.next();
+        let first_name = || {
+            let names = chars.as_str();
+            let end = names.find([',', ':', '*']).unwrap_or(names.len());
+            names.get(..end).unwrap_or("")
+        };
+        match operator {
+            Some(c @ ('/' | '.' | '#')) => {
+                out.push(c);
+                out.push('x');
+            }
+            Some(c @ (';' | '?' | '&')) => {
+                out.push(c);
+                out.push_str(first_name());
+                out.push_str("=x");
+            }
+            _ => out.push('x'),
+        }
+        rest = tail;
+        expanded = true;
+    }
+    out.push_str(rest);
+    expanded.then_some(out)
+}
+
 /// `s` split before its first byte in `set` (ASCII, so always at a character boundary).
 fn split_any<'a>(s: &'a str, set: &[u8]) -> (&'a str, &'a str) {
     let at = s.bytes().position(|b| set.contains(&b)).unwrap_or(s.len());
@@ -269,6 +323,24 @@ fn ipv4(host: &str) -> Option<[u8; 4]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_are_read_as_a_uri_they_expand_to() {
+        for (template, sample) in [
+            ("file:///secret{/name}", "file:///secret/x"),
+            ("file:///secret/{name}", "file:///secret/x"),
+            ("file:///{+path}", "file:///x"),
+            ("notes://{id}{?v,w}", "notes://x?v=x"),
+            ("a://b{;p*}{&q:3}{#f}{.ext}", "a://b;p=x&q=x#x.x"),
+        ] {
+            assert_eq!(template_sample(template).as_deref(), Some(sample));
+            assert!(readings_with_template(template).contains(&sample.to_string()));
+        }
+        for plain in ["file:///a", "file:///a{b", "file:///a}b{"] {
+            assert_eq!(template_sample(plain), None, "{plain}");
+            assert_eq!(readings_with_template(plain), readings(plain));
+        }
+    }
 
     #[test]
     fn lenient_readings() {

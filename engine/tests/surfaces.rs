@@ -359,9 +359,21 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
             "{spelling}"
         );
     }
-    let hidden = complete(&mut h, m, &template("file:///secret/{name}"));
-    assert_eq!(reason(&hidden), Some(Reason::Hidden));
-    assert!(reply_body(&hidden).contains(r#""reason":"not_allowed""#));
+    // A template names what it expands to, whatever its expressions' operators.
+    for t in [
+        "file:///secret/{name}",
+        "file:///secret{/name}",
+        "file:///secret/{+p}",
+    ] {
+        let hidden = complete(&mut h, m, &template(t));
+        assert_eq!(reason(&hidden), Some(Reason::Hidden), "{t}");
+        assert!(reply_body(&hidden).contains(r#""reason":"not_allowed""#));
+    }
+    assert!(forwarded(&complete(
+        &mut h,
+        m,
+        &template("file:///{+path}")
+    )));
     assert_eq!(
         reason(&complete(&mut h, m, &template("file:///etc/{file}"))),
         Some(Reason::ToolDenied)
@@ -834,7 +846,7 @@ fn resource_template_lists_lose_hidden_templates() {
         );
     }
     let rules = h.engine.list_rules();
-    let templates = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///srv/{name}","name":"srv"},{"uriTemplate":"file:///secret/{name}","name":"secret"},{"uriTemplate":"notes://{id}","name":"notes"}]}}"#;
+    let templates = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///srv/{name}","name":"srv"},{"uriTemplate":"file:///secret/{name}","name":"secret"},{"uriTemplate":"file:///secret{/name}","name":"s2"},{"uriTemplate":"notes://{id}","name":"notes"}]}}"#;
     let expected = r#"{"jsonrpc":"2.0","id":8,"result":{"resourceTemplates":[{"uriTemplate":"file:///srv/{name}","name":"srv"},{"uriTemplate":"notes://{id}","name":"notes"}]}}"#;
     for p in [pending_kind("8", Kind::Resource), Vec::new()] {
         let out = rules.json_body(templates.as_bytes(), &p).unwrap().unwrap();

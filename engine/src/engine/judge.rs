@@ -151,7 +151,7 @@ impl Engine {
         // A resource is judged as sent and as lenient servers would read it: a denial
         // under any reading denies, and the limits of every rule met count it.
         let readings = if kind == Kind::Resource {
-            uri::readings(&decoded)
+            uri::readings_with_template(&decoded)
         } else {
             Vec::new()
         };
