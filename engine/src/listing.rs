@@ -81,8 +81,9 @@ impl ListRules<'_> {
             return false;
         };
         match kind {
-            Kind::Resource => uri::readings_with_template(name)
+            Kind::Resource => uri::readings(name)
                 .iter()
+                .chain(&uri::template_readings(name))
                 .any(|r| surface.is_hidden(r)),
             Kind::Tool if self.hide_denied_tools => {
                 !surface.judges_name(name) || surface.always_denied(name)

@@ -374,6 +374,25 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
         m,
         &template("file:///{+path}")
     )));
+    // Under `default: deny` a rule naming a template's text allows its completions: what it
+    // expands to is read for hiding only.
+    let mut strict = Harness::new(
+        r#"{"version":"1","default":"allow","resources":{"default":"deny","hide":["notes://secret/*"],
+          "rules":{"notes://{id}":{},"notes://secret{/id}":{}}}}"#,
+    );
+    assert!(forwarded(&complete(
+        &mut strict,
+        m,
+        &template("notes://{id}")
+    )));
+    assert_eq!(
+        reason(&complete(&mut strict, m, &template("notes://secret{/id}"))),
+        Some(Reason::Hidden)
+    );
+    assert_eq!(
+        reason(&complete(&mut strict, m, &template("notes://other/{id}"))),
+        Some(Reason::NotAllowed)
+    );
     assert_eq!(
         reason(&complete(&mut h, m, &template("file:///etc/{file}"))),
         Some(Reason::ToolDenied)

@@ -148,10 +148,20 @@ impl Engine {
             out.denial = Some(self.denial(kind, &out.name, reason, "params".into(), None, why));
             return out;
         }
+        // A template is hidden when a URI it expands to is.
+        if kind == Kind::Resource
+            && uri::template_readings(&decoded)
+                .iter()
+                .any(|r| surface.is_hidden(r))
+        {
+            let rule = surface.rule_path("hide");
+            out.denial = Some(self.hidden_denial(surface, &out.name, &decoded, rule));
+            return out;
+        }
         // A resource is judged as sent and as lenient servers would read it: a denial
         // under any reading denies, and the limits of every rule met count it.
         let readings = if kind == Kind::Resource {
-            uri::readings_with_template(&decoded)
+            uri::readings(&decoded)
         } else {
             Vec::new()
         };
