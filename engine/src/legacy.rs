@@ -83,6 +83,7 @@ pub fn may_answer(data: &[u8]) -> bool {
         b"toolgate-",
         b"\"tools\"",
         b"\"resources\"",
+        b"\"resourceTemplates\"",
         b"\"prompts\"",
     ]
     .iter()
@@ -146,6 +147,18 @@ mod tests {
             policy,
             hide_denied_tools: false,
             max_depth: 64,
+        }
+    }
+
+    #[test]
+    fn every_list_array_is_looked_for() {
+        use crate::policy::Kind;
+        // The cheap test must not pass over any array a list answer holds its entries in.
+        for kind in [Kind::Tool, Kind::Resource, Kind::Prompt] {
+            for (array, _) in kind.arrays() {
+                let data = format!(r#"{{"result":{{"{array}":[]}}}}"#);
+                assert!(may_answer(data.as_bytes()), "{array}");
+            }
         }
     }
 

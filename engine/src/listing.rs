@@ -44,7 +44,7 @@ impl Kind {
     /// The arrays a list answer of this kind holds its entries in, each with the member
     /// that names an entry: resource templates are judged by their text, as resources by
     /// their URI.
-    fn arrays(self) -> &'static [(&'static str, &'static str)] {
+    pub(crate) fn arrays(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Kind::Tool => &[("tools", "name")],
             Kind::Resource => &[("resources", "uri"), ("resourceTemplates", "uriTemplate")],

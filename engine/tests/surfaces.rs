@@ -1087,6 +1087,22 @@ fn response_modes() {
 }
 
 #[test]
+fn a_watched_stream_loses_hidden_templates() {
+    // The 2024-11-05 transport answers every request on the GET stream, which awaits no list:
+    // a templates list there is filtered by its shape, even when it holds no other list.
+    let h = Harness::new(RESOURCES);
+    let rules = h.engine.list_rules();
+    let mut f = SseFilter::new(Vec::new(), 1 << 20);
+    let event = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"resourceTemplates\":[{\"uriTemplate\":\"file:///secret/{n}\"},{\"uriTemplate\":\"a://{x}\"}]}}\n\n";
+    let mut out = f.push(&rules, event);
+    out.extend(f.finish(&rules));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"resourceTemplates\":[{\"uriTemplate\":\"a://{x}\"}]}}\n\n"
+    );
+}
+
+#[test]
 fn watch_modes() {
     let sse: Option<&[u8]> = Some(b"text/event-stream");
     let hiding = Harness::new(r#"{"version":"1","default":"allow","hide":["secret"]}"#);

@@ -1,6 +1,7 @@
 //! Any event stream, cut into any chunks: the filter never panics, and no event a client
-//! would read as the awaited tools/list response lists a hidden tool; on a watched GET
-//! stream (no list awaited, the 2024-11-05 transport) no tools list does.
+//! would read as the awaited tools/list response lists a hidden tool or resource (a
+//! resources list under the awaited id included); on a watched GET stream (no list
+//! awaited, the 2024-11-05 transport) no list does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -47,7 +48,7 @@ fn client_events(stream: &[u8]) -> Vec<Vec<u8>> {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, stream)) = data.split_first() else { return };
-    let Ok(config) = load(br#"{"version":"1","default":"allow","hide":["cache_delete"]}"#) else { return };
+    let Ok(config) = load(br#"{"version":"1","default":"allow","hide":["cache_delete"],"resources":{"default":"allow","hide":["file:///secret/*"]}}"#) else { return };
     let store = MemoryStore::new();
     let Ok(engine) = Engine::new(config, "fuzz", &store, [3; 16]) else { return };
     let rules = engine.list_rules();
@@ -75,6 +76,13 @@ fuzz_target!(|data: &[u8]| {
                 for t in tools {
                     let name = t.get("name").and_then(|n| n.as_str()).unwrap_or("");
                     assert!(!name.eq_ignore_ascii_case("cache_delete"), "hidden tool passed: {}", String::from_utf8_lossy(&out));
+                }
+            }
+            // Awaited as a tools list or not, no answer lists a hidden resource or template.
+            for (array, key) in [("/result/resources", "uri"), ("/result/resourceTemplates", "uriTemplate")] {
+                for r in m.pointer(array).and_then(|t| t.as_array()).into_iter().flatten() {
+                    let uri = r.get(key).and_then(|n| n.as_str()).unwrap_or("");
+                    assert!(!uri.starts_with("file:///secret/"), "hidden resource passed: {}", String::from_utf8_lossy(&out));
                 }
             }
         }
