@@ -9,7 +9,7 @@
 //! 13). `require` passes only if it holds under every reading; `deny_if` triggers if it
 //! could hold under any.
 
-use crate::fold::alias_eq;
+use crate::fold::{alias_eq, fold_eq, Folded};
 use crate::json::{
     first_after_whitespace, Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned,
     OwnedNumber, Validator, Value,
@@ -348,10 +348,16 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
             _ => false,
         },
         (Owned::String(s), Kind::Bool) => v.raw().eq_ignore_ascii_case(s.trim()),
-        // A number spelled another way, for a server that takes the argument as a number.
-        (Owned::String(s), Kind::String) => Number::parse(s.trim()).is_some_and(|a| {
-            lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
-        }),
+        // The same text to a server that trims, lower-cases or normalises the value (an
+        // e-mail address or host name, a path on a case-insensitive file system, Python's
+        // `.strip()`), or a number spelled another way, for a server that takes the
+        // argument as a number.
+        (Owned::String(s), Kind::String) => {
+            v.as_str().is_some_and(|t| fold_eq(t.chars(), s.chars()))
+                || Number::parse(s.trim()).is_some_and(|a| {
+                    lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
+                })
+        }
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
             e.next()
@@ -430,12 +436,30 @@ fn contains(lit: &Owned, v: Value<'_>) -> Truth {
         }
     }
     match (lit, truth) {
-        (Owned::String(needle), Truth::Fails) => text_truth(v, &|t| {
+        (Owned::String(needle), Truth::Fails) => match text_truth(v, &|t| {
             crate::substring::find(t.as_bytes(), needle.as_bytes()).is_some()
-        }),
+        }) {
+            Truth::Fails if folded_contains(v, needle) => Truth::Unsure,
+            other => other,
+        },
         (_, Truth::Fails) if v.kind() != Kind::Array && !v.is_null() => Truth::Unsure,
         _ => truth,
     }
+}
+
+/// Whether a string value holds `needle` once both are folded as a server that trims,
+/// lower-cases or normalises text reads them. A needle that folds to nothing (spaces,
+/// invisible characters) is in every text, so it is not read this way.
+fn folded_contains(v: Value<'_>, needle: &str) -> bool {
+    let Some(text) = v.as_str() else {
+        return false;
+    };
+    let needle: String = Folded::new(needle.chars()).collect();
+    if needle.is_empty() {
+        return false;
+    }
+    let text: String = Folded::new(text.chars()).collect();
+    crate::substring::find(text.as_bytes(), needle.as_bytes()).is_some()
 }
 
 /// Whether `test` holds of a value's text: a string's, exactly; what a lax server might make
@@ -857,6 +881,41 @@ mod tests {
         assert!(!c.required_holds(None));
         assert!(!c.deny_triggers(None));
         assert!(cond("args.n", Op::Exists(false)).required_holds(None));
+    }
+
+    #[test]
+    fn strings_a_server_may_fold_into_the_literal_are_unsure() {
+        // An address a mail server reads case-insensitively, a key a tool trims, a
+        // full-width or zero-width spelling a server normalises away.
+        let ceo = cond("args.to", Op::Eq(lit(r#""ceo@corp.example""#)));
+        for v in [
+            r#""CEO@Corp.Example""#,
+            r#"" ceo@corp.example\n""#,
+            r#""ｃｅｏ@corp.example""#,
+            r#""ceo\u200b@corp.example""#,
+            r#"["Ceo@corp.example"]"#,
+        ] {
+            assert_eq!(
+                eval(&ceo, &format!(r#"{{"to":{v}}}"#)),
+                (false, true),
+                "{v}"
+            );
+        }
+        assert_eq!(eval(&ceo, r#"{"to":"ceo@corp.example"}"#), (true, true));
+        assert_eq!(eval(&ceo, r#"{"to":"cfo@corp.example"}"#), (false, false));
+        // Negated and listed: unsure fails a `require` and triggers a `deny_if`.
+        let not_secret = cond("args.key", Op::Neq(lit(r#""secret""#)));
+        assert_eq!(eval(&not_secret, r#"{"key":"Secret"}"#), (false, true));
+        assert_eq!(eval(&not_secret, r#"{"key":"public"}"#), (true, true));
+        let allowed = cond("args.key", Op::NotIn(vec![lit(r#""secret""#)]));
+        assert_eq!(eval(&allowed, r#"{"key":"SECRET"}"#), (false, true));
+        // contains: the folded needle in the folded text, unless the needle folds away.
+        let has = cond("args.q", Op::Contains(lit(r#""drop table""#)));
+        assert_eq!(eval(&has, r#"{"q":"x; DROP  TABLE users"}"#), (false, true));
+        assert_eq!(eval(&has, r#"{"q":"select 1"}"#), (false, false));
+        let space = cond("args.q", Op::Contains(lit(r#"" ""#)));
+        assert_eq!(eval(&space, r#"{"q":"ab"}"#), (false, false));
+        assert_eq!(eval(&space, r#"{"q":"a b"}"#), (true, true));
     }
 
     #[test]

@@ -169,6 +169,16 @@ const CASES: &[Case] = &[
         )),
     ),
     ("op_not_in", r#"{"region":"eu"}"#, None),
+    // Case and padding a server may fold away: "CN " may be read as "cn".
+    (
+        "op_not_in",
+        r#"{"region":"CN "}"#,
+        Some((
+            "require_failed",
+            "tools.op_not_in.require[0]",
+            "argument \"region\" must be none of [\"cn\", \"ru\"].",
+        )),
+    ),
     (
         "op_not_in",
         r#"{"region":"cn"}"#,
@@ -276,6 +286,15 @@ const CASES: &[Case] = &[
             "deny_if_matched",
             "tools.op_contains.deny_if[0]",
             "argument \"path\" must not contain \"..\".",
+        )),
+    ),
+    (
+        "op_contains",
+        r#"{"path":"/srv/a","tags":["dev","Prod"]}"#,
+        Some((
+            "deny_if_matched",
+            "tools.op_contains.deny_if[1]",
+            "argument \"tags\" must not contain \"prod\".",
         )),
     ),
     (
