@@ -29,6 +29,7 @@ pub mod query;
 pub mod ratelimit;
 pub mod regex;
 pub mod reply;
+pub mod respelling;
 pub mod rls;
 mod sort;
 pub mod sse;

@@ -88,7 +88,7 @@ impl ListRules<'_> {
             Kind::Tool if self.hide_denied_tools => {
                 !surface.judges_name(name) || surface.always_denied(name)
             }
-            _ => surface.is_hidden(name),
+            _ => surface.hides(name),
         }
     }
 

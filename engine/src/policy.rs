@@ -4,6 +4,7 @@
 use crate::condition::{ArgPath, Condition};
 use crate::pattern::{most_specific, Pattern};
 use crate::ratelimit::Window;
+use crate::respelling::{Met, Respellings};
 use std::num::NonZeroU64;
 
 /// What happens to a name no entry matches.
@@ -172,6 +173,9 @@ pub struct Surface {
     pub(crate) exact: Vec<(String, usize)>,
     /// Glob entries, in policy order.
     pub(crate) globs: Vec<(Pattern, usize)>,
+    /// Tool or prompt entries and hidden names by the respellings a lenient server may
+    /// look a name up by (empty for resources).
+    pub(crate) respellings: Respellings,
 }
 
 impl Surface {
@@ -185,6 +189,7 @@ impl Surface {
             entries: Vec::new(),
             exact: Vec::new(),
             globs: Vec::new(),
+            respellings: Respellings::default(),
         }
     }
 
@@ -229,6 +234,27 @@ impl Surface {
             }
         }
         crate::sort::heapsort(&mut self.exact, |a, b| a.0 < b.0);
+        if fold {
+            self.respellings = Respellings::new(&self.entries, &self.hide);
+        }
+    }
+
+    /// What the respellings of `name` meet, for a tool or prompt name (not a URI, not a
+    /// name outside the MCP tool-name characters).
+    pub fn respelled(&self, name: &str) -> Option<Met<'_>> {
+        self.folds_case()
+            .then(|| self.respellings.meet(name))
+            .flatten()
+    }
+
+    /// The entries the respellings of `name` meet.
+    fn respelled_rules<'a>(&'a self, met: &'a Met<'a>) -> impl Iterator<Item = &'a Rules> + 'a {
+        met.entries().filter_map(|i| self.entries.get(i))
+    }
+
+    /// Whether `name` is hidden as sent or under a respelling.
+    pub fn hides(&self, name: &str) -> bool {
+        self.is_hidden(name) || self.respelled(name).is_some_and(|m| m.hidden)
     }
 
     /// The entry governing `name`: an exact entry, else the most specific glob.
@@ -280,15 +306,20 @@ impl Surface {
     /// Whether every call to `name` is denied whatever its arguments (hidden, unlisted
     /// under `default: deny`, or an action other than allow).
     pub fn always_denied(&self, name: &str) -> bool {
-        if self.is_hidden(name) {
+        if self.hides(name) {
             return true;
         }
-        match self.lookup(name) {
+        let denies = |r: &Rules| {
+            (!r.listed && self.default == DefaultAction::Deny) || r.action != Action::Allow
+        };
+        let as_sent = match self.lookup(name) {
             None => self.default == DefaultAction::Deny,
-            Some((_, r)) => {
-                (!r.listed && self.default == DefaultAction::Deny) || r.action != Action::Allow
-            }
-        }
+            Some((_, r)) => denies(r),
+        };
+        as_sent
+            || self
+                .respelled(name)
+                .is_some_and(|m| self.respelled_rules(&m).any(denies))
     }
 
     /// The path of a field of this surface in the policy (`hide`, `resources.default`).
@@ -352,12 +383,17 @@ impl Policy {
         let mut paths = Vec::new();
         // A hidden tool falls under what a tool the policy does not name would: its own
         // conditions must not show through the header check.
-        let rules = if self.tools.is_hidden(tool) {
+        let hidden = self.tools.hides(tool);
+        let rules = if hidden {
             self.tools.lookup_glob(tool)
         } else {
             self.tools.lookup(tool).map(|(_, r)| r)
         };
-        if let Some(r) = rules {
+        let met = self.tools.respelled(tool).filter(|_| !hidden);
+        let respelled = met
+            .iter()
+            .flat_map(|m| m.entries().filter_map(|i| self.tools.entries.get(i)));
+        for r in rules.into_iter().chain(respelled) {
             for c in r.require.iter().chain(&r.deny_if) {
                 paths.push(&c.path);
             }

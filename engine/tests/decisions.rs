@@ -149,6 +149,88 @@ fn names_match_case_insensitively_and_invalid_names_are_refused() {
 }
 
 #[test]
+fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
+    // Dispatchers that look a tool up by `name.replace("-", "_")`, `camelCase(name)` or
+    // its letters alone run `cache_delete` for each of these.
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","hide":["secret_tool","admin_*"],"tools":{
+            "cache_delete":{"action":"deny","reason":"Deletes are not allowed."},
+            "drop_*":{"action":"deny"},
+            "cache_cas":{"limits":[{"counter":"cas","window":"minute","max":3,"scope":"grant"}]},
+            "transfer":{"deny_if":[{"path":"args.amount","op":"gt","value":100}]}}}"#,
+    );
+    for name in [
+        "cache-delete",
+        "cacheDelete",
+        "CacheDelete",
+        "cache.delete",
+        "cachedelete",
+        "CACHEDELETE",
+        "_cache__delete_",
+    ] {
+        let o = h.call("k", name, "{}");
+        assert_eq!(reason(&o), Some(Reason::ToolDenied), "{name}");
+        assert!(
+            reply_body(&o).contains("Deletes are not allowed."),
+            "{name}"
+        );
+    }
+    // Globs match whole words of the respelling, not its letters.
+    for name in ["dropTable", "drop-table", "Drop.Table"] {
+        assert_eq!(
+            reason(&h.call("k", name, "{}")),
+            Some(Reason::ToolDenied),
+            "{name}"
+        );
+    }
+    for name in ["dropped_rows", "droppedRows", "dropper"] {
+        assert!(forwarded(&h.call("k", name, "{}")), "{name}");
+    }
+    // Hidden names stay hidden, and the agent is told what an unnamed name gets.
+    for name in ["secretTool", "secret-tool", "adminReset", "admin.reset"] {
+        let o = h.call("k", name, "{}");
+        assert_eq!(reason(&o), Some(Reason::Hidden), "{name}");
+        assert!(!reply_body(&o).contains("secret_tool"), "{name}");
+    }
+    // Conditions and limits apply to every spelling; one count is shared.
+    let o = h.call("k", "Transfer-", r#"{"amount":500}"#);
+    assert_eq!(reason(&o), Some(Reason::DenyIfMatched));
+    assert!(forwarded(&h.call("k", "TRANSFER", r#"{"amount":5}"#)));
+    for name in ["cache_cas", "cache-cas", "cacheCas"] {
+        assert!(forwarded(&h.call("g", name, "{}")), "{name}");
+    }
+    let o = h.call("g", "CacheCas", "{}");
+    assert_eq!(reason(&o), Some(Reason::RateLimited));
+    assert!(forwarded(&h.call("other", "cacheCAS", "{}")));
+    // A respelling only adds: an allowed name as sent stays allowed when its respelling
+    // meets nothing, and a name denied as sent stays denied.
+    let mut strict = Harness::new(
+        r#"{"version":"1","default":"deny","tools":{"cache_cas":{},"deleteAll":{},"delete_*":{"action":"deny"}}}"#,
+    );
+    assert!(forwarded(&strict.call("k", "cache_cas", "{}")));
+    assert_eq!(
+        reason(&strict.call("k", "cache-cas", "{}")),
+        Some(Reason::NotAllowed)
+    );
+    assert_eq!(
+        reason(&strict.call("k", "delete_all", "{}")),
+        Some(Reason::ToolDenied)
+    );
+    assert!(forwarded(&strict.call("k", "deleteAll", "{}")));
+    // Two entries one respelling reaches: a call naming either meets both.
+    let mut twins = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"get_item":{},"getItem":{"action":"deny"}}}"#,
+    );
+    for name in ["get_item", "GET_ITEM", "get-item", "getitem"] {
+        assert_eq!(
+            reason(&twins.call("k", name, "{}")),
+            Some(Reason::ToolDenied),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn hide_denies_at_call_time() {
     let mut h = Harness::new(
         r#"{"version":"1","default":"allow","hide":["cache_delete"],"tools":{"cache_flush":{}}}"#,

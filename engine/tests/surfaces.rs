@@ -324,6 +324,19 @@ fn prompt_rules() {
         Some(Reason::InvalidName)
     );
     assert!(reply_body(&get(&mut h, "other")).contains(r#""id":"p","error""#));
+    // A respelling a server may look the prompt up by meets its rules.
+    let mut open = Harness::new(
+        r#"{"version":"1","default":"allow","prompts":{"default":"allow","rules":{"admin_reset":{"action":"require_approval"},"drop_*":{"action":"deny"}}}}"#,
+    );
+    for (name, expected) in [
+        ("adminReset", Reason::ApprovalRequired),
+        ("admin-reset", Reason::ApprovalRequired),
+        ("ADMINRESET", Reason::ApprovalRequired),
+        ("dropAll", Reason::ToolDenied),
+    ] {
+        assert_eq!(reason(&get(&mut open, name)), Some(expected), "{name}");
+    }
+    assert!(forwarded(&get(&mut open, "dropped")));
     // Without a prompts section prompts/get is not judged.
     let mut plain = Harness::new(SEED);
     assert!(forwarded(&get(&mut plain, "anything")));
@@ -935,6 +948,22 @@ fn pending_kind(id: &str, kind: Kind) -> Vec<PendingList> {
         id: id.into(),
         kind,
     }]
+}
+
+#[test]
+fn lists_lose_hidden_names_under_any_respelling() {
+    // What a call is denied as hidden under, a list does not show either.
+    let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete","admin_*"]}"#);
+    let rules = h.engine.list_rules();
+    let list = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cacheDelete"},{"name":"cache-delete"},{"name":"AdminReset"},{"name":"administer"},{"name":"cache_get"}]}}"#;
+    let out = rules
+        .json_body(list.as_bytes(), &pending("4"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"administer"},{"name":"cache_get"}]}}"#
+    );
 }
 
 #[test]

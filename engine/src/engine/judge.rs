@@ -167,6 +167,8 @@ impl Engine {
         };
         let names =
             std::iter::once(decoded.as_ref()).chain(readings.iter().skip(1).map(String::as_str));
+        // The exact entry the name as sent meets, if any.
+        let mut as_sent = None;
         for (i, reading) in names.enumerate() {
             // Conditions on `args.uri` read the URI as this reading has it: a server that
             // reads `db://prod/%75sers` reads `db://prod/users`.
@@ -193,32 +195,42 @@ impl Engine {
                 }
                 None => arguments,
             };
-            let (rules, denial) = self.judge_name(surface, reading, arguments, usage);
-            if out.rules.is_none() {
-                out.rules = rules.map(|(_, r)| r);
-                if let (Kind::Tool, Some((id, _))) = (kind, rules) {
-                    out.label = ToolLabel::Policy(id);
-                }
-            } else if let Some((_, r)) =
-                rules.filter(|(_, r)| !out.rules.is_some_and(|o| std::ptr::eq(o, *r)))
-            {
-                // A limit met twice counts once (limits naming one counter merge anyway).
-                for l in &r.limits {
-                    if !out.also.iter().any(|m| std::ptr::eq(*m, l)) {
-                        out.also.push(l);
+            let found = surface.lookup(reading);
+            if i == 0 {
+                as_sent = found
+                    .filter(|(_, r)| r.pattern.is_exact())
+                    .map(|(id, _)| id);
+            }
+            let (rules, denial) =
+                self.judge_name(surface, found, surface.is_hidden(reading), arguments, usage);
+            if self.merge(&mut out, surface, reading, rules, denial) {
+                break;
+            }
+        }
+        // A tool or prompt name is also judged as servers may respell it: what its
+        // respellings meet beyond the name as sent can only deny it or count it more.
+        let lone = as_sent.is_some_and(|id| surface.respellings.add_nothing_to(id.0));
+        if let Some(met) = (out.denial.is_none() && !lone)
+            .then(|| surface.respelled(&decoded))
+            .flatten()
+        {
+            if met.hidden && !surface.is_hidden(&decoded) {
+                let (rules, denial) = self.judge_name(surface, None, true, arguments, usage);
+                self.merge(&mut out, surface, &decoded, rules, denial);
+            } else {
+                for i in met.entries() {
+                    let Some(r) = surface.entries.get(i) else {
+                        continue;
+                    };
+                    if out.rules.is_some_and(|o| std::ptr::eq(o, r)) {
+                        continue;
+                    }
+                    let (rules, denial) =
+                        self.judge_name(surface, Some((ToolId(i), r)), false, arguments, usage);
+                    if self.merge(&mut out, surface, &decoded, rules, denial) {
+                        break;
                     }
                 }
-            }
-            if let Some((reason, rule, why)) = denial {
-                let d = if reason == Reason::Hidden {
-                    self.hidden_denial(surface, &out.name, reading, rule)
-                } else {
-                    let configured = rules.and_then(|(_, r)| r.reason.as_deref());
-                    self.denial(kind, &out.name, reason, rule, configured, &why)
-                };
-                out.denial = Some(d);
-                out.rules = rules.map(|(_, r)| r);
-                break;
             }
         }
         if usage == Use::Access {
@@ -229,19 +241,60 @@ impl Engine {
         out
     }
 
+    /// Adds what one reading of a call met to `out`: its rules (the first met label the
+    /// call, later ones add their limits) and its denial, if any. Whether it denied.
+    fn merge<'a>(
+        &self,
+        out: &mut Call<'a>,
+        surface: &Surface,
+        reading: &str,
+        rules: Option<(ToolId, &'a Rules)>,
+        denial: Option<(Reason, String, String)>,
+    ) -> bool {
+        if out.rules.is_none() {
+            out.rules = rules.map(|(_, r)| r);
+            if let (Kind::Tool, Some((id, _))) = (out.kind, rules) {
+                out.label = ToolLabel::Policy(id);
+            }
+        } else if let Some((_, r)) =
+            rules.filter(|(_, r)| !out.rules.is_some_and(|o| std::ptr::eq(o, *r)))
+        {
+            // A limit met twice counts once (limits naming one counter merge anyway).
+            for l in &r.limits {
+                if !out.also.iter().any(|m| std::ptr::eq(*m, l)) {
+                    out.also.push(l);
+                }
+            }
+        }
+        let Some((reason, rule, why)) = denial else {
+            return false;
+        };
+        let d = if reason == Reason::Hidden {
+            self.hidden_denial(surface, &out.name, reading, rule)
+        } else {
+            let configured = rules.and_then(|(_, r)| r.reason.as_deref());
+            self.denial(out.kind, &out.name, reason, rule, configured, &why)
+        };
+        out.denial = Some(d);
+        out.rules = rules.map(|(_, r)| r);
+        true
+    }
+
+    /// Judges a call under the rules one reading of its name met (`None`: no entry) and
+    /// whether that reading is hidden.
     #[allow(clippy::type_complexity)]
     fn judge_name<'a>(
         &'a self,
         surface: &'a Surface,
-        name: &str,
+        rules: Option<(ToolId, &'a Rules)>,
+        hidden: bool,
         arguments: Option<Value<'_>>,
         usage: Use,
     ) -> (
         Option<(ToolId, &'a Rules)>,
         Option<(Reason, String, String)>,
     ) {
-        let rules = surface.lookup(name);
-        let denial = if surface.is_hidden(name) {
+        let denial = if hidden {
             // No explanation: `hidden_denial` words what the agent is told.
             Some((Reason::Hidden, surface.rule_path("hide"), String::new()))
         } else {
