@@ -21,6 +21,13 @@ const POLICY: &str = r#"{"version":"1","default":"deny","hide":["cache_delete"],
   "cache_set":{"require":[{"path":"args.amount","op":"lte","value":100}]},
   "cache_delete":{}}}"#;
 
+/// The same calls under a policy that allows what it does not name, so a name that only
+/// means a denied tool to a lenient server gets no default denial to hide behind.
+/// Denied: cache_delete, and cache_get with key "secret".
+const OPEN_POLICY: &str = r#"{"version":"1","default":"allow","tools":{
+  "cache_get":{"deny_if":[{"path":"args.key","op":"eq","value":"secret"}]},
+  "cache_delete":{"action":"deny"}}}"#;
+
 fn fold(s: &str) -> String {
     s.nfkc()
         .flat_map(char::to_lowercase)
@@ -36,8 +43,8 @@ fn member<'a>(obj: &'a serde_json::Map<String, Value>, name: &str, lenient: bool
     obj.iter().filter(|(k, _)| fold(k) == name).map(|(_, v)| v).last()
 }
 
-/// Whether a reading of one message is a call the policy denies.
-fn denied(msg: &Value, lenient: bool) -> bool {
+/// Whether a reading of one message is a call the policy denies (`OPEN_POLICY` if `open`).
+fn denied(msg: &Value, lenient: bool, open: bool) -> bool {
     let Some(obj) = msg.as_object() else { return false };
     // Names match policy names ASCII-case-insensitively (Toolgate's documented rule).
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| if lenient { fold(s) } else { s.to_ascii_lowercase() });
@@ -51,6 +58,16 @@ fn denied(msg: &Value, lenient: bool) -> bool {
     let Some(name) = text(member(params, "name", lenient)) else { return false };
     let args = member(params, "arguments", lenient).and_then(Value::as_object);
     let arg = |k: &str| args.and_then(|a| member(a, k, lenient));
+    if open {
+        // A lenient server may look a tool up by its letters and digits alone
+        // (`cache-delete`, `cacheDelete`).
+        let name = if lenient { name.chars().filter(char::is_ascii_alphanumeric).collect() } else { name };
+        return match name.as_str() {
+            "cachedelete" | "cache_delete" => true,
+            "cacheget" | "cache_get" => arg("key").is_some_and(|k| k == "secret" || k.as_str().is_some_and(|s| fold(s) == "secret" && lenient)),
+            _ => false,
+        };
+    }
     match name.as_str() {
         "cache_get" => arg("key").is_some_and(|k| k == "secret" || k.as_str().is_some_and(|s| fold(s) == "secret" && lenient)),
         "cache_set" => match arg("amount") {
@@ -76,7 +93,13 @@ fn readings(body: &[u8]) -> Vec<(Value, bool)> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(config) = load(POLICY.as_bytes()) else { return };
+    for (policy, open) in [(POLICY, false), (OPEN_POLICY, true)] {
+        check(policy, open, data);
+    }
+});
+
+fn check(policy: &str, open: bool, data: &[u8]) {
+    let Ok(config) = load(policy.as_bytes()) else { return };
     let store = MemoryStore::new();
     let Ok(engine) = Engine::new(config, "fuzz", &store, [4; 16]) else { return };
     let headers: &[(&[u8], &[u8])] = &[(b"content-type", b"application/json")];
@@ -92,11 +115,12 @@ fuzz_target!(|data: &[u8]| {
         };
         for m in &messages {
             assert!(
-                !denied(m, lenient),
-                "forwarded a body that a {} reading sees as a denied call: {}",
+                !denied(m, lenient, open),
+                "forwarded a body that a {} reading sees as a denied call under the {} policy: {}",
                 if lenient { "lenient" } else { "serde_json" },
+                if open { "default-allow" } else { "default-deny" },
                 String::from_utf8_lossy(data)
             );
         }
     }
-});
+}
