@@ -247,8 +247,11 @@ impl Surface {
             .flatten()
     }
 
-    /// The entries the respellings of `name` meet.
-    fn respelled_rules<'a>(&'a self, met: &'a Met<'a>) -> impl Iterator<Item = &'a Rules> + 'a {
+    /// The entries the respellings of a name meet.
+    pub(crate) fn respelled_rules<'a>(
+        &'a self,
+        met: &Met<'a>,
+    ) -> impl Iterator<Item = &'a Rules> + 'a {
         met.entries().filter_map(|i| self.entries.get(i))
     }
 
@@ -306,7 +309,8 @@ impl Surface {
     /// Whether every call to `name` is denied whatever its arguments (hidden, unlisted
     /// under `default: deny`, or an action other than allow).
     pub fn always_denied(&self, name: &str) -> bool {
-        if self.hides(name) {
+        let met = self.respelled(name);
+        if self.is_hidden(name) || met.as_ref().is_some_and(|m| m.hidden) {
             return true;
         }
         let denies = |r: &Rules| {
@@ -316,10 +320,7 @@ impl Surface {
             None => self.default == DefaultAction::Deny,
             Some((_, r)) => denies(r),
         };
-        as_sent
-            || self
-                .respelled(name)
-                .is_some_and(|m| self.respelled_rules(&m).any(denies))
+        as_sent || met.is_some_and(|m| self.respelled_rules(&m).any(denies))
     }
 
     /// The path of a field of this surface in the policy (`hide`, `resources.default`).
@@ -383,16 +384,15 @@ impl Policy {
         let mut paths = Vec::new();
         // A hidden tool falls under what a tool the policy does not name would: its own
         // conditions must not show through the header check.
-        let hidden = self.tools.hides(tool);
+        let met = self.tools.respelled(tool);
+        let hidden = self.tools.is_hidden(tool) || met.as_ref().is_some_and(|m| m.hidden);
         let rules = if hidden {
             self.tools.lookup_glob(tool)
         } else {
             self.tools.lookup(tool).map(|(_, r)| r)
         };
-        let met = self.tools.respelled(tool).filter(|_| !hidden);
-        let respelled = met
-            .iter()
-            .flat_map(|m| m.entries().filter_map(|i| self.tools.entries.get(i)));
+        let met = met.filter(|_| !hidden);
+        let respelled = met.iter().flat_map(|m| self.tools.respelled_rules(m));
         for r in rules.into_iter().chain(respelled) {
             for c in r.require.iter().chain(&r.deny_if) {
                 paths.push(&c.path);

@@ -84,10 +84,11 @@ pub struct Met<'a> {
     pub hidden: bool,
 }
 
-impl Met<'_> {
+impl<'a> Met<'a> {
     /// The indexes of the entries met.
-    pub fn entries(&self) -> impl Iterator<Item = usize> + '_ {
-        self.exact.iter().map(|(_, i)| *i).chain(self.glob)
+    pub fn entries(&self) -> impl Iterator<Item = usize> + 'a {
+        let (exact, glob) = (self.exact, self.glob);
+        exact.iter().map(|(_, i)| *i).chain(glob)
     }
 }
 

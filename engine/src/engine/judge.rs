@@ -214,7 +214,8 @@ impl Engine {
             .then(|| surface.respelled(&decoded))
             .flatten()
         {
-            if met.hidden && !surface.is_hidden(&decoded) {
+            // Hidden as sent is denied above, so this hiding is the respelling's.
+            if met.hidden {
                 let (rules, denial) = self.judge_name(surface, None, true, arguments, usage);
                 self.merge(&mut out, surface, &decoded, rules, denial);
             } else {
