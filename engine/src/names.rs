@@ -56,6 +56,28 @@ impl NameKey {
         })
     }
 
+    /// The letters and digits of `name` alone, ASCII lower-cased: `Tools.Call` and
+    /// `tools/call` are `toolscall`, `cache-cas` and `cacheCas` are `cachecas` (what a
+    /// router or registry ignoring separators looks a name up by). `None` for a name over
+    /// [`MAX_NAME_LEN`] bytes.
+    pub fn letters(name: &str) -> Option<NameKey> {
+        if name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME_LEN];
+        let mut len = 0;
+        for c in name.bytes().filter(u8::is_ascii_alphanumeric) {
+            *buf.get_mut(len)? = c.to_ascii_lowercase();
+            len += 1;
+        }
+        Some(NameKey { buf, len })
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
     /// The lower-cased name.
     pub fn as_str(&self) -> &str {
         // Lower-cased ASCII is UTF-8.
@@ -91,15 +113,11 @@ pub fn canonical_method(method: &str) -> Option<Cow<'_, str>> {
     if !is_method_name(method) {
         return None;
     }
-    let (mut letters, mut len) = ([0u8; MAX_NAME_LEN], 0);
-    for c in method.bytes().filter(u8::is_ascii_alphanumeric) {
-        if let Some(slot) = letters.get_mut(len) {
-            *slot = c.to_ascii_lowercase();
-            len += 1;
-        }
-    }
-    let letters = letters.get(..len).unwrap_or_default();
-    if let Some((judged, _)) = JUDGED_METHODS.iter().find(|(_, l)| *l == letters) {
+    let letters = NameKey::letters(method)?;
+    if let Some((judged, _)) = JUDGED_METHODS
+        .iter()
+        .find(|(_, l)| *l == letters.as_bytes())
+    {
         return Some(Cow::Borrowed(judged));
     }
     let b = method.as_bytes();

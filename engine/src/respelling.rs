@@ -11,17 +11,14 @@
 //! those of the most specific glob matching the name's *word* form, and any hiding either
 //! form meets. They only ever add denials and counted limits, never take one away.
 
-use crate::names::{is_tool_name, MAX_NAME_LEN};
+use crate::names::{is_tool_name, NameKey};
 use crate::pattern::{most_specific, Pattern};
 use crate::policy::Rules;
 
 /// `name`'s letters and digits, lower-cased: `cache_cas`, `Cache-CAS` and `cachecas` are
 /// all `cachecas`.
 pub fn bare(name: &str) -> String {
-    name.bytes()
-        .filter(u8::is_ascii_alphanumeric)
-        .map(|c| char::from(c.to_ascii_lowercase()))
-        .collect()
+    NameKey::letters(name).map_or_else(String::new, |k| k.as_str().to_string())
 }
 
 /// `name`'s words, lower-cased and joined by `_`. Words end at `_`, `-` and `.`, and
@@ -143,21 +140,11 @@ impl Respellings {
 
     /// What the respellings of `name` meet; `None` unless it is a valid tool name.
     pub fn meet(&self, name: &str) -> Option<Met<'_>> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
+        if !is_tool_name(name) {
             return None;
         }
-        // One pass: validity and the bare form, on the stack (this runs on every call).
-        let mut buf = [0u8; MAX_NAME_LEN];
-        let mut len = 0;
-        for &c in name.as_bytes() {
-            if c.is_ascii_alphanumeric() {
-                *buf.get_mut(len)? = c.to_ascii_lowercase();
-                len += 1;
-            } else if !matches!(c, b'_' | b'-' | b'.') {
-                return None;
-            }
-        }
-        let key = buf.get(..len)?;
+        let letters = NameKey::letters(name)?;
+        let key = letters.as_bytes();
         let start = self.exact.partition_point(|(n, _)| n.as_bytes() < key);
         let matching = self.exact.get(start..).unwrap_or_default();
         let exact = matching
