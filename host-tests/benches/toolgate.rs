@@ -17,8 +17,8 @@
 use std::time::{Duration, Instant};
 
 use host_tests::workload::{
-    call_body, mcp, probe_request, sized_call, sized_call_to, start_probe, start_toolgate,
-    ONE_LIMIT, T0,
+    call_body, mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe,
+    start_toolgate, ONE_LIMIT, T0,
 };
 use host_tests::{Envoy, Request};
 use toolgate_engine::json::Validator;
@@ -84,16 +84,6 @@ fn batch_of(n: usize) -> String {
         })
         .collect();
     format!("[{}]", calls.join(","))
-}
-
-fn policy_with_tools(n: usize) -> String {
-    let tools: Vec<String> = (0..n)
-        .map(|i| format!(r#""tool_{i}":{{"limits":[{{"counter":"c{}","window":"day","max":1000000000000}}]}}"#, i % 8))
-        .collect();
-    format!(
-        r#"{{"policy":{{"version":"1","default":"deny","tools":{{{}}}}},"max_body_bytes":4194304}}"#,
-        tools.join(",")
-    )
 }
 
 const TEN_CONDITIONS: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cond":{

@@ -13,11 +13,15 @@
 //!     # the module's own functions by name (a module built with its name section kept):
 //!     HOST_PERFMAP=1 TOOLGATE_WASM=... perf record -e cpu-clock target/release/examples/profile_loop
 //!
+//! `PROFILE_TOOLS=N` sends the same 1 KB call to the last tool of the N-tool policy of the
+//! scaling bench instead (`workload::policy_with_tools`), to count what policy size costs.
+//!
 //! `HOST_PERFMAP=1` makes wasmtime write `/tmp/perf-<pid>.map` for perf to name JIT code.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use host_tests::workload::{
-    mcp, probe_request, sized_call, start_probe, start_toolgate, ONE_LIMIT,
+    mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe, start_toolgate,
+    ONE_LIMIT,
 };
 
 fn main() {
@@ -27,11 +31,17 @@ fn main() {
         .unwrap_or(100_000)
         .max(1);
     let probe = std::env::args().any(|a| a == "probe");
+    let tools: Option<usize> = std::env::var("PROFILE_TOOLS")
+        .ok()
+        .and_then(|t| t.parse().ok());
     let body = sized_call(1024);
-    let (envoy, request) = if probe {
-        (start_probe().unwrap(), probe_request(&body))
-    } else {
-        (start_toolgate(ONE_LIMIT).unwrap(), mcp(&body))
+    let (envoy, request) = match tools {
+        _ if probe => (start_probe().unwrap(), probe_request(&body)),
+        Some(n) if n > 0 => (
+            start_toolgate(&policy_with_tools(n)).unwrap(),
+            mcp(&sized_call_to(&format!("tool_{}", n - 1), 1024)),
+        ),
+        _ => (start_toolgate(ONE_LIMIT).unwrap(), mcp(&body)),
     };
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {

@@ -11,6 +11,18 @@ pub const T0: u64 = 1_795_602_660;
 /// One generous limit: every benchmarked call is counted and none is ever refused.
 pub const ONE_LIMIT: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"day","max":1000000000000,"scope":"grant"}]}}},"max_body_bytes":4194304}"#;
 
+/// A default-deny policy of `n` tools `tool_0`.., each with a generous limit on one of 8
+/// counters: the policy-size scaling workload.
+pub fn policy_with_tools(n: usize) -> String {
+    let tools: Vec<String> = (0..n)
+        .map(|i| format!(r#""tool_{i}":{{"limits":[{{"counter":"c{}","window":"day","max":1000000000000}}]}}"#, i % 8))
+        .collect();
+    format!(
+        r#"{{"policy":{{"version":"1","default":"deny","tools":{{{}}}}},"max_body_bytes":4194304}}"#,
+        tools.join(",")
+    )
+}
+
 /// A `tools/call` of `tool` with `args` (JSON text).
 pub fn call_body(tool: &str, args: &str) -> String {
     format!(

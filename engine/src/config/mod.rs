@@ -100,16 +100,17 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
 /// counter keeps its count in one place.
 fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
     use crate::policy::LimitStore;
-    let mut first: Vec<(crate::policy::CounterId, LimitStore, &str)> = Vec::new();
+    // Per counter id (ids are positions in the policy's counters): the first limit's store.
+    let mut first: Vec<Option<(LimitStore, &str)>> = vec![None; c.policy.counters.len()];
     for l in c.policy.limits() {
-        match first.iter().find(|(id, _, _)| *id == l.counter) {
-            Some((_, store, at)) if *store != l.store => problems.push_at(
+        match first.get_mut(l.counter.0) {
+            Some(Some((store, at))) if *store != l.store => problems.push_at(
                 &format!("{prefix}{}.store", l.rule),
                 format!("a different store from the same counter's limit at {prefix}{at}"),
                 "one store for every limit of a counter",
             ),
-            Some(_) => {}
-            None => first.push((l.counter, l.store, &l.rule)),
+            Some(Some(_)) | None => {}
+            Some(slot) => *slot = Some((l.store, &l.rule)),
         }
     }
     for l in c.policy.limits().filter(|l| l.store == LimitStore::Service) {

@@ -13,6 +13,7 @@ use crate::policy::{
 };
 use crate::ratelimit::Window;
 use crate::reply::quoted;
+use std::cmp::Ordering;
 use std::num::NonZeroU64;
 
 /// The policy document's fields: PolicyLayer's, then Toolgate's `resources` and `prompts`.
@@ -109,19 +110,68 @@ fn name_expected(kind: Kind) -> &'static str {
     }
 }
 
-fn same_name(kind: Kind, a: &str, b: &str) -> bool {
+/// Orders names as `kind` matches them: URIs exactly, tool and prompt names ASCII-case-
+/// insensitively, so names equal under this order are the same name.
+fn compare_names(kind: Kind, a: &str, b: &str) -> Ordering {
     match kind {
-        Kind::Resource => a == b,
-        _ => a.eq_ignore_ascii_case(b),
+        Kind::Resource => a.cmp(b),
+        _ => a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
     }
+}
+
+/// Positions in a list of names, kept sorted by name, so a repeat is found in O(log n):
+/// a scan of every earlier name made reading a policy O(n²) (4,000 tools took four billion
+/// instructions to configure).
+#[derive(Default)]
+struct SortedNames(Vec<usize>);
+
+impl SortedNames {
+    /// The position in the list of a name equal to `name` (`Ok`), else `Err` with where
+    /// [`SortedNames::insert`] puts it; `at` reads the list.
+    fn find<'a>(
+        &self,
+        kind: Kind,
+        name: &str,
+        at: &dyn Fn(usize) -> &'a str,
+    ) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|&i| compare_names(kind, at(i), name))
+            .map(|found| self.0.get(found).copied().unwrap_or(0))
+    }
+
+    /// Records that the list holds, at `index`, a name [`SortedNames::find`] placed at `slot`.
+    fn insert(&mut self, slot: usize, index: usize) {
+        self.0.insert(slot.min(self.0.len()), index);
+    }
+}
+
+/// The name at `i` in `names`, or "" past its end.
+fn name_at(names: &[String], i: usize) -> &str {
+    names.get(i).map_or("", String::as_str)
 }
 
 /// Counters seen so far: one window per name, one id per (name, scope).
 #[derive(Default)]
 struct Counters {
     defs: Vec<CounterDef>,
-    /// Where each counter name's window was first given.
-    first: Vec<(String, Window, String)>,
+    /// Each counter name, in the order first seen.
+    names: Vec<String>,
+    /// Per entry of `names`: its window, where that was first given, its id per scope.
+    seen: Vec<(Window, String, [Option<CounterId>; 3])>,
+    /// `names` by name.
+    by_name: SortedNames,
+}
+
+/// Where a scope's id is kept in a counter's entry.
+fn scope_slot(scope: Scope) -> usize {
+    match scope {
+        Scope::Grant => 0,
+        Scope::Session => 1,
+        Scope::Global => 2,
+    }
 }
 
 impl Counters {
@@ -133,36 +183,44 @@ impl Counters {
         window_path: &Path,
         problems: &mut Problems,
     ) -> Option<CounterId> {
-        if let Some((_, w, at)) = self.first.iter().find(|(n, _, _)| *n == name) {
-            if *w != window {
-                problems.push(
-                    window_path,
-                    format!(
-                        "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {at}",
-                        window.name(),
-                        w.name()
-                    ),
-                    "one window for every limit of a counter",
-                );
-                return None;
-            }
-        } else {
-            self.first
-                .push((name.clone(), window, window_path.to_string()));
-        }
-        if let Some(i) = self
-            .defs
-            .iter()
-            .position(|d| d.name == name && d.scope == scope)
+        // Counter names are matched exactly, as URIs are.
+        let index = match self
+            .by_name
+            .find(Kind::Resource, &name, &|i| name_at(&self.names, i))
         {
-            return Some(CounterId(i));
+            Ok(i) => i,
+            Err(slot) => {
+                self.by_name.insert(slot, self.names.len());
+                self.names.push(name.clone());
+                self.seen.push((window, window_path.to_string(), [None; 3]));
+                self.names.len() - 1
+            }
+        };
+        let (first_window, at, ids) = self.seen.get_mut(index)?;
+        if *first_window != window {
+            problems.push(
+                window_path,
+                format!(
+                    "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {at}",
+                    window.name(),
+                    first_window.name()
+                ),
+                "one window for every limit of a counter",
+            );
+            return None;
         }
+        let id = ids.get_mut(scope_slot(scope))?;
+        if let Some(known) = *id {
+            return Some(known);
+        }
+        let new = CounterId(self.defs.len());
         self.defs.push(CounterDef {
             name,
             scope,
             window,
         });
-        Some(CounterId(self.defs.len() - 1))
+        *id = Some(new);
+        Some(new)
     }
 }
 
@@ -288,6 +346,7 @@ fn read_entries(
         return out;
     }
     let mut names: Vec<String> = Vec::new();
+    let mut by_name = SortedNames::default();
     for (name, rules) in v.members() {
         let name = name.decode().into_owned();
         let p = path.key(&name);
@@ -299,17 +358,20 @@ fn read_entries(
             );
             continue;
         }
-        if let Some(other) = names.iter().find(|o| same_name(kind, o, &name)) {
-            problems.push(
-                &p,
-                format!(
-                    "{} differs from {} only by case",
-                    quoted(&name),
-                    quoted(other)
-                ),
-                "names that differ by more than case (they match case-insensitively)",
-            );
-            continue;
+        match by_name.find(kind, &name, &|i| name_at(&names, i)) {
+            Ok(other) => {
+                problems.push(
+                    &p,
+                    format!(
+                        "{} differs from {} only by case",
+                        quoted(&name),
+                        quoted(name_at(&names, other))
+                    ),
+                    "names that differ by more than case (they match case-insensitively)",
+                );
+                continue;
+            }
+            Err(slot) => by_name.insert(slot, names.len()),
         }
         names.push(name.clone());
         if let Some(r) = read_rules(kind, rules, &name, &p, counters, problems) {
@@ -323,17 +385,29 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
     let kind = surface.kind;
     let fold = kind != Kind::Resource;
     let mut seen: Vec<String> = Vec::new();
+    let mut seen_by_name = SortedNames::default();
+    // The entries with rules, by name; hidden names added below are each listed once.
+    let mut entries_by_name = SortedNames::default();
+    for (i, e) in surface.entries.iter().enumerate() {
+        let at = |j: usize| surface.entries.get(j).map_or("", |e| e.name.as_str());
+        if let Err(slot) = entries_by_name.find(kind, &e.name, &at) {
+            entries_by_name.insert(slot, i);
+        }
+    }
     for (p, e) in array(v, path, "a list of names, globs or \"*\"", problems).unwrap_or_default() {
         let Some(name) = string(e, &p, "a name, a glob or \"*\"", problems) else {
             continue;
         };
-        if seen.iter().any(|s| same_name(kind, s, &name)) {
-            problems.push(
-                &p,
-                format!("{} is listed twice", quoted(&name)),
-                "each name once",
-            );
-            continue;
+        match seen_by_name.find(kind, &name, &|i| name_at(&seen, i)) {
+            Ok(_) => {
+                problems.push(
+                    &p,
+                    format!("{} is listed twice", quoted(&name)),
+                    "each name once",
+                );
+                continue;
+            }
+            Err(slot) => seen_by_name.insert(slot, seen.len()),
         }
         seen.push(name.clone());
         if name == "*" {
@@ -352,10 +426,11 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
         // An exact hidden tool without rules still gets an entry: its metrics are labelled.
         if kind == Kind::Tool
             && pattern.is_exact()
-            && !surface
-                .entries
-                .iter()
-                .any(|e| same_name(kind, &e.name, &name))
+            && entries_by_name
+                .find(kind, &name, &|j| {
+                    surface.entries.get(j).map_or("", |e| e.name.as_str())
+                })
+                .is_err()
         {
             surface.entries.push(Rules {
                 name: name.clone(),

@@ -102,6 +102,58 @@ fn counter_window_clash() {
     );
 }
 
+/// Repeats are found wherever they stand among thousands of names (names are looked up in a
+/// sorted index, not scanned), and every other name still loads.
+#[test]
+fn repeats_are_found_among_thousands_of_names() {
+    let n = 3000;
+    let tool = |i: usize| {
+        format!(r#""t_{i}":{{"limits":[{{"counter":"c_{i}","window":"minute","max":5}}]}}"#)
+    };
+    let mut tools: Vec<String> = (0..n).map(tool).collect();
+    // Tools listed later, repeating names far before them: by case, a counter's window.
+    tools.push(r#""T_17":{}"#.into());
+    tools.push(r#""late":{"limits":[{"counter":"c_2024","window":"hour","max":5}]}"#.into());
+    let hide: Vec<String> = (0..n)
+        .map(|i| format!(r#""h_{i}""#))
+        .chain([r#""H_5""#.into(), r#""t_9""#.into()])
+        .collect();
+    let doc = format!(
+        r#"{{"version":"1","default":"deny","hide":[{}],"tools":{{{}}}}}"#,
+        hide.join(","),
+        tools.join(",")
+    );
+    assert_eq!(
+        problems(&doc),
+        [
+            "tools.T_17: \"T_17\" differs from \"t_17\" only by case; expected names that differ by more than case (they match case-insensitively)".into(),
+            "tools.late.limits[0].window: \"hour\" differs from the window \"minute\" counter \"c_2024\" has at tools.t_2024.limits[0].window; expected one window for every limit of a counter".into(),
+            format!("hide[{n}]: \"H_5\" is listed twice; expected each name once"),
+        ]
+    );
+    // Without the repeats: every tool and hidden name is an entry, one counter per tool, and
+    // a hidden name with rules (t_9) keeps its rules.
+    tools.truncate(n);
+    let hide: Vec<String> = (0..n)
+        .map(|i| format!(r#""h_{i}""#))
+        .chain([r#""t_9""#.into()])
+        .collect();
+    let c = ok(&format!(
+        r#"{{"version":"1","default":"deny","hide":[{}],"tools":{{{}}}}}"#,
+        hide.join(","),
+        tools.join(",")
+    ));
+    assert_eq!(c.policy.tools.entries.len(), 2 * n);
+    assert_eq!(c.policy.counters.len(), n);
+    let (_, t9) = c.policy.tools.lookup("T_9").unwrap();
+    assert_eq!(t9.limits.len(), 1);
+    let (_, last) = c.policy.tools.lookup(&format!("t_{}", n - 1)).unwrap();
+    assert_eq!(
+        c.policy.counters[last.limits[0].counter.0].name,
+        format!("c_{}", n - 1)
+    );
+}
+
 #[test]
 fn shared_counters_share_an_id_per_scope() {
     let c = ok(r#"{"version":"1","default":"allow",
