@@ -173,6 +173,11 @@ pub struct Surface {
     pub(crate) exact: Vec<(String, usize)>,
     /// Glob entries, in policy order.
     pub(crate) globs: Vec<(Pattern, usize)>,
+    /// Exact hidden names (normalised), sorted: looking a name up is O(log n), where a scan
+    /// of `hide` was linear in the hidden names for every request and every listed tool.
+    pub(crate) hidden_exact: Vec<String>,
+    /// Hidden globs.
+    pub(crate) hidden_globs: Vec<Pattern>,
     /// Tool or prompt entries and hidden names by the respellings a lenient server may
     /// look a name up by (empty for resources).
     pub(crate) respellings: Respellings,
@@ -189,7 +194,19 @@ impl Surface {
             entries: Vec::new(),
             exact: Vec::new(),
             globs: Vec::new(),
+            hidden_exact: Vec::new(),
+            hidden_globs: Vec::new(),
             respellings: Respellings::default(),
+        }
+    }
+
+    /// `name` as exact names are indexed: ASCII-lowercased where names match case-
+    /// insensitively.
+    fn key<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
+        if self.folds_case() && name.bytes().any(|c| c.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
         }
     }
 
@@ -215,9 +232,11 @@ impl Surface {
         // its query (the readings a request is judged under), unless another rule is
         // written that way.
         if self.kind == Kind::Resource {
+            let mut written: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+            crate::sort::heapsort(&mut written, |a, b| a < b);
             for (i, e) in self.entries.iter().enumerate() {
                 for alias in crate::uri::readings(&e.name).into_iter().skip(1) {
-                    if !self.entries.iter().any(|x| x.name == alias) {
+                    if written.binary_search(&alias.as_str()).is_err() {
                         names.push((alias, i));
                     }
                 }
@@ -234,6 +253,16 @@ impl Surface {
             }
         }
         crate::sort::heapsort(&mut self.exact, |a, b| a.0 < b.0);
+        self.hidden_exact.clear();
+        self.hidden_globs.clear();
+        for p in &self.hide {
+            if p.is_exact() {
+                self.hidden_exact.push(self.key(p.as_str()).into_owned());
+            } else {
+                self.hidden_globs.push(p.clone());
+            }
+        }
+        crate::sort::heapsort(&mut self.hidden_exact, |a, b| a < b);
         if fold {
             self.respellings = Respellings::new(&self.entries, &self.hide);
         }
@@ -262,14 +291,8 @@ impl Surface {
 
     /// The entry governing `name`: an exact entry, else the most specific glob.
     pub fn lookup(&self, name: &str) -> Option<(ToolId, &Rules)> {
-        let owned;
-        let key = if self.folds_case() && name.bytes().any(|c| c.is_ascii_uppercase()) {
-            owned = name.to_ascii_lowercase();
-            owned.as_str()
-        } else {
-            name
-        };
-        let i = match self.exact.binary_search_by(|(n, _)| n.as_str().cmp(key)) {
+        let key = self.key(name);
+        let i = match self.exact.binary_search_by(|(n, _)| n.as_str().cmp(&key)) {
             Ok(pos) => self.exact.get(pos).map(|(_, i)| *i),
             Err(_) => most_specific(&self.globs, name).map(|(_, i)| *i),
         }?;
@@ -289,11 +312,7 @@ impl Surface {
         if crate::names::is_tool_name(name) {
             return true;
         }
-        let key = if self.folds_case() {
-            name.to_ascii_lowercase()
-        } else {
-            name.to_string()
-        };
+        let key = self.key(name);
         crate::names::is_listable_name(name)
             && self
                 .exact
@@ -303,7 +322,14 @@ impl Surface {
 
     /// Whether `name` is hidden.
     pub fn is_hidden(&self, name: &str) -> bool {
-        self.hide_all || self.hide.iter().any(|p| p.matches(name))
+        if self.hide_all {
+            return true;
+        }
+        let key = self.key(name);
+        self.hidden_exact
+            .binary_search_by(|h| h.as_str().cmp(&key))
+            .is_ok()
+            || self.hidden_globs.iter().any(|p| p.matches(name))
     }
 
     /// Whether every call to `name` is denied whatever its arguments (hidden, unlisted

@@ -152,6 +152,14 @@ fn repeats_are_found_among_thousands_of_names() {
         c.policy.counters[last.limits[0].counter.0].name,
         format!("c_{}", n - 1)
     );
+    // Hidden names are found in any case among thousands, and only they are hidden.
+    let tools = &c.policy.tools;
+    for hidden in ["h_0", "H_1234", "h_2999", "T_9"] {
+        assert!(tools.is_hidden(hidden), "{hidden}");
+    }
+    for shown in ["h_3000", "h_", "t_10", "h_12345"] {
+        assert!(!tools.is_hidden(shown), "{shown}");
+    }
 }
 
 #[test]
