@@ -146,6 +146,15 @@ impl SortedNames {
     fn insert(&mut self, slot: usize, index: usize) {
         self.0.insert(slot.min(self.0.len()), index);
     }
+
+    /// The positions of a whole list of `len` names, sorted.
+    fn of<'a>(kind: Kind, len: usize, at: &dyn Fn(usize) -> &'a str) -> SortedNames {
+        let mut order: Vec<usize> = (0..len).collect();
+        crate::sort::heapsort(&mut order, |&a, &b| {
+            compare_names(kind, at(a), at(b)).is_lt()
+        });
+        SortedNames(order)
+    }
 }
 
 /// The name at `i` in `names`, or "" past its end.
@@ -153,16 +162,28 @@ fn name_at(names: &[String], i: usize) -> &str {
     names.get(i).map_or("", String::as_str)
 }
 
+/// The name of the entry at `i`, or "" past the end.
+fn entry_name(entries: &[Rules], i: usize) -> &str {
+    entries.get(i).map_or("", |e| e.name.as_str())
+}
+
 /// Counters seen so far: one window per name, one id per (name, scope).
 #[derive(Default)]
 struct Counters {
     defs: Vec<CounterDef>,
-    /// Each counter name, in the order first seen.
-    names: Vec<String>,
-    /// Per entry of `names`: its window, where that was first given, its id per scope.
-    seen: Vec<(Window, String, [Option<CounterId>; 3])>,
-    /// `names` by name.
+    /// Each counter name, in the order first seen: its window, where that was first given,
+    /// its id per scope.
+    seen: Vec<SeenCounter>,
+    /// `seen` by name.
     by_name: SortedNames,
+}
+
+/// A counter name as first seen.
+struct SeenCounter {
+    name: String,
+    window: Window,
+    at: String,
+    ids: [Option<CounterId>; 3],
 }
 
 /// Where a scope's id is kept in a counter's entry.
@@ -184,32 +205,37 @@ impl Counters {
         problems: &mut Problems,
     ) -> Option<CounterId> {
         // Counter names are matched exactly, as URIs are.
-        let index = match self
-            .by_name
-            .find(Kind::Resource, &name, &|i| name_at(&self.names, i))
-        {
+        let seen = &self.seen;
+        let index = match self.by_name.find(Kind::Resource, &name, &|i| {
+            seen.get(i).map_or("", |c| c.name.as_str())
+        }) {
             Ok(i) => i,
             Err(slot) => {
-                self.by_name.insert(slot, self.names.len());
-                self.names.push(name.clone());
-                self.seen.push((window, window_path.to_string(), [None; 3]));
-                self.names.len() - 1
+                self.by_name.insert(slot, self.seen.len());
+                self.seen.push(SeenCounter {
+                    name: name.clone(),
+                    window,
+                    at: window_path.to_string(),
+                    ids: [None; 3],
+                });
+                self.seen.len() - 1
             }
         };
-        let (first_window, at, ids) = self.seen.get_mut(index)?;
-        if *first_window != window {
+        let first = self.seen.get_mut(index)?;
+        if first.window != window {
             problems.push(
                 window_path,
                 format!(
-                    "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {at}",
+                    "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {}",
                     window.name(),
-                    first_window.name()
+                    first.window.name(),
+                    first.at
                 ),
                 "one window for every limit of a counter",
             );
             return None;
         }
-        let id = ids.get_mut(scope_slot(scope))?;
+        let id = first.ids.get_mut(scope_slot(scope))?;
         if let Some(known) = *id {
             return Some(known);
         }
@@ -387,13 +413,9 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
     let mut seen: Vec<String> = Vec::new();
     let mut seen_by_name = SortedNames::default();
     // The entries with rules, by name; hidden names added below are each listed once.
-    let mut entries_by_name = SortedNames::default();
-    for (i, e) in surface.entries.iter().enumerate() {
-        let at = |j: usize| surface.entries.get(j).map_or("", |e| e.name.as_str());
-        if let Err(slot) = entries_by_name.find(kind, &e.name, &at) {
-            entries_by_name.insert(slot, i);
-        }
-    }
+    let entries_by_name = SortedNames::of(kind, surface.entries.len(), &|j| {
+        entry_name(&surface.entries, j)
+    });
     for (p, e) in array(v, path, "a list of names, globs or \"*\"", problems).unwrap_or_default() {
         let Some(name) = string(e, &p, "a name, a glob or \"*\"", problems) else {
             continue;
@@ -427,9 +449,7 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
         if kind == Kind::Tool
             && pattern.is_exact()
             && entries_by_name
-                .find(kind, &name, &|j| {
-                    surface.entries.get(j).map_or("", |e| e.name.as_str())
-                })
+                .find(kind, &name, &|j| entry_name(&surface.entries, j))
                 .is_err()
         {
             surface.entries.push(Rules {
