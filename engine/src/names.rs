@@ -16,6 +16,16 @@ fn is_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }
 
+/// `s` ASCII-lower-cased, borrowed when it has no upper-case letter (the usual case on the
+/// request path): how names that match case-insensitively are compared.
+pub fn ascii_lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// Whether `s` is a valid MCP tool name.
 pub fn is_tool_name(s: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(is_name_byte)

@@ -47,10 +47,10 @@ impl Pattern {
 
     /// Whether `s` matches.
     pub fn matches(&self, s: &str) -> bool {
-        let owned;
-        let s = if self.fold_case && s.bytes().any(|c| c.is_ascii_uppercase()) {
-            owned = s.to_ascii_lowercase();
-            owned.as_str()
+        let folded;
+        let s = if self.fold_case {
+            folded = crate::names::ascii_lowercase(s);
+            &*folded
         } else {
             s
         };

@@ -203,8 +203,8 @@ impl Surface {
     /// `name` as exact names are indexed: ASCII-lowercased where names match case-
     /// insensitively.
     fn key<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
-        if self.folds_case() && name.bytes().any(|c| c.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        if self.folds_case() {
+            crate::names::ascii_lowercase(name)
         } else {
             std::borrow::Cow::Borrowed(name)
         }
