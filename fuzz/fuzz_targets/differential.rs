@@ -58,18 +58,20 @@ fn denied(msg: &Value, lenient: bool, open: bool) -> bool {
     let Some(name) = text(member(params, "name", lenient)) else { return false };
     let args = member(params, "arguments", lenient).and_then(Value::as_object);
     let arg = |k: &str| args.and_then(|a| member(a, k, lenient));
+    // Both policies deny cache_get of the key "secret".
+    let secret_key = || arg("key").is_some_and(|k| k == "secret" || k.as_str().is_some_and(|s| fold(s) == "secret" && lenient));
     if open {
         // A lenient server may look a tool up by its letters and digits alone
         // (`cache-delete`, `cacheDelete`).
         let name = if lenient { name.chars().filter(char::is_ascii_alphanumeric).collect() } else { name };
         return match name.as_str() {
             "cachedelete" | "cache_delete" => true,
-            "cacheget" | "cache_get" => arg("key").is_some_and(|k| k == "secret" || k.as_str().is_some_and(|s| fold(s) == "secret" && lenient)),
+            "cacheget" | "cache_get" => secret_key(),
             _ => false,
         };
     }
     match name.as_str() {
-        "cache_get" => arg("key").is_some_and(|k| k == "secret" || k.as_str().is_some_and(|s| fold(s) == "secret" && lenient)),
+        "cache_get" => secret_key(),
         "cache_set" => match arg("amount") {
             None => false, // the tool would fail; not an admitted over-limit call
             Some(a) => a.as_f64().is_none_or(|n| n > 100.0) || a.as_str().and_then(|s| s.trim().parse::<f64>().ok()).is_some_and(|n| n > 100.0),
