@@ -286,7 +286,13 @@ impl Surface {
 
     /// Whether `name` is hidden as sent or under a respelling.
     pub fn hides(&self, name: &str) -> bool {
-        self.is_hidden(name) || self.respelled(name).is_some_and(|m| m.hidden)
+        self.hides_met(name, self.respelled(name).as_ref())
+    }
+
+    /// [`Surface::hides`], given what `name`'s respellings meet (for callers that use it
+    /// again).
+    fn hides_met(&self, name: &str, met: Option<&Met<'_>>) -> bool {
+        self.is_hidden(name) || met.is_some_and(|m| m.hidden)
     }
 
     /// The entry governing `name`: an exact entry, else the most specific glob.
@@ -336,7 +342,7 @@ impl Surface {
     /// under `default: deny`, or an action other than allow).
     pub fn always_denied(&self, name: &str) -> bool {
         let met = self.respelled(name);
-        if self.is_hidden(name) || met.as_ref().is_some_and(|m| m.hidden) {
+        if self.hides_met(name, met.as_ref()) {
             return true;
         }
         let denies = |r: &Rules| {
@@ -411,7 +417,7 @@ impl Policy {
         // A hidden tool falls under what a tool the policy does not name would: its own
         // conditions must not show through the header check.
         let met = self.tools.respelled(tool);
-        let hidden = self.tools.is_hidden(tool) || met.as_ref().is_some_and(|m| m.hidden);
+        let hidden = self.tools.hides_met(tool, met.as_ref());
         let rules = if hidden {
             self.tools.lookup_glob(tool)
         } else {
