@@ -45,6 +45,8 @@ impl State {
         }
     }
 
+    // Inlined: at opt-level "z" each round would be a call, as costly as the round.
+    #[inline(always)]
     fn round(&mut self) {
         let [mut v0, mut v1, mut v2, mut v3] = self.v;
         v0 = v0.wrapping_add(v1);
@@ -72,82 +74,106 @@ impl State {
     }
 }
 
-/// SipHash-2-4 fed in pieces: the same result as hashing their concatenation, without
-/// building it.
-struct Hasher {
-    state: State,
+/// The first `b.len()` (at most 8) bytes as a little-endian word, the rest zero.
+fn partial_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(dst) = w.get_mut(..b.len()) {
+        dst.copy_from_slice(b);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// SipHash-2-4 under `N` keys at once, fed in pieces: the same results as hashing their
+/// concatenation under each key, without building it. Each message word is assembled once
+/// and compressed into every key's state (a grant is hashed under two keys per request).
+struct Hasher<const N: usize> {
+    states: [State; N],
     /// Bytes of an unfinished word, little-endian.
     tail: u64,
+    /// How many (0 to 7).
     tail_len: usize,
     len: usize,
 }
 
-impl Hasher {
-    fn new(key: HashKey) -> Hasher {
+impl<const N: usize> Hasher<N> {
+    fn new(keys: [HashKey; N]) -> Hasher<N> {
         Hasher {
-            state: State::new(key),
+            states: keys.map(State::new),
             tail: 0,
             tail_len: 0,
             len: 0,
         }
     }
 
-    fn push_byte(&mut self, b: u8) {
-        self.tail |= u64::from(b) << (8 * self.tail_len);
-        self.tail_len += 1;
-        if self.tail_len == 8 {
-            self.state.compress(self.tail);
-            self.tail = 0;
-            self.tail_len = 0;
+    fn compress(&mut self, m: u64) {
+        for s in &mut self.states {
+            s.compress(m);
         }
     }
 
-    fn write(&mut self, mut data: &[u8]) {
+    fn write(&mut self, data: &[u8]) {
         self.len = self.len.wrapping_add(data.len());
-        while self.tail_len > 0 {
-            let Some((&b, rest)) = data.split_first() else {
+        let mut data = data;
+        if self.tail_len > 0 {
+            let take = (8 - self.tail_len).min(data.len());
+            let Some((head, rest)) = data.split_at_checked(take) else {
                 return;
             };
-            self.push_byte(b);
+            self.tail |= partial_word(head) << (8 * self.tail_len);
+            self.tail_len += take;
+            if self.tail_len < 8 {
+                return;
+            }
+            self.compress(self.tail);
             data = rest;
         }
         let mut chunks = data.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.state.compress(u64::from_le_bytes(word));
+            self.compress(partial_word(chunk));
         }
-        for &b in chunks.remainder() {
-            self.push_byte(b);
-        }
+        self.tail = partial_word(chunks.remainder());
+        self.tail_len = chunks.remainder().len();
     }
 
-    fn finish(mut self) -> u64 {
-        let s = &mut self.state;
-        s.compress(self.tail | ((self.len as u64 & 0xff) << 56));
-        s.v[2] ^= 0xff;
-        for _ in 0..4 {
-            s.round();
+    fn finish(mut self) -> [u64; N] {
+        self.compress(self.tail | ((self.len as u64 & 0xff) << 56));
+        self.states.map(|mut s| {
+            s.v[2] ^= 0xff;
+            for _ in 0..4 {
+                s.round();
+            }
+            s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
+        })
+    }
+
+    /// Writes each part prefixed by its length (so `("ab","c")` and `("a","bc")` differ).
+    fn write_parts(&mut self, parts: &[&[u8]]) {
+        for p in parts {
+            self.write(&(p.len() as u32).to_le_bytes());
+            self.write(p);
         }
-        s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
     }
 }
 
 /// SipHash-2-4 of `data` under `key`.
 pub fn siphash(key: HashKey, data: &[u8]) -> u64 {
-    let mut h = Hasher::new(key);
+    let mut h = Hasher::new([key]);
     h.write(data);
-    h.finish()
+    let [v] = h.finish();
+    v
 }
 
 /// SipHash-2-4 of several parts, each prefixed by its length (so `("ab","c")` and
 /// `("a","bc")` differ).
 pub fn siphash_parts(key: HashKey, parts: &[&[u8]]) -> u64 {
-    let mut h = Hasher::new(key);
-    for p in parts {
-        h.write(&(p.len() as u32).to_le_bytes());
-        h.write(p);
-    }
+    let [v] = siphash_parts_under([key], parts);
+    v
+}
+
+/// [`siphash_parts`] under each of `keys`, in one pass over the parts.
+pub fn siphash_parts_under<const N: usize>(keys: [HashKey; N], parts: &[&[u8]]) -> [u64; N] {
+    let mut h = Hasher::new(keys);
+    h.write_parts(parts);
     h.finish()
 }
 
@@ -200,10 +226,25 @@ mod tests {
         let msg: Vec<u8> = (0u8..64).collect();
         for split in 0..msg.len() {
             let (a, b) = msg.split_at(split);
-            let mut h = Hasher::new(k);
+            let mut h = Hasher::new([k]);
             h.write(a);
             h.write(b);
-            assert_eq!(h.finish(), siphash(k, &msg), "split at {split}");
+            assert_eq!(h.finish(), [siphash(k, &msg)], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn several_keys_hash_as_each_key_alone() {
+        let (k1, k2) = (HashKey::derive(b"one"), HashKey::derive(b"two"));
+        let msg: Vec<u8> = (0u8..64).collect();
+        for a in 0..20 {
+            for b in 0..20 {
+                let parts: [&[u8]; 3] = [&msg[..a], b"\x01", &msg[a..a + b]];
+                assert_eq!(
+                    siphash_parts_under([k1, k2], &parts),
+                    [siphash_parts(k1, &parts), siphash_parts(k2, &parts)]
+                );
+            }
         }
     }
 

@@ -11,7 +11,7 @@ mod judge;
 pub use conclude::{Consultation, ServiceAnswer};
 
 use crate::config::{Config, GrantSource, Mode};
-use crate::hash::{siphash_parts, HashKey};
+use crate::hash::{siphash_parts_under, HashKey};
 use crate::http::{self, HeadIndex, HeaderList};
 use crate::json::{KeyRule, Options, Validator};
 use crate::legacy;
@@ -493,18 +493,17 @@ impl Engine {
         // The source keeps a header's credential from posing as a property's or an address.
         let source = [u8::try_from(source).map_or(u8::MAX, |i| i.min(u8::MAX - 1))];
         let tag = |t: u64| t.max(SHARED_TAG + 1);
+        let keys = [self.slot_key, self.fingerprint_key];
         let (session_tag, session_fingerprint) = if self.counts_sessions {
-            let parts: [&[u8]; 4] = [b"s", &source, &credential, session];
-            (
-                tag(siphash_parts(self.slot_key, &parts)),
-                siphash_parts(self.fingerprint_key, &parts),
-            )
+            let [t, f] = siphash_parts_under(keys, &[b"s", &source, &credential, session]);
+            (tag(t), f)
         } else {
             (0, 0)
         };
+        let [grant_tag, fingerprint] = siphash_parts_under(keys, &[b"g", &source, &credential]);
         Ok(Some(Grant {
-            fingerprint: siphash_parts(self.fingerprint_key, &[b"g", &source, &credential]),
-            tag: tag(siphash_parts(self.slot_key, &[b"g", &source, &credential])),
+            fingerprint,
+            tag: tag(grant_tag),
             session_tag,
             session_fingerprint,
         }))
