@@ -4,9 +4,10 @@
 //! This replaces an SDK dispatcher: its trait objects link every host-call wrapper of the
 //! SDK (each with a panic path) and look contexts up through SipHash maps on every
 //! callback. Here contexts live in maps keyed by the host's ids with an identity hash, a
-//! stream is taken out of its map while its callback runs (so a host that calls back into
-//! the module from inside a host call finds no borrowed state), and an id the host never
-//! created fails closed instead of aborting the VM.
+//! callback holds its own reference to its context and no borrow of the maps (so a host that
+//! calls back into the module, or deletes the context, from inside a host call finds the
+//! maps free and the running context busy), and an id the host never created fails closed
+//! instead of aborting the VM.
 
 use crate::abi;
 use crate::{Root, Stream};
@@ -14,6 +15,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
+use std::rc::Rc;
 
 /// What a stream callback tells the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,9 +53,9 @@ type ById<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 #[derive(Default)]
 struct Contexts {
     /// One per plugin sharing the VM.
-    roots: ById<Box<Root>>,
-    /// Live request streams (boxed: taking one out for its callback moves a pointer).
-    streams: ById<Box<Stream>>,
+    roots: ById<Rc<RefCell<Root>>>,
+    /// Live request streams.
+    streams: ById<Rc<RefCell<Stream>>>,
     /// gRPC calls in flight: token to the stream that made it.
     calls: ById<u32>,
 }
@@ -62,36 +64,32 @@ thread_local! {
     static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
 }
 
-/// Runs `f` on the context `id` of the map `which` picks, taken out of it meanwhile so no
-/// borrow of the maps is held. `None` when the context is unknown (or already running: the
-/// host re-entered the module).
+/// Runs `f` on the context `id` of the map `which` picks, holding its own reference so no
+/// borrow of the maps is held meanwhile (the host may call back into the module, or delete
+/// the context, from inside a host call). `None` when the context is unknown (or already
+/// running: the host re-entered the module).
 fn with_context<T, R>(
     id: u32,
-    which: fn(&mut Contexts) -> &mut ById<Box<T>>,
+    which: fn(&Contexts) -> &ById<Rc<RefCell<T>>>,
     f: impl FnOnce(&mut T) -> R,
 ) -> Option<R> {
-    let mut context = CONTEXTS.with(|c| {
-        c.try_borrow_mut()
+    let context = CONTEXTS.with(|c| {
+        c.try_borrow()
             .ok()
-            .and_then(|mut c| which(&mut c).remove(&id))
+            .and_then(|c| which(&c).get(&id).cloned())
     })?;
-    let result = f(&mut context);
-    CONTEXTS.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            which(&mut c).insert(id, context);
-        }
-    });
-    Some(result)
+    let mut context = context.try_borrow_mut().ok()?;
+    Some(f(&mut context))
 }
 
 /// Runs `f` on stream `id` (see [`with_context`]).
 fn with_stream<R>(id: u32, f: impl FnOnce(&mut Stream) -> R) -> Option<R> {
-    with_context(id, |c| &mut c.streams, f)
+    with_context(id, |c| &c.streams, f)
 }
 
 /// Runs `f` on root context `id` (see [`with_context`]).
 fn with_root<R>(id: u32, f: impl FnOnce(&mut Root) -> R) -> Option<R> {
-    with_context(id, |c| &mut c.roots, f)
+    with_context(id, |c| &c.roots, f)
 }
 
 /// A request callback for a stream the module does not know: refuse it.
@@ -148,7 +146,7 @@ pub extern "C" fn proxy_on_context_create(id: u32, root_id: u32) {
     if root_id == 0 {
         CONTEXTS.with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
-                c.roots.insert(id, Box::default());
+                c.roots.insert(id, Rc::default());
             }
         });
         return;
@@ -158,7 +156,7 @@ pub extern "C" fn proxy_on_context_create(id: u32, root_id: u32) {
         with_root(root_id, |root| root.create_stream(id)).unwrap_or_else(|| Stream::orphan(id));
     CONTEXTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.streams.insert(id, Box::new(stream));
+            c.streams.insert(id, Rc::new(RefCell::new(stream)));
         }
     });
 }
