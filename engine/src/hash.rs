@@ -1,6 +1,8 @@
 //! SipHash-2-4: a keyed hash, so values chosen by a client (credentials, session ids)
 //! cannot be aimed at each other's counter slots without knowing the key.
 
+use crate::words::le_word;
+
 /// A 128-bit SipHash key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashKey(pub [u64; 2]);
@@ -74,15 +76,6 @@ impl State {
     }
 }
 
-/// The first `b.len()` (at most 8) bytes as a little-endian word, the rest zero.
-fn partial_word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(dst) = w.get_mut(..b.len()) {
-        dst.copy_from_slice(b);
-    }
-    u64::from_le_bytes(w)
-}
-
 /// SipHash-2-4 under `N` keys at once, fed in pieces: the same results as hashing their
 /// concatenation under each key, without building it. Each message word is assembled once
 /// and compressed into every key's state (a grant is hashed under two keys per request).
@@ -119,7 +112,7 @@ impl<const N: usize> Hasher<N> {
             let Some((head, rest)) = data.split_at_checked(take) else {
                 return;
             };
-            self.tail |= partial_word(head) << (8 * self.tail_len);
+            self.tail |= le_word(head) << (8 * self.tail_len);
             self.tail_len += take;
             if self.tail_len < 8 {
                 return;
@@ -129,9 +122,9 @@ impl<const N: usize> Hasher<N> {
         }
         let mut chunks = data.chunks_exact(8);
         for chunk in &mut chunks {
-            self.compress(partial_word(chunk));
+            self.compress(le_word(chunk));
         }
-        self.tail = partial_word(chunks.remainder());
+        self.tail = le_word(chunks.remainder());
         self.tail_len = chunks.remainder().len();
     }
 
@@ -164,13 +157,7 @@ pub fn siphash(key: HashKey, data: &[u8]) -> u64 {
 }
 
 /// SipHash-2-4 of several parts, each prefixed by its length (so `("ab","c")` and
-/// `("a","bc")` differ).
-pub fn siphash_parts(key: HashKey, parts: &[&[u8]]) -> u64 {
-    let [v] = siphash_parts_under([key], parts);
-    v
-}
-
-/// [`siphash_parts`] under each of `keys`, in one pass over the parts.
+/// `("a","bc")` differ), under each of `keys`, in one pass over the parts.
 pub fn siphash_parts_under<const N: usize>(keys: [HashKey; N], parts: &[&[u8]]) -> [u64; N] {
     let mut h = Hasher::new(keys);
     h.write_parts(parts);
@@ -213,16 +200,24 @@ mod tests {
         assert_eq!(siphash(key, &msg[..63]), 0x958a_324c_eb06_4572);
     }
 
+    /// `parts` as `siphash_parts_under` feeds them: each prefixed by its length.
+    fn joined(parts: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
     #[test]
     fn parts_hash_as_their_concatenation() {
         let k = HashKey::derive(b"salt");
         let parts: [&[u8]; 4] = [b"g", b"\x01", b"Bearer a-credential-of-some-length", b""];
-        let mut joined = Vec::new();
-        for p in parts {
-            joined.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            joined.extend_from_slice(p);
-        }
-        assert_eq!(siphash_parts(k, &parts), siphash(k, &joined));
+        assert_eq!(
+            siphash_parts_under([k], &parts),
+            [siphash(k, &joined(&parts))]
+        );
         let msg: Vec<u8> = (0u8..64).collect();
         for split in 0..msg.len() {
             let (a, b) = msg.split_at(split);
@@ -240,9 +235,10 @@ mod tests {
         for a in 0..20 {
             for b in 0..20 {
                 let parts: [&[u8]; 3] = [&msg[..a], b"\x01", &msg[a..a + b]];
+                let whole = joined(&parts);
                 assert_eq!(
                     siphash_parts_under([k1, k2], &parts),
-                    [siphash_parts(k1, &parts), siphash_parts(k2, &parts)]
+                    [siphash(k1, &whole), siphash(k2, &whole)]
                 );
             }
         }
@@ -252,8 +248,8 @@ mod tests {
     fn parts_are_length_prefixed() {
         let k = HashKey::derive(b"salt");
         assert_ne!(
-            siphash_parts(k, &[b"ab", b"c"]),
-            siphash_parts(k, &[b"a", b"bc"])
+            siphash_parts_under([k], &[b"ab", b"c"]),
+            siphash_parts_under([k], &[b"a", b"bc"])
         );
         assert_ne!(HashKey::derive(b"a"), HashKey::derive(b"b"));
         assert_ne!(k.mix(HashKey::derive(b"x")), k);

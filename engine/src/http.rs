@@ -2,6 +2,7 @@
 //! refusals that need no body (content type, encoding, declared size, repeated headers).
 
 use crate::subslice::offset_in;
+use crate::words::le_word;
 use std::borrow::Cow;
 
 /// Request headers as the host gives them: lower-case names, raw values, in order.
@@ -11,11 +12,10 @@ pub type HeaderList<'a> = [(&'a [u8], &'a [u8])];
 /// hands header names over in lower case, so most matches are exact, and a slice compare
 /// would be a call to a byte-at-a-time `memcmp` in the module.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_ne_bytes);
     let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
     wa.by_ref()
         .zip(wb.by_ref())
-        .all(|(x, y)| word(x) == word(y))
+        .all(|(x, y)| le_word(x) == le_word(y))
         && wa
             .remainder()
             .iter()

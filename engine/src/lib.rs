@@ -36,6 +36,7 @@ pub mod sse;
 mod subslice;
 mod substring;
 pub mod uri;
+mod words;
 
 pub use engine::{
     namespace, Attributes, Consultation, Engine, Grant, Head, NoAttributes, RequestInfo,

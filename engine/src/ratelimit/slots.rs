@@ -14,6 +14,7 @@
 use super::store::{CasStore, SetOutcome, StoreError};
 use crate::digits::push_decimal;
 use crate::policy::{CounterDef, Scope};
+use crate::words::le_word;
 
 /// Slots probed per scope value before falling back to the overflow slot.
 pub const PROBES: u32 = 8;
@@ -50,11 +51,7 @@ impl SlotValue {
         if bytes.len() != VALUE_LEN {
             return Err(StoreError("counter slot holds a value of the wrong size"));
         }
-        let mut words = bytes.chunks_exact(8).map(|c| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            u64::from_le_bytes(w)
-        });
+        let mut words = bytes.chunks_exact(8).map(le_word);
         Ok(SlotValue {
             window: words.next().unwrap_or(0),
             count: words.next().unwrap_or(0),
