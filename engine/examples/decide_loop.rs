@@ -4,6 +4,8 @@
 //!     CARGO_PROFILE_RELEASE_DEBUG=true CARGO_PROFILE_RELEASE_STRIP=false \
 //!       cargo build --release -p toolgate-engine --example decide_loop
 //!     valgrind --tool=callgrind target/release/examples/decide_loop 10000
+//!     # the benchmarked tools/list instead (nothing hidden): what every request pays
+//!     valgrind --tool=callgrind target/release/examples/decide_loop 10000 list
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use toolgate_engine::json::Validator;
@@ -19,10 +21,14 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
     let empty = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cache_cas","arguments":{"key":"k","value":"","cas_unique":1,"expire":60}}}"#;
-    let body = empty.replace(
-        r#""value":"""#,
-        &format!(r#""value":"{}""#, "x".repeat(1024 - empty.len())),
-    );
+    let body = if std::env::args().any(|a| a == "list") {
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()
+    } else {
+        empty.replace(
+            r#""value":"""#,
+            &format!(r#""value":"{}""#, "x".repeat(1024 - empty.len())),
+        )
+    };
     let config = toolgate_engine::config::load(CONFIG.as_bytes()).unwrap();
     let store = MemoryStore::new();
     let engine = Engine::new(config, "bench", &store, [7; 16]).unwrap();

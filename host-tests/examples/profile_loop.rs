@@ -16,6 +16,9 @@
 //! `PROFILE_TOOLS=N` sends the same 1 KB call to the last tool of the N-tool policy of the
 //! scaling bench instead (`workload::policy_with_tools`), to count what policy size costs.
 //!
+//! `PROFILE_LIST=1` sends the benchmarked `tools/list` instead (seed policy, nothing hidden):
+//! the work every request pays, whatever it calls.
+//!
 //! `HOST_PERFMAP=1` makes wasmtime write `/tmp/perf-<pid>.map` for perf to name JIT code.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -34,7 +37,12 @@ fn main() {
     let tools: Option<usize> = std::env::var("PROFILE_TOOLS")
         .ok()
         .and_then(|t| t.parse().ok());
-    let body = sized_call(1024);
+    let list = std::env::var_os("PROFILE_LIST").is_some();
+    let body = if list {
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()
+    } else {
+        sized_call(1024)
+    };
     let (envoy, request) = match tools {
         _ if probe => (start_probe().unwrap(), probe_request(&body)),
         Some(n) if n > 0 => (
