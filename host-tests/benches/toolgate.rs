@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use host_tests::workload::{
     call_body, mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe,
-    start_toolgate, ONE_LIMIT, T0,
+    start_toolgate, ONE_LIMIT, T0, TEN_CONDITIONS, TEN_CONDITION_ARGS,
 };
 use host_tests::{Envoy, Request};
 use toolgate_engine::json::Validator;
@@ -85,17 +85,6 @@ fn batch_of(n: usize) -> String {
         .collect();
     format!("[{}]", calls.join(","))
 }
-
-const TEN_CONDITIONS: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cond":{
-    "require":[{"path":"args.a","op":"eq","value":"x"},{"path":"args.b","op":"neq","value":"y"},
-               {"path":"args.c","op":"in","value":["p","q","r"]},{"path":"args.d","op":"not_in","value":["s","t"]},
-               {"path":"args.e","op":"lt","value":10},{"path":"args.f","op":"gte","value":1},
-               {"path":"args.g","op":"regex","value":"^/srv/[a-z]+$"},{"path":"args.h","op":"exists","value":true}],
-    "deny_if":[{"path":"args.i","op":"contains","value":".."},{"path":"args.j","op":"gt","value":100}],
-    "limits":[{"counter":"c","window":"day","max":1000000000000}]}}},"max_body_bytes":4194304}"#;
-
-const TEN_CONDITION_ARGS: &str =
-    r#"{"a":"x","b":"z","c":"q","d":"u","e":5,"f":1,"g":"/srv/data","h":true,"i":"/a/b","j":7}"#;
 
 struct Host {
     envoy: Envoy,

@@ -16,6 +16,9 @@
 //! `PROFILE_TOOLS=N` sends the same 1 KB call to the last tool of the N-tool policy of the
 //! scaling bench instead (`workload::policy_with_tools`), to count what policy size costs.
 //!
+//! `PROFILE_CONDITIONS=1` sends a call meeting ten argument conditions
+//! (`workload::TEN_CONDITIONS`) instead.
+//!
 //! `PROFILE_LIST=1` sends the benchmarked `tools/list` instead (seed policy, nothing hidden):
 //! the work every request pays, whatever it calls.
 //!
@@ -23,8 +26,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use host_tests::workload::{
-    mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe, start_toolgate,
-    ONE_LIMIT,
+    call_body, mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe,
+    start_toolgate, ONE_LIMIT, TEN_CONDITIONS, TEN_CONDITION_ARGS,
 };
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok());
     let list = std::env::var_os("PROFILE_LIST").is_some();
+    let conditions = std::env::var_os("PROFILE_CONDITIONS").is_some();
     let body = if list {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()
     } else {
@@ -45,6 +49,10 @@ fn main() {
     };
     let (envoy, request) = match tools {
         _ if probe => (start_probe().unwrap(), probe_request(&body)),
+        _ if conditions => (
+            start_toolgate(TEN_CONDITIONS).unwrap(),
+            mcp(&call_body("cond", TEN_CONDITION_ARGS)),
+        ),
         Some(n) if n > 0 => (
             start_toolgate(&policy_with_tools(n)).unwrap(),
             mcp(&sized_call_to(&format!("tool_{}", n - 1), 1024)),

@@ -11,6 +11,20 @@ pub const T0: u64 = 1_795_602_660;
 /// One generous limit: every benchmarked call is counted and none is ever refused.
 pub const ONE_LIMIT: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"day","max":1000000000000,"scope":"grant"}]}}},"max_body_bytes":4194304}"#;
 
+/// A tool with ten argument conditions, one of each kind (and a limit): the scaling
+/// workload for conditions. [`TEN_CONDITION_ARGS`] meets every one.
+pub const TEN_CONDITIONS: &str = r#"{"policy":{"version":"1","default":"deny","tools":{"cond":{
+    "require":[{"path":"args.a","op":"eq","value":"x"},{"path":"args.b","op":"neq","value":"y"},
+               {"path":"args.c","op":"in","value":["p","q","r"]},{"path":"args.d","op":"not_in","value":["s","t"]},
+               {"path":"args.e","op":"lt","value":10},{"path":"args.f","op":"gte","value":1},
+               {"path":"args.g","op":"regex","value":"^/srv/[a-z]+$"},{"path":"args.h","op":"exists","value":true}],
+    "deny_if":[{"path":"args.i","op":"contains","value":".."},{"path":"args.j","op":"gt","value":100}],
+    "limits":[{"counter":"c","window":"day","max":1000000000000}]}}},"max_body_bytes":4194304}"#;
+
+/// Arguments meeting every condition of [`TEN_CONDITIONS`].
+pub const TEN_CONDITION_ARGS: &str =
+    r#"{"a":"x","b":"z","c":"q","d":"u","e":5,"f":1,"g":"/srv/data","h":true,"i":"/a/b","j":7}"#;
+
 /// A default-deny policy of `n` tools `tool_0`.., each with a generous limit on one of 8
 /// counters: the policy-size scaling workload.
 pub fn policy_with_tools(n: usize) -> String {
