@@ -9,7 +9,7 @@
 //! 13). `require` passes only if it holds under every reading; `deny_if` triggers if it
 //! could hold under any.
 
-use crate::fold::{alias_eq, fold_eq, Folded};
+use crate::fold::{alias_chars, alias_key, ascii_alias_eq, fold_eq, Folded};
 use crate::json::{
     first_after_whitespace, Error, ErrorKind, JsonStr, KeyRule, Kind, Number, Options, Owned,
     OwnedNumber, Validator, Value,
@@ -20,16 +20,32 @@ use std::cmp::Ordering;
 /// A path into a call's `arguments`: `args.a.b.0` (segments after `args`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgPath {
-    segments: Vec<String>,
+    segments: Vec<Segment>,
     text: String,
+}
+
+/// One argument name along a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Segment {
+    /// As written in the policy.
+    name: String,
+    /// Its alias key (`fold::alias_key`), worked out once: every call's keys are compared
+    /// with it, most of them plain ASCII that then need no trip through the fold tables.
+    alias: String,
 }
 
 impl ArgPath {
     /// Parses `args.<segment>(.<segment>)*`; `None` if malformed.
     pub fn parse(text: &str) -> Option<ArgPath> {
         let rest = text.strip_prefix("args.")?;
-        let segments: Vec<String> = rest.split('.').map(str::to_string).collect();
-        if segments.iter().any(String::is_empty) {
+        let segments: Vec<Segment> = rest
+            .split('.')
+            .map(|name| Segment {
+                name: name.to_string(),
+                alias: alias_key(name),
+            })
+            .collect();
+        if segments.iter().any(|s| s.name.is_empty()) {
             return None;
         }
         Some(ArgPath {
@@ -45,7 +61,7 @@ impl ArgPath {
 
     /// The argument names along the path.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().map(String::as_str)
+        self.segments.iter().map(|s| s.name.as_str())
     }
 
     /// The path without its `args.` prefix, for messages to the agent.
@@ -89,22 +105,90 @@ fn python_parses(text: &[u8], e: Error) -> bool {
 
 /// Whether key `k` names segment `seg`: equal, or (`fold`) equal as a lenient server may
 /// read them (folded, and snake_case, kebab-case and camelCase as one).
-fn names(k: JsonStr<'_>, seg: &str, fold: bool) -> bool {
-    if fold {
-        alias_eq(k.chars(), seg.chars())
+fn names(k: JsonStr<'_>, seg: &Segment, fold: bool) -> bool {
+    if !fold {
+        return k.eq_str(&seg.name);
+    }
+    if k.is_plain() && k.raw().is_ascii() {
+        ascii_alias_eq(k.raw().as_bytes(), &seg.alias)
     } else {
-        k.eq_str(seg)
+        alias_chars(k.chars()).eq(seg.alias.chars())
     }
 }
 
-fn step<'a>(v: Value<'a>, seg: &str, fold: bool) -> Option<Value<'a>> {
+fn step<'a>(v: Value<'a>, seg: &Segment, fold: bool) -> Option<Value<'a>> {
     match v.kind() {
         Kind::Object => v
             .members()
             .find(|(k, _)| names(*k, seg, fold))
             .map(|(_, v)| v),
-        Kind::Array => seg.parse::<usize>().ok().and_then(|i| v.elements().nth(i)),
+        Kind::Array => seg
+            .name
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| v.elements().nth(i)),
         _ => None,
+    }
+}
+
+/// A call's arguments as its conditions read them: the members of the object are listed
+/// once, not walked again by every condition (each walk re-reads every key and skips every
+/// value of the body's text).
+pub struct Arguments<'a> {
+    /// The `arguments` member, if any.
+    value: Option<Value<'a>>,
+    /// Its members, in order, when it is an object.
+    members: Option<Vec<Member<'a>>>,
+}
+
+/// A member of the arguments, its key classified once.
+struct Member<'a> {
+    key: JsonStr<'a>,
+    value: Value<'a>,
+    /// The key is ASCII without escapes (nearly every key): compared as bytes.
+    ascii: bool,
+}
+
+impl Member<'_> {
+    fn named(&self, seg: &Segment, fold: bool) -> bool {
+        if !self.ascii {
+            names(self.key, seg, fold)
+        } else if fold {
+            ascii_alias_eq(self.key.raw().as_bytes(), &seg.alias)
+        } else {
+            self.key.raw() == seg.name
+        }
+    }
+}
+
+impl<'a> Arguments<'a> {
+    /// Lists the members of `value` when it is an object.
+    pub fn new(value: Option<Value<'a>>) -> Arguments<'a> {
+        let members = value.filter(|v| v.kind() == Kind::Object).map(|v| {
+            v.members()
+                .map(|(key, value)| Member {
+                    key,
+                    value,
+                    ascii: key.is_plain() && key.raw().is_ascii(),
+                })
+                .collect()
+        });
+        Arguments { value, members }
+    }
+
+    /// The exact reading down `segments`.
+    fn exact(&self, segments: &[Segment]) -> Option<Value<'a>> {
+        let Some((first, rest)) = segments.split_first() else {
+            return self.value;
+        };
+        let top = match &self.members {
+            Some(members) => members
+                .iter()
+                .find(|m| m.named(first, false))
+                .map(|m| m.value),
+            None => self.value.and_then(|v| step(v, first, false)),
+        }?;
+        rest.iter().try_fold(top, |v, seg| step(v, seg, false))
     }
 }
 
@@ -196,27 +280,40 @@ const NESTED_DEPTH: u32 = 128;
 
 impl Condition {
     /// Whether a `require` condition is met: it must hold under every reading.
-    pub fn required_holds(&self, arguments: Option<Value<'_>>) -> bool {
+    pub fn required_holds(&self, arguments: &Arguments<'_>) -> bool {
         !self.any_reading(arguments, &mut |t| t != Truth::Holds)
     }
 
     /// Whether a `deny_if` condition triggers: it holds, or might, under some reading.
-    pub fn deny_triggers(&self, arguments: Option<Value<'_>>) -> bool {
+    pub fn deny_triggers(&self, arguments: &Arguments<'_>) -> bool {
         self.any_reading(arguments, &mut |t| {
             matches!(t, Truth::Holds | Truth::Unsure)
         })
     }
 
     /// Whether `found` is true of the condition's truth under some reading.
-    fn any_reading(
-        &self,
-        arguments: Option<Value<'_>>,
-        found: &mut dyn FnMut(Truth) -> bool,
-    ) -> bool {
+    fn any_reading(&self, arguments: &Arguments<'_>, found: &mut dyn FnMut(Truth) -> bool) -> bool {
         let segments = &self.path.segments;
-        let exact =
-            arguments.and_then(|a| segments.iter().try_fold(a, |v, seg| step(v, seg, false)));
-        found(self.truth(exact)) || self.lenient(arguments, segments, exact, found)
+        let exact = arguments.exact(segments);
+        if found(self.truth(exact)) {
+            return true;
+        }
+        match (&arguments.members, segments.split_first()) {
+            // As `lenient` reads an object, from the listed members.
+            (Some(members), Some((seg, rest))) => {
+                let mut any = false;
+                for m in members {
+                    if m.named(seg, true) {
+                        any = true;
+                        if self.lenient(Some(m.value), rest, exact, found) {
+                            return true;
+                        }
+                    }
+                }
+                !any && self.lenient(None, rest, exact, found)
+            }
+            _ => self.lenient(arguments.value, segments, exact, found),
+        }
     }
 
     /// The lenient reading from `v` down `segments`: every member whose key folds to a
@@ -227,7 +324,7 @@ impl Condition {
     fn lenient(
         &self,
         v: Option<Value<'_>>,
-        segments: &[String],
+        segments: &[Segment],
         judged: Option<Value<'_>>,
         found: &mut dyn FnMut(Truth) -> bool,
     ) -> bool {
@@ -524,7 +621,10 @@ mod tests {
 
     fn eval(c: &Condition, args: &str) -> (bool, bool) {
         let v = parse_strict(args.as_bytes(), 16).unwrap();
-        (c.required_holds(Some(v)), c.deny_triggers(Some(v)))
+        {
+            let a = Arguments::new(Some(v));
+            (c.required_holds(&a), c.deny_triggers(&a))
+        }
     }
 
     #[test]
@@ -817,7 +917,10 @@ mod tests {
             let v = crate::json::Validator::new()
                 .validate(args.as_bytes(), exact)
                 .unwrap();
-            (c.required_holds(Some(v)), c.deny_triggers(Some(v)))
+            {
+                let a = Arguments::new(Some(v));
+                (c.required_holds(&a), c.deny_triggers(&a))
+            }
         };
         let mode = cond("args.opts.mode", Op::Eq(lit("\"overwrite\"")));
         for args in [
@@ -878,9 +981,9 @@ mod tests {
     #[test]
     fn no_arguments_at_all() {
         let c = cond("args.n", Op::Lte(num("10")));
-        assert!(!c.required_holds(None));
-        assert!(!c.deny_triggers(None));
-        assert!(cond("args.n", Op::Exists(false)).required_holds(None));
+        assert!(!c.required_holds(&Arguments::new(None)));
+        assert!(!c.deny_triggers(&Arguments::new(None)));
+        assert!(cond("args.n", Op::Exists(false)).required_holds(&Arguments::new(None)));
     }
 
     #[test]

@@ -119,13 +119,29 @@ pub(crate) fn fold_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = cha
     Folded::new(a).eq(Folded::new(b))
 }
 
-/// Whether two argument names may be one field to a lenient server: equal after folding
-/// and without `_` and `-`, as servers that map snake_case, kebab-case and camelCase onto
-/// one field read them (pydantic's alias generators with `populate_by_name`, key-casing
-/// middleware in front of a JavaScript handler): `file_path`, `filePath` and `file-path`.
-pub(crate) fn alias_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = char>) -> bool {
-    let bare = |c: &char| !matches!(c, '_' | '-');
-    Folded::new(a).filter(bare).eq(Folded::new(b).filter(bare))
+/// An argument name's characters as a lenient server may match them against another's:
+/// folded and without `_` and `-`, as servers that map snake_case, kebab-case and camelCase
+/// onto one field read them (pydantic's alias generators with `populate_by_name`,
+/// key-casing middleware in front of a JavaScript handler): `file_path`, `filePath` and
+/// `file-path` are all `filepath`.
+pub(crate) fn alias_chars(name: impl Iterator<Item = char>) -> impl Iterator<Item = char> {
+    Folded::new(name).filter(|c| !matches!(c, '_' | '-'))
+}
+
+/// The alias key of `name` (see [`alias_chars`]): two names may be one field to a lenient
+/// server when their keys are equal.
+pub(crate) fn alias_key(name: &str) -> String {
+    alias_chars(name.chars()).collect()
+}
+
+/// Whether the ASCII name `raw` has alias key `key`, without the fold tables: folding
+/// ASCII drops controls and spaces and lower-cases the rest.
+pub(crate) fn ascii_alias_eq(raw: &[u8], key: &str) -> bool {
+    let mut key = key.bytes();
+    raw.iter()
+        .filter(|&&c| !(c.is_ascii_control() || matches!(c, b' ' | b'_' | b'-')))
+        .all(|c| key.next() == Some(c.to_ascii_lowercase()))
+        && key.next().is_none()
 }
 
 #[cfg(test)]
@@ -145,10 +161,41 @@ mod tests {
             "filepath",
             "file\u{ff3f}path",
         ] {
-            assert!(alias_eq("file_path".chars(), alias.chars()), "{alias}");
+            assert_eq!(alias_key(alias), "filepath", "{alias}");
         }
         assert!(!fold_eq("file_path".chars(), "filePath".chars()));
-        assert!(!alias_eq("file_path".chars(), "file_paths".chars()));
+        assert_ne!(alias_key("file_paths"), alias_key("file_path"));
+    }
+
+    #[test]
+    fn ascii_aliases_match_the_folded_key() {
+        let names = [
+            "file_path",
+            "filePath",
+            "FILE-PATH",
+            " file path ",
+            "file\u{7f}path",
+            "file\tpath",
+            "file__path",
+            "filepat",
+            "file_paths",
+            "_-",
+            "",
+            "Path",
+            "a.b",
+            "Ünïcode",
+        ];
+        for a in names {
+            for b in names {
+                if a.is_ascii() {
+                    assert_eq!(
+                        ascii_alias_eq(a.as_bytes(), &alias_key(b)),
+                        alias_key(a) == alias_key(b),
+                        "{a:?} against {b:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! conditions.
 
 use super::Engine;
+use crate::condition::Arguments;
 use crate::explain;
 use crate::json::{self, JsonStr, Kind as JsonKind, Value};
 use crate::mcp::{self, Id, Invalid};
@@ -309,29 +310,32 @@ impl Engine {
                 Some((_, r)) => match r.action {
                     Action::Deny | Action::RequireApproval => action_denial(surface.kind, r),
                     Action::Allow if usage == Use::Access => None,
-                    Action::Allow => r
-                        .require
-                        .iter()
-                        .find(|c| !c.required_holds(arguments))
-                        .map(|c| {
-                            (
-                                Reason::RequireFailed,
-                                c.rule.clone(),
-                                explain::require_failed(c),
-                            )
-                        })
-                        .or_else(|| {
-                            r.deny_if
-                                .iter()
-                                .find(|c| c.deny_triggers(arguments))
-                                .map(|c| {
-                                    (
-                                        Reason::DenyIfMatched,
-                                        c.rule.clone(),
-                                        explain::deny_if_matched(c),
-                                    )
-                                })
-                        }),
+                    Action::Allow if r.require.is_empty() && r.deny_if.is_empty() => None,
+                    Action::Allow => {
+                        let arguments = Arguments::new(arguments);
+                        r.require
+                            .iter()
+                            .find(|c| !c.required_holds(&arguments))
+                            .map(|c| {
+                                (
+                                    Reason::RequireFailed,
+                                    c.rule.clone(),
+                                    explain::require_failed(c),
+                                )
+                            })
+                            .or_else(|| {
+                                r.deny_if
+                                    .iter()
+                                    .find(|c| c.deny_triggers(&arguments))
+                                    .map(|c| {
+                                        (
+                                            Reason::DenyIfMatched,
+                                            c.rule.clone(),
+                                            explain::deny_if_matched(c),
+                                        )
+                                    })
+                            })
+                    }
                 },
             }
         };

@@ -373,6 +373,24 @@ fn compare(text: &str, a: KeySpan, b: KeySpan, rule: KeyRule) -> Ordering {
     }
 }
 
+/// How two plain keys (see [`plain_key`]) compare: as [`compare`] has them, byte by byte.
+fn compare_plain(x: &[u8], y: &[u8], rule: KeyRule) -> Ordering {
+    match rule {
+        KeyRule::Exact => x.cmp(y),
+        _ => x
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(y.iter().map(u8::to_ascii_lowercase)),
+    }
+}
+
+/// A key's raw text when it is printable ASCII without escapes: its characters are its
+/// bytes, and it folds to its lower case alone, so it compares without walking characters
+/// through the fold tables.
+fn plain_key(raw: &[u8]) -> Option<&[u8]> {
+    Some(raw).filter(|r| r.iter().all(|&c| (0x21..0x7f).contains(&c) && c != b'\\'))
+}
+
 fn duplicate(text: &str, a: KeySpan, b: KeySpan) -> Error {
     let kind = if key_str(text, a).chars().eq(key_str(text, b).chars()) {
         ErrorKind::DuplicateKey
@@ -386,6 +404,10 @@ fn duplicate(text: &str, a: KeySpan, b: KeySpan) -> Error {
     }
 }
 
+/// Objects with up to this many members compare every pair (most pairs differ in length, a
+/// single comparison); larger ones sort first.
+const PAIRWISE_KEYS: usize = 8;
+
 /// Small objects compare every pair; larger ones sort by the (folded) key, which needs no
 /// hash an attacker could collide.
 fn check_keys(
@@ -394,16 +416,14 @@ fn check_keys(
     rule: KeyRule,
     order: &mut Vec<u32>,
 ) -> Result<(), Error> {
-    if keys.len() <= 8 {
-        // Printable ASCII without escapes folds to its lower case alone: such keys compare
-        // byte for byte, without walking characters through the fold tables.
+    if keys.len() <= PAIRWISE_KEYS {
         // Each key is classified once, not once per pair.
-        let mut plain: [Option<&[u8]>; 8] = [None; 8];
+        let mut plain: [Option<&[u8]>; PAIRWISE_KEYS] = [None; PAIRWISE_KEYS];
         for (p, k) in plain.iter_mut().zip(keys) {
             *p = text
                 .as_bytes()
                 .get(k.start as usize..k.end as usize)
-                .filter(|r| r.iter().all(|&c| (0x21..0x7f).contains(&c) && c != b'\\'));
+                .and_then(plain_key);
         }
         for (i, (&a, pa)) in keys.iter().zip(&plain).enumerate() {
             for (&b, pb) in keys.iter().zip(&plain).skip(i + 1) {
@@ -422,17 +442,38 @@ fn check_keys(
         }
         return Ok(());
     }
+    // Each key is classified once: a plain key's index carries the top bit.
+    const PLAIN: u32 = 1 << 31;
+    let raw = |k: &KeySpan| {
+        text.as_bytes()
+            .get(k.start as usize..k.end as usize)
+            .unwrap_or(&[])
+    };
     order.clear();
-    order.extend((0..keys.len()).filter_map(|i| u32::try_from(i).ok()));
+    order.extend(keys.iter().enumerate().filter_map(|(i, k)| {
+        let i = u32::try_from(i).ok().filter(|&i| i < PLAIN)?;
+        Some(if plain_key(raw(k)).is_some() {
+            i | PLAIN
+        } else {
+            i
+        })
+    }));
     let at = |i: u32| {
-        keys.get(i as usize)
+        keys.get((i & !PLAIN) as usize)
             .copied()
             .unwrap_or(KeySpan { start: 0, end: 0 })
     };
-    crate::sort::heapsort(order, |&x, &y| compare(text, at(x), at(y), rule).is_lt());
+    let cmp = |x: u32, y: u32| {
+        if x & y & PLAIN != 0 {
+            compare_plain(raw(&at(x)), raw(&at(y)), rule)
+        } else {
+            compare(text, at(x), at(y), rule)
+        }
+    };
+    crate::sort::heapsort(order, |&x, &y| cmp(x, y).is_lt());
     for pair in order.windows(2) {
         if let [x, y] = *pair {
-            if compare(text, at(x), at(y), rule) == Ordering::Equal {
+            if cmp(x, y) == Ordering::Equal {
                 return Err(duplicate(text, at(x), at(y)));
             }
         }
@@ -824,6 +865,39 @@ mod tests {
             check(r#"{"p":{"a":{"h":{"k":1,"k":2}}}}"#),
             Err(DuplicateKey)
         );
+    }
+
+    #[test]
+    fn both_ways_of_checking_keys_find_the_same_repeats() {
+        // Up to PAIRWISE_KEYS members are compared pair by pair, more are sorted; escaped
+        // keys take the slow comparison, plain ones the byte one, in either way.
+        for n in [2, PAIRWISE_KEYS - 1, PAIRWISE_KEYS, PAIRWISE_KEYS + 1, 40] {
+            let keys: Vec<String> = (0..n)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        format!("\\u006b{i}")
+                    } else {
+                        format!("k{i}")
+                    }
+                })
+                .collect();
+            let object = |extra: &str| {
+                let mut body: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
+                body.insert(n / 2, format!("\"{extra}\":2"));
+                format!("{{{}}}", body.join(","))
+            };
+            assert!(check(&object("other")).is_ok(), "{n}");
+            for (extra, kind) in [
+                ("k1", ErrorKind::DuplicateKey),
+                ("\\u006b1", ErrorKind::DuplicateKey),
+                ("k0", ErrorKind::DuplicateKey),
+                ("K1", ErrorKind::AmbiguousKey),
+                ("\\u004b0", ErrorKind::AmbiguousKey),
+                ("\\uff4b1", ErrorKind::AmbiguousKey),
+            ] {
+                assert_eq!(check(&object(extra)), Err(kind), "{n} keys and {extra}");
+            }
+        }
     }
 
     #[test]
