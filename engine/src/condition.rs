@@ -165,13 +165,14 @@ impl<'a> Arguments<'a> {
     /// Lists the members of `value` when it is an object.
     pub fn new(value: Option<Value<'a>>) -> Arguments<'a> {
         let members = value.filter(|v| v.kind() == Kind::Object).map(|v| {
-            v.members()
-                .map(|(key, value)| Member {
-                    key,
-                    value,
-                    ascii: key.is_plain() && key.raw().is_ascii(),
-                })
-                .collect()
+            // Room for a typical tool's arguments at once (the walk cannot size them).
+            let mut members = Vec::with_capacity(16);
+            members.extend(v.members().map(|(key, value)| Member {
+                key,
+                value,
+                ascii: key.is_plain() && key.raw().is_ascii(),
+            }));
+            members
         });
         Arguments { value, members }
     }

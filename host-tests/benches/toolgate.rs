@@ -387,6 +387,16 @@ fn main() {
             inside_over_probe(&host, &request, &probe, &probe_kb, quick),
         ));
     }
+    // Argument conditions, over the probe buffering a body of the same size.
+    let host = Host::toolgate(TEN_CONDITIONS);
+    let body = call_body("cond", TEN_CONDITION_ARGS);
+    inside.push((
+        format!(
+            "Toolgate: call meeting ten argument conditions ({} bytes)",
+            body.len()
+        ),
+        inside_over_probe(&host, &mcp(&body), &probe, &probe_run(body.len()), quick),
+    ));
 
     if quick {
         println!(
