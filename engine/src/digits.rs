@@ -1,6 +1,17 @@
 //! Numbers as decimal text without the formatting machinery, for text built on every
 //! counted call (shared-data keys, `RateLimit` headers): `write!` costs more there than
-//! the rest of the work.
+//! the rest of the work. And digits read into a number without an overflow-checked 64-bit
+//! multiply, which on wasm32 is a call to a 128-bit multiplication routine.
+
+/// `v * radix + digit`, or `None` past `u64::MAX` (or for radix 0). The bound is checked
+/// before multiplying, so the multiply itself cannot overflow.
+#[inline]
+pub(crate) fn shift_in(v: u64, radix: u64, digit: u64) -> Option<u64> {
+    if v > u64::MAX.checked_div(radix)? {
+        return None;
+    }
+    v.wrapping_mul(radix).checked_add(digit)
+}
 
 /// Appends `n` in decimal.
 pub(crate) fn push_decimal(out: &mut String, n: u64) {
@@ -24,6 +35,27 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shifting_in_a_digit_is_a_checked_multiply_and_add() {
+        let values = [0, 1, 9, 10, u64::MAX / 16, u64::MAX / 10 - 1, u64::MAX / 10];
+        for v in values.into_iter().chain([u64::MAX / 10 + 1, u64::MAX]) {
+            for radix in [0, 2, 8, 10, 16] {
+                for digit in [0, 1, 5, 9, 15] {
+                    let want = if radix == 0 {
+                        None
+                    } else {
+                        v.checked_mul(radix).and_then(|m| m.checked_add(digit))
+                    };
+                    assert_eq!(
+                        super::shift_in(v, radix, digit),
+                        want,
+                        "{v} {radix} {digit}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn writes_what_format_writes() {
         for n in [0, 7, 10, 99, 1_000_000, u64::from(u32::MAX), u64::MAX] {

@@ -2,6 +2,8 @@
 //! and JavaScript's `Number()` (`"0x16"`, `"0b10110"`, `" 2.2e1 "`, `"022"`), as a JSON
 //! number text, so that conditions on a number also meet it spelled as a string.
 
+use crate::digits::shift_in;
+
 /// Longest string read: longer ones are no port, count or id a condition compares.
 const MAX_LEN: usize = 64;
 
@@ -28,7 +30,7 @@ pub fn lax_number(s: &str) -> Option<String> {
             }
             for &c in digits {
                 let d = u64::from(char::from(c).to_digit(radix)?);
-                n = n.checked_mul(u64::from(radix))?.checked_add(d)?;
+                n = shift_in(n, u64::from(radix), d)?;
             }
             return Some(n.to_string());
         }

@@ -5,6 +5,7 @@
 //! on their first 15 or so significant digits; [`Number::near`] reports such pairs so the
 //! conditions can treat them as doubtful.
 
+use crate::digits::shift_in;
 use std::cmp::Ordering;
 
 /// A validated JSON number literal, borrowed.
@@ -48,12 +49,11 @@ fn parse_exp(s: &[u8]) -> i64 {
         Some((b'+', d)) => (false, d),
         _ => (false, s),
     };
-    let mut v: i64 = 0;
-    for &d in digits {
-        v = v
-            .saturating_mul(10)
-            .saturating_add(i64::from(d.wrapping_sub(b'0')));
-    }
+    // Saturating: an exponent too large for an i64 reads as the largest.
+    let v = digits.iter().fold(0u64, |v, &d| {
+        shift_in(v, 10, u64::from(d.wrapping_sub(b'0'))).unwrap_or(u64::MAX)
+    });
+    let v = i64::try_from(v).unwrap_or(i64::MAX);
     if neg {
         -v
     } else {
@@ -230,7 +230,7 @@ impl<'a> Number<'a> {
         let scaled = |d: &Decimal<'_>| {
             let k = usize::try_from(SCALE_DIGITS - (top - d.exp)).unwrap_or(0);
             (0..k).fold(0u64, |v, i| {
-                v.saturating_mul(10).saturating_add(u64::from(d.digit(i)))
+                shift_in(v, 10, u64::from(d.digit(i))).unwrap_or(u64::MAX)
             })
         };
         scaled(&a).abs_diff(scaled(&b)) <= NEAR_UNITS
@@ -252,7 +252,7 @@ impl<'a> Number<'a> {
         let int_digits = usize::try_from(d.exp).ok().filter(|e| *e <= 20)?;
         let mut v: u64 = 0;
         for i in 0..int_digits {
-            v = v.checked_mul(10)?.checked_add(u64::from(d.digit(i)))?;
+            v = shift_in(v, 10, u64::from(d.digit(i)))?;
         }
         if d.len > int_digits {
             v = v.checked_add(1)?;
