@@ -19,6 +19,9 @@
 //! `PROFILE_CONDITIONS=1` sends a call meeting ten argument conditions
 //! (`workload::TEN_CONDITIONS`) instead.
 //!
+//! `PROFILE_HIDDEN=1` sends a `tools/list` whose 100-tool answer (`workload::hundred_tool_list`)
+//! is filtered for a policy hiding two of them.
+//!
 //! `PROFILE_LIST=1` sends the benchmarked `tools/list` instead (seed policy, nothing hidden):
 //! the work every request pays, whatever it calls.
 //!
@@ -26,9 +29,10 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use host_tests::workload::{
-    call_body, mcp, policy_with_tools, probe_request, sized_call, sized_call_to, start_probe,
-    start_toolgate, ONE_LIMIT, TEN_CONDITIONS, TEN_CONDITION_ARGS,
+    call_body, hundred_tool_list, mcp, policy_with_tools, probe_request, sized_call, sized_call_to,
+    start_probe, start_toolgate, HIDING_TWO, ONE_LIMIT, TEN_CONDITIONS, TEN_CONDITION_ARGS,
 };
+use host_tests::UpstreamResponse;
 
 fn main() {
     let n: usize = std::env::args()
@@ -42,6 +46,7 @@ fn main() {
         .and_then(|t| t.parse().ok());
     let list = std::env::var_os("PROFILE_LIST").is_some();
     let conditions = std::env::var_os("PROFILE_CONDITIONS").is_some();
+    let hidden = std::env::var_os("PROFILE_HIDDEN").is_some();
     let body = if list {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()
     } else {
@@ -49,6 +54,11 @@ fn main() {
     };
     let (envoy, request) = match tools {
         _ if probe => (start_probe().unwrap(), probe_request(&body)),
+        _ if hidden => (
+            start_toolgate(HIDING_TWO).unwrap(),
+            mcp(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+                .upstream_response(UpstreamResponse::json(hundred_tool_list())),
+        ),
         _ if conditions => (
             start_toolgate(TEN_CONDITIONS).unwrap(),
             mcp(&call_body("cond", TEN_CONDITION_ARGS)),
@@ -63,6 +73,10 @@ fn main() {
     for _ in 0..n {
         let ex = envoy.worker(0).send(request.clone());
         assert!(ex.is_forwarded(), "{:?}", ex.outcome);
+        assert!(
+            !hidden || !ex.body_text().contains(r#""tool_42""#),
+            "not filtered"
+        );
         times.push(ex.module_time);
     }
     times.sort();

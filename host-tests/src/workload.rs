@@ -25,6 +25,26 @@ pub const TEN_CONDITIONS: &str = r#"{"policy":{"version":"1","default":"deny","t
 pub const TEN_CONDITION_ARGS: &str =
     r#"{"a":"x","b":"z","c":"q","d":"u","e":5,"f":1,"g":"/srv/data","h":true,"i":"/a/b","j":7}"#;
 
+/// A policy hiding two of the tools [`hundred_tool_list`] lists.
+pub const HIDING_TWO: &str =
+    r#"{"policy":{"version":"1","default":"allow","hide":["tool_7","tool_42"]}}"#;
+
+/// A `tools/list` answer of 100 tools, about 21 KB (each with a description and a small
+/// input schema): the list a policy that hides tools filters.
+pub fn hundred_tool_list() -> String {
+    let tools: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"name":"tool_{i}","description":"Does thing number {i} to the cache, with care and at length.","inputSchema":{{"type":"object","properties":{{"key":{{"type":"string"}},"value":{{"type":"string"}}}},"required":["key"]}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"result":{{"tools":[{}]}}}}"#,
+        tools.join(",")
+    )
+}
+
 /// A default-deny policy of `n` tools `tool_0`.., each with a generous limit on one of 8
 /// counters: the policy-size scaling workload.
 pub fn policy_with_tools(n: usize) -> String {
