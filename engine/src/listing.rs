@@ -230,9 +230,9 @@ impl ListRules<'_> {
         body: &[u8],
         pending: &[PendingList],
     ) -> Result<Option<Vec<u8>>, String> {
-        let mut validator = Validator::new();
+        let mut validator = Validator::for_answers();
         let root = validator
-            .validate(body, self.json_options())
+            .validate_indexed(body, self.json_options())
             .map_err(|e| e.to_string())?;
         each_message(root, |m| self.message(m, pending))
     }

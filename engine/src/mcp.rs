@@ -68,7 +68,16 @@ fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usi
     // Member names almost never hold escapes: compare the raw text, decode only otherwise.
     let found = if k.is_plain() {
         let raw = k.raw();
-        known.iter().position(|n| *n == raw)
+        let found = known.iter().position(|n| *n == raw);
+        // Printable ASCII (nearly every name) is plain in `is_plain_key`'s sense and folds
+        // to its lower case alone: the known names it resembles differ only by case.
+        if found.is_none() && raw.bytes().all(|c| c.is_ascii_graphic()) {
+            return match known.iter().find(|n| n.eq_ignore_ascii_case(raw)) {
+                Some(n) => Err(resembles(k, n, what)),
+                None => Ok(None),
+            };
+        }
+        found
     } else {
         known.iter().position(|n| k.eq_str(n))
     };
@@ -81,13 +90,19 @@ fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usi
         )));
     }
     if let Some(n) = known.iter().find(|n| fold_eq(k.chars(), n.chars())) {
-        return Err(Invalid(format!(
-            "{what} member {} differs from {} only by case or invisible characters",
-            crate::reply::quoted(&k.decode()),
-            crate::reply::quoted(n)
-        )));
+        return Err(resembles(k, n, what));
     }
     Ok(None)
+}
+
+/// The refusal of member name `k`, which differs from the known name `n` only by case or
+/// invisible characters.
+fn resembles(k: JsonStr<'_>, n: &str, what: &str) -> Invalid {
+    Invalid(format!(
+        "{what} member {} differs from {} only by case or invisible characters",
+        crate::reply::quoted(&k.decode()),
+        crate::reply::quoted(n)
+    ))
 }
 
 /// Checks the member names of an envelope or params object: each is a known name exactly,
