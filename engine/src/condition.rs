@@ -301,18 +301,15 @@ impl Condition {
         }
         match (&arguments.members, segments.split_first()) {
             // As `lenient` reads an object, from the listed members.
-            (Some(members), Some((seg, rest))) => {
-                let mut any = false;
-                for m in members {
-                    if m.named(seg, true) {
-                        any = true;
-                        if self.lenient(Some(m.value), rest, exact, found) {
-                            return true;
-                        }
-                    }
-                }
-                !any && self.lenient(None, rest, exact, found)
-            }
+            (Some(members), Some((seg, rest))) => self.lenient_members(
+                members
+                    .iter()
+                    .filter(|m| m.named(seg, true))
+                    .map(|m| m.value),
+                rest,
+                exact,
+                found,
+            ),
             _ => self.lenient(arguments.value, segments, exact, found),
         }
     }
@@ -358,20 +355,35 @@ impl Condition {
             return v != judged && found(self.truth(v));
         };
         match v {
-            Some(o) if o.kind() == Kind::Object => {
-                let mut any = false;
-                for (k, m) in o.members() {
-                    if names(k, seg, true) {
-                        any = true;
-                        if self.lenient(Some(m), rest, judged, found) {
-                            return true;
-                        }
-                    }
-                }
-                !any && self.lenient(None, rest, judged, found)
-            }
+            Some(o) if o.kind() == Kind::Object => self.lenient_members(
+                o.members()
+                    .filter(|(k, _)| names(*k, seg, true))
+                    .map(|(_, m)| m),
+                rest,
+                judged,
+                found,
+            ),
             _ => self.lenient(v.and_then(|v| step(v, seg, false)), rest, judged, found),
         }
+    }
+
+    /// The lenient reading on down `rest` from each member whose key folds to the segment
+    /// (`named`), or from none when no key does.
+    fn lenient_members<'v>(
+        &self,
+        named: impl Iterator<Item = Value<'v>>,
+        rest: &[Segment],
+        judged: Option<Value<'_>>,
+        found: &mut dyn FnMut(Truth) -> bool,
+    ) -> bool {
+        let mut any = false;
+        for m in named {
+            any = true;
+            if self.lenient(Some(m), rest, judged, found) {
+                return true;
+            }
+        }
+        !any && self.lenient(None, rest, judged, found)
     }
 
     fn truth(&self, v: Option<Value<'_>>) -> Truth {
@@ -621,11 +633,8 @@ mod tests {
     }
 
     fn eval(c: &Condition, args: &str) -> (bool, bool) {
-        let v = parse_strict(args.as_bytes(), 16).unwrap();
-        {
-            let a = Arguments::new(Some(v));
-            (c.required_holds(&a), c.deny_triggers(&a))
-        }
+        let a = Arguments::new(Some(parse_strict(args.as_bytes(), 16).unwrap()));
+        (c.required_holds(&a), c.deny_triggers(&a))
     }
 
     #[test]
@@ -918,10 +927,8 @@ mod tests {
             let v = crate::json::Validator::new()
                 .validate(args.as_bytes(), exact)
                 .unwrap();
-            {
-                let a = Arguments::new(Some(v));
-                (c.required_holds(&a), c.deny_triggers(&a))
-            }
+            let a = Arguments::new(Some(v));
+            (c.required_holds(&a), c.deny_triggers(&a))
         };
         let mode = cond("args.opts.mode", Op::Eq(lit("\"overwrite\"")));
         for args in [
