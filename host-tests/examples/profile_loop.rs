@@ -34,6 +34,9 @@ use host_tests::workload::{
 };
 use host_tests::UpstreamResponse;
 
+/// The benchmarked `tools/list` (the Envoy bench's too).
+const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -48,7 +51,7 @@ fn main() {
     let conditions = std::env::var_os("PROFILE_CONDITIONS").is_some();
     let hidden = std::env::var_os("PROFILE_HIDDEN").is_some();
     let body = if list {
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string()
+        TOOLS_LIST.to_string()
     } else {
         sized_call(1024)
     };
@@ -56,8 +59,7 @@ fn main() {
         _ if probe => (start_probe().unwrap(), probe_request(&body)),
         _ if hidden => (
             start_toolgate(HIDING_TWO).unwrap(),
-            mcp(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
-                .upstream_response(UpstreamResponse::json(hundred_tool_list())),
+            mcp(TOOLS_LIST).upstream_response(UpstreamResponse::json(hundred_tool_list())),
         ),
         _ if conditions => (
             start_toolgate(TEN_CONDITIONS).unwrap(),
