@@ -203,7 +203,7 @@ impl Validator {
         opts: Options,
     ) -> Result<Value<'a>, Error> {
         let (text, start, end) = self.check(src, opts)?;
-        let skips = Skips::new(text, &self.spans);
+        let skips = Skips::new(text, &self.spans, start);
         Ok(Value::indexed(text.get(start..end).unwrap_or(""), skips))
     }
 

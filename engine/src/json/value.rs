@@ -54,24 +54,75 @@ pub(crate) struct Skips<'a> {
     doc: &'a str,
     /// Ascending by `open`; a prefix of the document's values (the record is bounded).
     spans: &'a [Span],
+    /// Every span before this index opens before the values still to be looked up, so a
+    /// walk searches forward from where its last lookup ended instead of from the start.
+    from: u32,
 }
 
 impl<'a> Skips<'a> {
-    pub(crate) fn new(doc: &'a str, spans: &'a [Span]) -> Skips<'a> {
-        Skips { doc, spans }
+    /// The record for the value that starts at byte `start` of `doc`.
+    pub(crate) fn new(doc: &'a str, spans: &'a [Span], start: usize) -> Skips<'a> {
+        // The value's own span, if recorded, is the first: its parts' spans follow it.
+        let own = spans.first().is_some_and(|s| s.open as usize == start);
+        Skips {
+            doc,
+            spans,
+            from: u32::from(own),
+        }
     }
 
     /// The offset after the value that starts at byte `j` of `within` (a part of the
-    /// document), if recorded.
-    fn end(&self, within: &str, j: usize) -> Option<usize> {
+    /// document), if recorded. Moves `from` past that value's own span, where its parts'
+    /// spans start (so the record, copied, serves the value), and the next value of the
+    /// walk (values come in document order) is searched for from there.
+    fn step(&mut self, within: &str, j: usize) -> Option<usize> {
+        let (k, end) = self.find(within, j)?;
+        self.from = u32::try_from(k.saturating_add(1)).unwrap_or(u32::MAX);
+        Some(end)
+    }
+
+    /// The index of the span opening at byte `j` of `within` and the offset in `within`
+    /// after it; on a miss, `from` moves up to where such a span would be.
+    fn find(&mut self, within: &str, j: usize) -> Option<(usize, usize)> {
         if self.spans.is_empty() {
             return None;
         }
         let base = crate::subslice::offset_in(self.doc.as_bytes(), within.as_bytes())?;
         let at = u32::try_from(base.checked_add(j)?).ok()?;
-        let k = self.spans.binary_search_by_key(&at, |s| s.open).ok()?;
+        let mut lo = self.from as usize;
+        let k = match self.spans.get(lo) {
+            // A short value before the next recorded one, or past the record.
+            None => return None,
+            Some(s) if s.open > at => return None,
+            Some(s) if s.open == at => lo,
+            // Gallop forward: the span sought is usually among the next few (a member's
+            // value right after the previous one's parts).
+            Some(_) => {
+                let mut step = 1usize;
+                while let Some(s) = self.spans.get(lo.saturating_add(step)) {
+                    if s.open >= at {
+                        break;
+                    }
+                    lo = lo.saturating_add(step);
+                    step = step.saturating_mul(2);
+                }
+                // spans[lo].open < at, and at most spans[lo + step].open.
+                let hi = lo
+                    .saturating_add(step)
+                    .saturating_add(1)
+                    .min(self.spans.len());
+                let window = self.spans.get(lo..hi).unwrap_or(&[]);
+                match window.binary_search_by_key(&at, |s| s.open) {
+                    Ok(k) => lo.saturating_add(k),
+                    Err(k) => {
+                        self.from = u32::try_from(lo.saturating_add(k)).unwrap_or(u32::MAX);
+                        return None;
+                    }
+                }
+            }
+        };
         let end = (self.spans.get(k)?.end as usize).checked_sub(base)?;
-        (end > j && end <= within.len()).then_some(end)
+        (end > j && end <= within.len()).then_some((k, end))
     }
 }
 
@@ -216,7 +267,7 @@ impl<'a> Iterator for Members<'a> {
         j = skip_ws(b, j + 1);
         let end = self
             .skips
-            .end(self.rest, j)
+            .step(self.rest, j)
             .unwrap_or_else(|| skip_value(b, j));
         let value = Value::indexed(self.rest.get(j..end)?, self.skips);
         let k = skip_ws(b, end);
@@ -248,7 +299,7 @@ impl<'a> Iterator for Elements<'a> {
         }
         let end = self
             .skips
-            .end(self.rest, i)
+            .step(self.rest, i)
             .unwrap_or_else(|| skip_value(b, i));
         let value = Value::indexed(self.rest.get(i..end)?, self.skips);
         let k = skip_ws(b, end);
@@ -339,6 +390,23 @@ mod tests {
         visited
     }
 
+    /// How many values of a walk were found in the record rather than scanned: a value
+    /// found there hands its parts a record starting right after its own span.
+    fn found_in_record(v: Value<'_>, doc: &str) -> usize {
+        let recorded = v.skips.from.checked_sub(1).and_then(|k| {
+            let at = crate::subslice::offset_in(doc.as_bytes(), v.raw().as_bytes())?;
+            Some(v.skips.spans.get(k as usize)?.open as usize == at)
+        });
+        let mut found = usize::from(recorded == Some(true));
+        for (_, m) in v.members() {
+            found += found_in_record(m, doc);
+        }
+        for e in v.elements() {
+            found += found_in_record(e, doc);
+        }
+        found
+    }
+
     #[test]
     fn recorded_ends_navigate_as_scanning_does() {
         let long = "x".repeat(300);
@@ -367,6 +435,10 @@ mod tests {
                 .validate_indexed(doc.as_bytes(), opts)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert!(same_walk(indexed, plain) >= 1);
+            // Every recorded value is found: the document's own by the validator, its
+            // parts by walking to them.
+            let recorded = indexed.skips.spans.len();
+            assert_eq!(found_in_record(indexed, doc), recorded, "{doc}");
         }
     }
 
