@@ -119,13 +119,14 @@ pub(crate) fn fold_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = cha
     Folded::new(a).eq(Folded::new(b))
 }
 
-/// An argument name's characters as a lenient server may match them against another's:
-/// folded and without `_` and `-`, as servers that map snake_case, kebab-case and camelCase
-/// onto one field read them (pydantic's alias generators with `populate_by_name`,
-/// key-casing middleware in front of a JavaScript handler): `file_path`, `filePath` and
-/// `file-path` are all `filepath`.
+/// A member name's characters as a lenient server may match them against another's:
+/// folded and without any ASCII character but letters and digits, as servers that map
+/// snake_case, kebab-case and camelCase onto one field read them (pydantic's alias
+/// generators with `populate_by_name`, key-casing middleware such as lodash's `camelCase`,
+/// which splits words at every other ASCII character, in front of a JavaScript handler):
+/// `file_path`, `filePath`, `file-path` and `_file.path_` are all `filepath`.
 pub(crate) fn alias_chars(name: impl Iterator<Item = char>) -> impl Iterator<Item = char> {
-    Folded::new(name).filter(|c| !matches!(c, '_' | '-'))
+    Folded::new(name).filter(|c| !c.is_ascii() || c.is_ascii_alphanumeric())
 }
 
 /// The alias key of `name` (see [`alias_chars`]): two names may be one field to a lenient
@@ -135,13 +136,26 @@ pub(crate) fn alias_key(name: &str) -> String {
 }
 
 /// Whether the ASCII name `raw` has alias key `key`, without the fold tables: folding
-/// ASCII drops controls and spaces and lower-cases the rest.
+/// ASCII drops controls and spaces and lower-cases the rest, and the alias keeps letters
+/// and digits.
 pub(crate) fn ascii_alias_eq(raw: &[u8], key: &str) -> bool {
     let mut key = key.bytes();
     raw.iter()
-        .filter(|&&c| !(c.is_ascii_control() || matches!(c, b' ' | b'_' | b'-')))
+        .filter(|c| c.is_ascii_alphanumeric())
         .all(|c| key.next() == Some(c.to_ascii_lowercase()))
         && key.next().is_none()
+}
+
+/// Whether two ASCII names have the same alias key (see [`alias_chars`]).
+pub(crate) fn ascii_alias_same(a: &[u8], b: &[u8]) -> bool {
+    let mut b = b
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase);
+    a.iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .all(|c| b.next() == Some(c.to_ascii_lowercase()))
+        && b.next().is_none()
 }
 
 #[cfg(test)]
@@ -160,9 +174,13 @@ mod tests {
             "FILE_PATH",
             "filepath",
             "file\u{ff3f}path",
+            "_file.path_",
+            "file@path",
+            "[file]path",
         ] {
             assert_eq!(alias_key(alias), "filepath", "{alias}");
         }
+        assert_eq!(alias_key("f\u{fc}r"), "f\u{fc}r");
         assert!(!fold_eq("file_path".chars(), "filePath".chars()));
         assert_ne!(alias_key("file_paths"), alias_key("file_path"));
     }
@@ -183,6 +201,9 @@ mod tests {
             "",
             "Path",
             "a.b",
+            "ab",
+            "A_B!",
+            "file.path",
             "Ünïcode",
         ];
         for a in names {
@@ -193,6 +214,13 @@ mod tests {
                         alias_key(a) == alias_key(b),
                         "{a:?} against {b:?}"
                     );
+                    if b.is_ascii() {
+                        assert_eq!(
+                            ascii_alias_same(a.as_bytes(), b.as_bytes()),
+                            alias_key(a) == alias_key(b),
+                            "{a:?} against {b:?}"
+                        );
+                    }
                 }
             }
         }

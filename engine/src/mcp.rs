@@ -5,7 +5,7 @@
 //! characters), a `jsonrpc` other than `"2.0"`, ids that are not strings or integers,
 //! messages that are both request and response, names that are not MCP names.
 
-use crate::fold::fold_eq;
+use crate::fold::{alias_chars, ascii_alias_same};
 use crate::json::{JsonStr, Kind, Value};
 use crate::names::is_method_name;
 
@@ -63,16 +63,20 @@ fn is_plain_key(k: JsonStr<'_>) -> bool {
 }
 
 /// Which of the `known` names member name `k` is, if any; an error when it is not plain, or
-/// differs from a known name only by case or invisible characters.
+/// differs from a known name only by case, punctuation or invisible characters.
 fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usize>, Invalid> {
     // Member names almost never hold escapes: compare the raw text, decode only otherwise.
     let found = if k.is_plain() {
         let raw = k.raw();
         let found = known.iter().position(|n| *n == raw);
         // Printable ASCII (nearly every name) is plain in `is_plain_key`'s sense and folds
-        // to its lower case alone: the known names it resembles differ only by case.
+        // to its lower case alone: the known names it resembles differ only by case and
+        // punctuation.
         if found.is_none() && raw.bytes().all(|c| c.is_ascii_graphic()) {
-            return match known.iter().find(|n| n.eq_ignore_ascii_case(raw)) {
+            return match known
+                .iter()
+                .find(|n| ascii_alias_same(raw.as_bytes(), n.as_bytes()))
+            {
                 Some(n) => Err(resembles(k, n, what)),
                 None => Ok(None),
             };
@@ -89,17 +93,20 @@ fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usi
             "{what} member names must be plain ASCII without control or whitespace characters"
         )));
     }
-    if let Some(n) = known.iter().find(|n| fold_eq(k.chars(), n.chars())) {
+    if let Some(n) = known
+        .iter()
+        .find(|n| alias_chars(k.chars()).eq(alias_chars(n.chars())))
+    {
         return Err(resembles(k, n, what));
     }
     Ok(None)
 }
 
-/// The refusal of member name `k`, which differs from the known name `n` only by case or
-/// invisible characters.
+/// The refusal of member name `k`, which differs from the known name `n` only by case,
+/// punctuation or invisible characters.
 fn resembles(k: JsonStr<'_>, n: &str, what: &str) -> Invalid {
     Invalid(format!(
-        "{what} member {} differs from {} only by case or invisible characters",
+        "{what} member {} differs from {} only by case, punctuation or invisible characters",
         crate::reply::quoted(&k.decode()),
         crate::reply::quoted(n)
     ))
@@ -333,6 +340,24 @@ mod tests {
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","ｍethod":"tools/call"}"#,
                 "plain ASCII",
             ),
+            // Key-casing middleware (lodash's camelCase) reads these as `method`, `name`
+            // and `arguments`.
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","_method":"tools/call"}"#,
+                "differs from \"method\" only by case, punctuation",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","__method__":"tools/call"}"#,
+                "differs from \"method\"",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","me.thod":"tools/call"}"#,
+                "differs from \"method\"",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","_params":{"name":"a"}}"#,
+                "differs from \"params\"",
+            ),
             (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "jsonrpc"),
             (r#"{"id":1,"method":"x"}"#, "jsonrpc"),
             (r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#, "id must"),
@@ -395,6 +420,11 @@ mod tests {
             r#"{"name":"a","arguments":[]}"#,
             r#"["a",{}]"#,
             r#"{"name":"a","ａrguments":{}}"#,
+            // Key-casing middleware reads these as `name` and `arguments`.
+            r#"{"name":"a","name_":"b"}"#,
+            r#"{"name":"a","arguments":{},"argu-ments":{"k":1}}"#,
+            r#"{"name":"a","__arguments__":{"k":1}}"#,
+            r#"{"na.me":"b","name":"a"}"#,
         ] {
             let v = parse_strict(bad.as_bytes(), 8).unwrap();
             assert!(read_named_call(Some(v)).is_err(), "{bad}");

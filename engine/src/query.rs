@@ -5,18 +5,19 @@
 //! members in a query (the 2024-11-05 transport adds only a session id), so a request whose
 //! query does is refused, body or not.
 
-use crate::fold::fold_eq;
+use crate::fold::alias_chars;
 
 /// JSON-RPC members and the `tools/call`, `prompts/get` and `resources/read` params a
 /// lenient server could take from a query.
 const MEMBERS: [&str; 6] = ["jsonrpc", "method", "params", "name", "arguments", "uri"];
 
 /// The first query parameter of `path` (a request's `:path`) that names a JSON-RPC or MCP
-/// member as a lenient server reads names: percent-escapes decoded, folded like keys (case,
-/// compatibility forms, whitespace and invisible characters), and a bracket or dot suffix
-/// (`params[name]`, `params.name`) taken as the member it belongs to, and `+` as the space
-/// form decoders make of it. `None` when there is
-/// none, or no query. The work is linear in the path, which Envoy's header limits bound.
+/// member as a lenient server reads names: percent-escapes decoded, compared like argument
+/// keys (`fold::alias_chars`: case, compatibility forms, whitespace, invisible characters
+/// and ASCII punctuation), a bracket or dot suffix (`params[name]`, `params.name`) taken as
+/// the member it belongs to, leading brackets dropped, and `+` as the space form decoders
+/// make of it. `None` when there is none, or no query. The work is linear in the path,
+/// which Envoy's header limits bound.
 pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
     if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
         return None;
@@ -36,15 +37,23 @@ fn read_query(path: &[u8]) -> Option<&'static str> {
         .split(|&c| matches!(c, b'?' | b'&' | b';'))
         .skip(1)
         .find_map(|pair| {
-            let end = pair
-                .iter()
-                .position(|&c| matches!(c, b'=' | b'[' | b'.'))
-                .unwrap_or(pair.len());
-            // Cut at ASCII bytes, so still UTF-8.
-            let name = std::str::from_utf8(pair.get(..end)?).ok()?;
-            MEMBERS
-                .into_iter()
-                .find(|m| fold_eq(name.chars(), m.chars()))
+            let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
+            let name = pair.get(..end)?;
+            // The member a bracket or dot suffix belongs to (`params[name]`), taken from the
+            // first part that is not empty, as `qs` and Rack drop leading brackets
+            // (`[method]`); and the whole name, as PHP makes `_` of dots and key-casing
+            // middleware drops punctuation (`me.thod`, `_method`).
+            let first = name
+                .split(|&c| matches!(c, b'[' | b']' | b'.'))
+                .find(|part| !part.is_empty())
+                .unwrap_or(&[]);
+            [first, name].into_iter().find_map(|n| {
+                // Cut at ASCII bytes, so still UTF-8.
+                let n = std::str::from_utf8(n).ok()?;
+                MEMBERS
+                    .into_iter()
+                    .find(|m| alias_chars(n.chars()).eq(alias_chars(m.chars())))
+            })
         })
 }
 
@@ -72,6 +81,16 @@ mod tests {
             ("/mcp?na+me=cache_delete", "name"),
             ("/mcp?jsonrpc+=2.0", "jsonrpc"),
             ("/mcp;name=cache_delete", "name"),
+            // Leading brackets, which `qs` and Rack drop, and punctuation around the name.
+            ("/mcp?%5Bmethod%5D=tools/call", "method"),
+            ("/mcp?[params][name]=cache_cas", "params"),
+            ("/mcp?]method=x", "method"),
+            ("/mcp?method]=x", "method"),
+            ("/mcp?[[method]]=x", "method"),
+            ("/mcp?_method=x", "method"),
+            ("/mcp?me.thod=x", "method"),
+            ("/mcp?x=1&__name__=cache_delete", "name"),
+            ("/mcp?.arguments.key=x", "arguments"),
         ] {
             assert_eq!(member_in_query(path.as_bytes()), Some(member), "{path}");
         }
@@ -85,6 +104,7 @@ mod tests {
             "/messages?sessionId=6f1c",
             "/messages/?session_id=6f1c",
             "/mcp?tenant=a&methods=x&named=y",
+            "/mcp?x[method]=a&filter.name=b&[tenant]=c",
             "/tools%2Fcall",
         ] {
             assert_eq!(member_in_query(path.as_bytes()), None, "{path}");

@@ -35,12 +35,14 @@ fn fold(s: &str) -> String {
         .collect()
 }
 
-/// The last member whose key means `name` (exactly, or to a lenient reader).
+/// The last member whose key means `name` (exactly, or to a lenient reader, which also
+/// drops every ASCII character but letters and digits, as lodash's `camelCase` does).
 fn member<'a>(obj: &'a serde_json::Map<String, Value>, name: &str, lenient: bool) -> Option<&'a Value> {
     if !lenient {
         return obj.get(name);
     }
-    obj.iter().filter(|(k, _)| fold(k) == name).map(|(_, v)| v).last()
+    let alias = |k: &str| fold(k).chars().filter(|c| !c.is_ascii() || c.is_ascii_alphanumeric()).collect::<String>();
+    obj.iter().filter(|(k, _)| alias(k) == name).map(|(_, v)| v).last()
 }
 
 /// Whether a reading of one message is a call the policy denies (`OPEN_POLICY` if `open`).
