@@ -60,6 +60,8 @@ pub enum Buffer {
 pub enum Map {
     /// Request headers.
     RequestHeaders = 0,
+    /// Request trailers.
+    RequestTrailers = 1,
     /// Response headers.
     ResponseHeaders = 2,
 }

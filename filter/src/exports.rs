@@ -184,8 +184,8 @@ pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end_of_stream: boo
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_trailers(id: u32, _count: usize) -> u32 {
-    with_stream(id, |s| s.on_request_trailers() as u32).unwrap_or_else(unknown_request_stream)
+pub extern "C" fn proxy_on_request_trailers(id: u32, count: usize) -> u32 {
+    with_stream(id, |s| s.on_request_trailers(count) as u32).unwrap_or_else(unknown_request_stream)
 }
 
 #[no_mangle]

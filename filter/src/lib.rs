@@ -541,13 +541,25 @@ impl Stream {
         }
     }
 
-    fn on_request_trailers(&mut self) -> Action {
+    fn on_request_trailers(&mut self, count: usize) -> Action {
         let Some(shared) = self.shared.clone() else {
             return self.unavailable();
         };
         match &self.stage {
-            // Trailers end the body: decide on everything buffered.
-            Stage::Buffering(_) => {
+            // Trailers end the body: decide on everything buffered, unless they carry what
+            // the head check reads.
+            Stage::Buffering(info) => {
+                if count > 0 {
+                    let raw = abi::header_pairs(abi::Map::RequestTrailers);
+                    let refusal = match raw.as_deref().map(headers::decode) {
+                        Ok(Some(pairs)) => shared.engine.inspect_trailers(info, &pairs),
+                        // Unreadable trailers cannot be judged: fail closed.
+                        _ => Some(shared.engine.refuse_unreadable(info)),
+                    };
+                    if let Some(outcome) = refusal {
+                        return self.apply(&shared, outcome);
+                    }
+                }
                 let max = shared.engine.config().settings.max_body_bytes;
                 self.finish_body(&shared, max.saturating_add(1))
             }

@@ -267,6 +267,46 @@ fn mcp_method_and_name_headers_must_match_the_body() {
     }
 }
 
+/// Request trailers that a server merging them into the head would read as the headers the
+/// head check reads are refused; others go on with the request.
+#[test]
+fn trailers_cannot_carry_what_the_head_is_checked_for() {
+    for arrangement in Arrangement::BOTH {
+        let envoy = start_in(arrangement, SEED);
+        let w = envoy.worker(0);
+        let body = call(9, "cache_cas", "{}");
+        let send = |trailers: &[(&str, &str)]| {
+            let mut r = mcp_as("k", body.clone()).chunks([body.clone()]);
+            for (k, v) in trailers {
+                r = r.trailer(k, v);
+            }
+            w.send(r)
+        };
+        let ex = send(&[("x-checksum", "1")]);
+        assert_forwarded(&ex, body.as_bytes());
+        let forwarded = ex
+            .upstream
+            .trailers
+            .as_ref()
+            .and_then(|t| t.get("x-checksum"));
+        assert_eq!(forwarded, Some("1"));
+        for bad in [
+            ("mcp-name", "cache_delete"),
+            ("Mcp_Method", "tools/call"),
+            ("mcp-param-key", "k"),
+            ("mcp-session-id", "other"),
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer someone-else"),
+        ] {
+            let ex = send(&[("x-checksum", "1"), bad]);
+            let reply = assert_rejected(&ex, arrangement, 400, -32600);
+            let message = reply["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("trailer"), "{bad:?}: {reply}");
+            assert_eq!(decision(&ex), "rejected:invalid_request", "{bad:?}");
+        }
+    }
+}
+
 #[test]
 fn ratelimit_headers_come_only_on_responses_to_counted_calls() {
     let envoy = start(

@@ -519,6 +519,45 @@ impl Engine {
         )
     }
 
+    /// The refusal of request trailers that a server merging trailers into the head (as
+    /// some HTTP/2 and CGI stacks do) would read as headers the head check reads: the
+    /// headers mirroring a call, other `Mcp-` headers, the body's framing and type, and
+    /// grant headers. MCP requests carry no trailers; other trailers go on.
+    pub fn inspect_trailers(
+        &self,
+        info: &RequestInfo,
+        trailers: &HeaderList<'_>,
+    ) -> Option<Outcome> {
+        let grant_headers = self
+            .config
+            .settings
+            .grant_sources
+            .iter()
+            .filter_map(|s| match s {
+                GrantSource::Header(name) => Some(name.as_bytes()),
+                _ => None,
+            });
+        let read_with_head = |name: &[u8]| {
+            mcp_headers::names_a_call(name)
+                || name.get(..4).is_some_and(|p| http::same_name(p, b"mcp-"))
+                || HEAD_NAMES
+                    .iter()
+                    .skip(at::CONTENT_TYPE)
+                    .any(|h| http::same_name(name, h.as_bytes()))
+                || http::same_name(name, self.config.settings.session_header.as_bytes())
+                || grant_headers.clone().any(|g| http::same_name(name, g))
+        };
+        let (name, _) = trailers.iter().find(|(name, _)| read_with_head(name))?;
+        Some(self.refuse(
+            Rejection::InvalidRequest,
+            format!(
+                "trailer {} would be read as a request header by a server that merges trailers into the head",
+                crate::reply::quoted(&http::loggable(name))
+            ),
+            self.base_report(Some(info)),
+        ))
+    }
+
     /// The refusal of a body the host could not hand over: fail closed.
     pub fn refuse_unreadable(&self, info: &RequestInfo) -> Outcome {
         self.refuse(
