@@ -135,3 +135,19 @@ def test_one_bearer_token_respelled_is_one_grant(procs, memcached_mcp):
     assert "different credentials" in repr(refused.value) or "different credentials" in str(
         getattr(refused.value, "exceptions", "")
     ), repr(refused.value)
+
+
+def test_callers_without_a_credential_are_one_grant_per_address_whatever_they_forward(procs, memcached_mcp):
+    # Without a credential header the grant is the client's address: X-Forwarded-For, which
+    # the client writes, must not make each request another grant.
+    envoy = procs.add(Envoy(procs.dir, seed_with(window="day", max=2), memcached_mcp.port).start())
+
+    async def calls(headers, n):
+        async with session(envoy.url, headers) as s:
+            return [await s.call_tool("cache_cas", cas_args(i)) for i in range(n)]
+
+    first = run(calls({}, 2))
+    assert [r.is_error for r in first] == [False, False], [text(r) for r in first]
+    for forged in ("198.51.100.7", "203.0.113.9, 198.51.100.8"):
+        (r,) = run(calls({"x-forwarded-for": forged}, 1))
+        assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (forged, text(r))

@@ -112,6 +112,11 @@ def bootstrap(policy, settings=None, variant="pause", listen=10000, admin=9901,
         "stream_idle_timeout": "0s",
         "request_timeout": "0s",
         "generate_request_id": True,
+        # The client's address is the connection's, not the last X-Forwarded-For entry the
+        # client wrote: it is a grant source (requests without a credential header), and a
+        # forged header would be a fresh grant per request. Behind a load balancer, set
+        # xff_num_trusted_hops to the hops it adds instead.
+        "use_remote_address": True,
         "access_log": [] if not access_log else [{
             "name": "envoy.access_loggers.stdout",
             "typed_config": {
