@@ -139,6 +139,15 @@ pub struct Arguments<'a> {
     value: Option<Value<'a>>,
     /// Its members, in order, when it is an object.
     members: Option<Vec<Member<'a>>>,
+    /// Whether a member is named `__proto__` (see [`prototype`]).
+    prototypes: bool,
+}
+
+/// The object a member named `__proto__` holds: JavaScript's `Object.assign` and
+/// `for…in` copies make it the copy's prototype, so a handler reading the copy reads its
+/// members as the object's own where the object has none of that name.
+fn prototype<'v>((key, value): (JsonStr<'_>, Value<'v>)) -> Option<Value<'v>> {
+    (value.kind() == Kind::Object && key.eq_str("__proto__")).then_some(value)
 }
 
 /// A member of the arguments, its key classified once.
@@ -174,7 +183,15 @@ impl<'a> Arguments<'a> {
             }));
             members
         });
-        Arguments { value, members }
+        let prototypes = members
+            .iter()
+            .flatten()
+            .any(|m| prototype((m.key, m.value)).is_some());
+        Arguments {
+            value,
+            members,
+            prototypes,
+        }
     }
 
     /// The exact reading down `segments`.
@@ -301,15 +318,21 @@ impl Condition {
         }
         match (&arguments.members, segments.split_first()) {
             // As `lenient` reads an object, from the listed members.
-            (Some(members), Some((seg, rest))) => self.lenient_members(
-                members
-                    .iter()
-                    .filter(|m| m.named(seg, true))
-                    .map(|m| m.value),
-                rest,
-                exact,
-                found,
-            ),
+            (Some(members), Some((seg, rest))) => {
+                self.lenient_members(
+                    members
+                        .iter()
+                        .filter(|m| m.named(seg, true))
+                        .map(|m| m.value),
+                    rest,
+                    exact,
+                    found,
+                ) || (arguments.prototypes
+                    && members
+                        .iter()
+                        .filter_map(|m| prototype((m.key, m.value)))
+                        .any(|p| self.lenient(Some(p), segments, exact, found)))
+            }
             _ => self.lenient(arguments.value, segments, exact, found),
         }
     }
@@ -355,14 +378,30 @@ impl Condition {
             return v != judged && found(self.truth(v));
         };
         match v {
-            Some(o) if o.kind() == Kind::Object => self.lenient_members(
-                o.members()
-                    .filter(|(k, _)| names(*k, seg, true))
-                    .map(|(_, m)| m),
-                rest,
-                judged,
-                found,
-            ),
+            Some(o) if o.kind() == Kind::Object => {
+                self.lenient_members(
+                    o.members()
+                        .filter(|(k, _)| names(*k, seg, true))
+                        .map(|(_, m)| m),
+                    rest,
+                    judged,
+                    found,
+                ) || o
+                    .members()
+                    .filter_map(prototype)
+                    .any(|p| self.lenient(Some(p), segments, judged, found))
+            }
+            Some(a) if a.kind() == Kind::Array => {
+                // Where an object is expected, Jackson's UNWRAP_SINGLE_VALUE_ARRAYS reads
+                // a one-element array as its element.
+                let mut elements = a.elements();
+                let only = match (elements.next(), elements.next()) {
+                    (Some(e), None) => Some(e),
+                    _ => None,
+                };
+                self.lenient(step(a, seg, false), rest, judged, found)
+                    || only.is_some_and(|e| self.lenient(Some(e), segments, judged, found))
+            }
             _ => self.lenient(v.and_then(|v| step(v, seg, false)), rest, judged, found),
         }
     }
@@ -913,6 +952,42 @@ mod tests {
         assert_eq!(eval(&yes, r#"{"flag":true}"#), (false, false));
         let five = cond("args.n", Op::Eq(lit("\"5\"")));
         assert_eq!(eval(&five, r#"{"n":5.0}"#), (false, true));
+    }
+
+    #[test]
+    fn prototypes_and_one_element_arrays_are_read_through() {
+        // `Object.assign({}, args)` makes a `__proto__` member the copy's prototype, and
+        // Jackson's UNWRAP_SINGLE_VALUE_ARRAYS reads `[{…}]` where an object is expected.
+        let key = cond("args.key", Op::Eq(lit("\"secret\"")));
+        let mode = cond("args.opts.mode", Op::Eq(lit("\"admin\"")));
+        for (c, args) in [
+            (&key, r#"{"__proto__":{"key":"secret"}}"#),
+            (
+                &key,
+                r#"{"key":"public","__proto__":{"__proto__":{"key":"secret"}}}"#,
+            ),
+            (&key, r#"{"\u005f_proto__":{"key":"secret"}}"#),
+            (&mode, r#"{"opts":{"__proto__":{"mode":"admin"}}}"#),
+            (&mode, r#"{"opts":[{"mode":"admin"}]}"#),
+            (&mode, r#"{"opts":[[{"mode":"admin"}]]}"#),
+            (&mode, r#"{"__proto__":{"opts":{"mode":"admin"}}}"#),
+        ] {
+            assert!(eval(c, args).1, "deny_if {args}");
+        }
+        for args in [
+            r#"{"__proto__":"secret","key":"public"}"#,
+            r#"{"proto":{"key":"secret"},"key":"public"}"#,
+        ] {
+            assert!(!eval(&key, args).1, "{args}");
+        }
+        // Two elements are no object to unwrap; the path's own index still reads one.
+        assert!(!eval(&mode, r#"{"opts":[{"mode":"admin"},{}]}"#).1);
+        let first = cond("args.opts.0.mode", Op::Eq(lit("\"admin\"")));
+        assert!(eval(&first, r#"{"opts":[{"mode":"admin"},{}]}"#).1);
+        // A requirement met only through a prototype is not met by the object itself.
+        let required = cond("args.key", Op::Eq(lit("\"public\"")));
+        assert!(!eval(&required, r#"{"__proto__":{"key":"public"}}"#).0);
+        assert!(eval(&required, r#"{"key":"public"}"#).0);
     }
 
     #[test]
