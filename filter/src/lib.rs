@@ -503,7 +503,7 @@ impl Stream {
                         }
                     }
                 }
-                if shared.engine.list_rules().hides_anything() {
+                if shared.engine.hides_lists() {
                     // Any answer may hold a list to filter, which a compressed one would hide.
                     let _ = abi::remove_header(abi::Map::RequestHeaders, "accept-encoding");
                 }
@@ -598,7 +598,7 @@ impl Stream {
                 }
                 if !forward.lists.is_empty() {
                     (forward.lists, response_mode(&shared, Answering::Lists))
-                } else if shared.engine.list_rules().hides_anything() {
+                } else if shared.engine.hides_lists() {
                     (Vec::new(), response_mode(&shared, Answering::Other))
                 } else {
                     return Action::Continue;

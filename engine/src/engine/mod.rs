@@ -109,6 +109,8 @@ pub struct Engine {
     /// The header names the head is indexed by: [`HEAD_NAMES`], the session header, then
     /// each grant source header in order.
     head_names: Vec<String>,
+    /// Whether list answers of any kind are filtered (asked on every request).
+    hides_lists: bool,
 }
 
 /// Positions in [`Engine::head_names`].
@@ -217,6 +219,12 @@ impl Engine {
                     }),
             )
             .collect();
+        let hides_lists = ListRules {
+            policy: &config.policy,
+            hide_denied_tools: config.settings.hide_denied_tools,
+            max_depth: config.settings.max_json_depth,
+        }
+        .hides_anything();
         Ok(Engine {
             config,
             counters,
@@ -225,6 +233,7 @@ impl Engine {
             fingerprint_key,
             counts_sessions,
             head_names,
+            hides_lists,
         })
     }
 
@@ -681,6 +690,11 @@ impl Engine {
         self.conclude(calls, lists, batch, others, info, store, clock, report)
     }
 
+    /// Whether list answers of any kind are filtered ([`ListRules::hides_anything`]).
+    pub fn hides_lists(&self) -> bool {
+        self.hides_lists
+    }
+
     /// The rules for filtering list responses.
     pub fn list_rules(&self) -> ListRules<'_> {
         ListRules {
@@ -702,7 +716,7 @@ impl Engine {
             ResponseMode::Sse
                 if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) =>
             {
-                if self.list_rules().hides_anything() {
+                if self.hides_lists {
                     ResponseMode::Fail
                 } else {
                     ResponseMode::Pass
@@ -724,7 +738,7 @@ impl Engine {
         content_type: Option<&[u8]>,
         content_encoding: Option<&[u8]>,
     ) -> ResponseMode {
-        if !self.list_rules().hides_anything() {
+        if !self.hides_lists {
             return ResponseMode::Pass;
         }
         match self.response_mode(status, content_type, None) {
