@@ -184,10 +184,19 @@ pub fn read_message(v: Value<'_>) -> Result<Message<'_>, Invalid> {
             let name = m
                 .as_str()
                 .ok_or_else(|| Invalid("method must be a string".into()))?;
-            if !is_method_name(&name.decode()) {
+            let decoded = name.decode();
+            if !is_method_name(&decoded) {
                 return Err(Invalid(
                     "method must be 1 to 128 characters of A-Z a-z 0-9 _ . - /".into(),
                 ));
+            }
+            // A router that resolves methods like paths reads `tools/x/../call` as
+            // `tools/call`; no MCP method has such a part.
+            if decoded.as_bytes().contains(&b'.') {
+                let dots = decoded.split('/').any(|part| matches!(part, "." | ".."));
+                if dots {
+                    return Err(Invalid("method parts cannot be . or ..".into()));
+                }
             }
             if let Some(p) = params {
                 if !matches!(p.kind(), Kind::Object | Kind::Array) {
@@ -357,6 +366,18 @@ mod tests {
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","_params":{"name":"a"}}"#,
                 "differs from \"params\"",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/x/../call"}"#,
+                "cannot be . or ..",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"./tools/call"}"#,
+                ". or ..",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/./call"}"#,
+                ". or ..",
             ),
             (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "jsonrpc"),
             (r#"{"id":1,"method":"x"}"#, "jsonrpc"),
