@@ -91,6 +91,8 @@ mod tests {
             ("/mcp?me.thod=x", "method"),
             ("/mcp?x=1&__name__=cache_delete", "name"),
             ("/mcp?.arguments.key=x", "arguments"),
+            ("/mcp?%u006Dethod=x", "method"),
+            ("/mcp?%U006E%u0061me=x", "name"),
         ] {
             assert_eq!(member_in_query(path.as_bytes()), Some(member), "{path}");
         }

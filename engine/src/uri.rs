@@ -56,7 +56,8 @@ pub(crate) fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-/// Decodes every `%XX` (repeatedly, so `%2570` is `p` too); invalid escapes stay as written.
+/// Decodes every `%XX` and `%uXXXX` (repeatedly, so `%2570` is `p` too); invalid escapes stay
+/// as written.
 pub(crate) fn percent_decode(s: &str) -> String {
     let mut cur = s.as_bytes().to_vec();
     for _ in 0..4 {
@@ -71,6 +72,24 @@ pub(crate) fn percent_decode(s: &str) -> String {
                 ) {
                     out.push(h * 16 + l);
                     i += 3;
+                    changed = true;
+                    continue;
+                }
+                // `%u006D`: IIS and .NET Framework's `UrlDecode` read a UTF-16 unit.
+                let unit = cur
+                    .get(i + 1..i + 6)
+                    .filter(|u| u.first().is_some_and(|b| b.eq_ignore_ascii_case(&b'u')))
+                    .and_then(|u| u.get(1..))
+                    .and_then(|digits| {
+                        digits
+                            .iter()
+                            .try_fold(0u32, |v, &b| Some(v * 16 + u32::from(hex(b)?)))
+                    })
+                    .and_then(char::from_u32);
+                if let Some(ch) = unit {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    i += 6;
                     changed = true;
                     continue;
                 }
