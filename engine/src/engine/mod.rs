@@ -537,24 +537,15 @@ impl Engine {
         info: &RequestInfo,
         trailers: &HeaderList<'_>,
     ) -> Option<Outcome> {
-        let grant_headers = self
-            .config
-            .settings
-            .grant_sources
-            .iter()
-            .filter_map(|s| match s {
-                GrantSource::Header(name) => Some(name.as_bytes()),
-                _ => None,
-            });
+        // Every name the head is indexed by but the request id (logged only).
         let read_with_head = |name: &[u8]| {
             mcp_headers::names_a_call(name)
                 || name.get(..4).is_some_and(|p| http::same_name(p, b"mcp-"))
-                || HEAD_NAMES
+                || self
+                    .head_names
                     .iter()
                     .skip(at::CONTENT_TYPE)
                     .any(|h| http::same_name(name, h.as_bytes()))
-                || http::same_name(name, self.config.settings.session_header.as_bytes())
-                || grant_headers.clone().any(|g| http::same_name(name, g))
         };
         let (name, _) = trailers.iter().find(|(name, _)| read_with_head(name))?;
         Some(self.refuse(
