@@ -20,6 +20,8 @@ pub struct SseFilter {
     after_cr: bool,
     /// At the start of the stream (a BOM is ignored there).
     at_start: bool,
+    /// How many bytes of a BOM the stream has opened with so far.
+    bom: usize,
     /// Once a list cannot be filtered, the rest of the stream is dropped.
     failed: bool,
     max_event: usize,
@@ -37,6 +39,7 @@ impl SseFilter {
             has_data: false,
             after_cr: false,
             at_start: true,
+            bom: 0,
             failed: false,
             max_event,
         }
@@ -61,11 +64,23 @@ impl SseFilter {
             return out;
         }
         let mut rest = chunk;
-        if self.at_start && !rest.is_empty() {
-            self.at_start = false;
-            if let Some(r) = rest.strip_prefix(b"\xEF\xBB\xBF") {
-                self.event.extend_from_slice(b"\xEF\xBB\xBF");
+        // A BOM opening the stream is no part of its first line, even when it arrives in
+        // pieces (a client's UTF-8 decoder drops it however the bytes were chunked). It
+        // goes out with the first event.
+        while self.at_start {
+            let Some((&b, r)) = rest.split_first() else {
+                break;
+            };
+            if BOM.get(self.bom) == Some(&b) {
+                self.bom += 1;
+                self.event.push(b);
                 rest = r;
+                self.at_start = self.bom < BOM.len();
+            } else {
+                // Not a BOM after all: what looked like one begins the first line.
+                self.at_start = false;
+                self.line
+                    .extend_from_slice(BOM.get(..self.bom).unwrap_or(&[]));
             }
         }
         for &b in rest {
@@ -167,7 +182,15 @@ impl SseFilter {
         match filtered {
             Ok(None) => out.extend_from_slice(&event),
             Ok(Some(new)) => {
-                for line in split_lines(&event) {
+                // The stream's BOM stays first; the line after it is no other line.
+                let event = match event.strip_prefix(BOM) {
+                    Some(rest) => {
+                        out.extend_from_slice(BOM);
+                        rest
+                    }
+                    None => &event[..],
+                };
+                for line in split_lines(event) {
                     if !line.is_empty() && !line.starts_with(b"data") {
                         out.extend_from_slice(line);
                         out.push(b'\n');
@@ -185,6 +208,9 @@ impl SseFilter {
         }
     }
 }
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The lines of an event (without their ends).
 fn split_lines(event: &[u8]) -> Vec<&[u8]> {
