@@ -137,9 +137,22 @@ pub fn normalize(uri: &str) -> String {
 pub fn readings(uri: &str) -> Vec<String> {
     let lenient = normalize(uri);
     let mut out = vec![uri.to_string()];
-    for r in [split_any(&lenient, b"?#").0, &lenient] {
-        if !out.iter().any(|o| o == r) {
-            out.push(r.to_string());
+    // Python's `urlparse(…).path`, Node's `URL.pathname` and Go's `url.Parse(…).Path` drop
+    // a file URI's host, whatever it is: `file://evil/etc/passwd` is `/etc/passwd` to them.
+    let hostless = lenient
+        .strip_prefix("file://")
+        .filter(|rest| !rest.starts_with('/'))
+        .map(|rest| {
+            format!(
+                "file://{}",
+                rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
+            )
+        });
+    for whole in std::iter::once(&lenient).chain(hostless.as_ref()) {
+        for r in [split_any(whole, b"?#").0, whole.as_str()] {
+            if !out.iter().any(|o| o == r) {
+                out.push(r.to_string());
+            }
         }
     }
     out

@@ -150,6 +150,16 @@ fn resource_rules_under_every_server_reading() {
         "notes://secret:",
     ];
     expect(&url, Some(Reason::ToolDenied));
+    // Python's `urlparse(…).path`, Node's `URL.pathname` and Go's `url.Parse(…).Path` drop a
+    // file URI's host, whatever it is.
+    let hosted = [
+        "file://evil/srv/secret.txt",
+        "file://127.0.0.1/srv/secret.txt",
+        "file://[::1]/srv/secret.txt",
+        "file://../srv/secret.txt",
+        "file://h:80/srv/secret.txt?x",
+    ];
+    expect(&hosted, Some(Reason::ToolDenied));
     let hidden = [
         "https://internal.example:443/secret",
         "https:internal.example/secret",
@@ -1109,6 +1119,23 @@ fn response_modes() {
         ResponseMode::Pass
     );
     assert_eq!(e.response_mode(b"202", None, None), ResponseMode::Pass);
+    // Types the TypeScript SDK finds its media type in (`includes`), and charsets the Python
+    // SDK would decode the body by.
+    for (content_type, mode) in [
+        (&b"text/event-streams"[..], ResponseMode::Sse),
+        (b"application/json-seq", ResponseMode::Json),
+        (b"text/plain; x=application/json", ResponseMode::Json),
+        (b"Text/Event-Stream; Charset=\"UTF-8\"", ResponseMode::Sse),
+        (b"text/event-stream; charset=utf-16", ResponseMode::Fail),
+        (b"application/json; charset=utf-7", ResponseMode::Fail),
+    ] {
+        assert_eq!(
+            e.response_mode(b"200", Some(content_type), None),
+            mode,
+            "{}",
+            String::from_utf8_lossy(content_type)
+        );
+    }
     assert_eq!(
         e.response_mode(b"202", Some(b"application/json"), None),
         ResponseMode::Json
@@ -1142,14 +1169,24 @@ fn watch_modes() {
             h.engine.watch_mode(sse, Some(b"identity")),
             ResponseMode::Sse
         );
-        for other in [Some(&b"application/json"[..]), Some(b"text/html"), None] {
-            assert_eq!(h.engine.watch_mode(other, None), ResponseMode::Pass);
-            assert_eq!(
-                h.engine.watch_mode(other, Some(b"gzip")),
-                ResponseMode::Pass
-            );
-        }
     }
+    for other in [Some(&b"application/json"[..]), Some(b"text/html"), None] {
+        assert_eq!(open.engine.watch_mode(other, None), ResponseMode::Pass);
+        assert_eq!(
+            open.engine.watch_mode(other, Some(b"gzip")),
+            ResponseMode::Pass
+        );
+        // The TypeScript SDK reads its GET stream as events whatever the type says.
+        assert_eq!(hiding.engine.watch_mode(other, None), ResponseMode::Sse);
+        assert_eq!(
+            hiding.engine.watch_mode(other, Some(b"gzip")),
+            ResponseMode::Pass
+        );
+    }
+    // The Python SDK decodes by the charset: text in another one cannot be read here.
+    let utf16: Option<&[u8]> = Some(b"text/event-stream; charset=utf-16");
+    assert_eq!(hiding.engine.watch_mode(utf16, None), ResponseMode::Fail);
+    assert_eq!(open.engine.watch_mode(utf16, None), ResponseMode::Pass);
     // A compressed event stream cannot be watched: withheld only while something is hidden.
     assert_eq!(
         hiding.engine.watch_mode(sse, Some(b"gzip")),
@@ -1159,4 +1196,37 @@ fn watch_modes() {
         open.engine.watch_mode(sse, Some(b"gzip")),
         ResponseMode::Pass
     );
+}
+
+#[test]
+fn a_bom_opening_a_list_stream_hides_nothing_however_it_is_chunked() {
+    // A client's UTF-8 decoder drops a BOM however its bytes were chunked; the filter must
+    // too, and must not keep the unfiltered line behind one when it rewrites the event.
+    let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#);
+    let rules = h.engine.list_rules();
+    let body = b"\xEF\xBB\xBFdata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"cache_get\"},{\"name\":\"cache_delete\"}]}}\n\n";
+    for cut in 0..8 {
+        for awaited in [pending("1"), Vec::new()] {
+            let mut f = SseFilter::new(awaited.clone(), 1 << 20);
+            let (a, b) = body.split_at(cut);
+            let mut out = f.push(&rules, a);
+            out.extend(f.push(&rules, b));
+            out.extend(f.finish(&rules));
+            let text = String::from_utf8_lossy(&out);
+            assert!(
+                !text.contains("cache_delete"),
+                "cut at {cut}, awaited {awaited:?}: {text}"
+            );
+            assert!(
+                text.starts_with('\u{feff}') && text.contains("cache_get"),
+                "{text}"
+            );
+        }
+    }
+    // Bytes that only begin like a BOM are the first line's.
+    let mut f = SseFilter::new(pending("1"), 1 << 20);
+    let mut out = f.push(&rules, b"\xEF");
+    out.extend(f.push(&rules, b"xdata: 1\n\n"));
+    out.extend(f.finish(&rules));
+    assert_eq!(out, b"\xEFxdata: 1\n\n");
 }

@@ -703,17 +703,15 @@ impl Engine {
         content_type: Option<&[u8]>,
         content_encoding: Option<&[u8]>,
     ) -> ResponseMode {
-        match self.response_mode(b"200", content_type, None) {
-            ResponseMode::Sse
-                if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) =>
-            {
-                if self.hides_lists {
-                    ResponseMode::Fail
-                } else {
-                    ResponseMode::Pass
-                }
-            }
-            ResponseMode::Sse => ResponseMode::Sse,
+        let compressed = content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"]));
+        match media(content_type) {
+            Media::Sse if !compressed => ResponseMode::Sse,
+            _ if !self.hides_lists => ResponseMode::Pass,
+            Media::Sse | Media::Unreadable => ResponseMode::Fail,
+            // The TypeScript SDK reads its GET stream as events whatever the type says.
+            // (Compressed, another type passes: the watched GET asked for no compression,
+            // and other pages on the route keep theirs.)
+            Media::Json | Media::Other if !compressed => ResponseMode::Sse,
             _ => ResponseMode::Pass,
         }
     }
@@ -739,6 +737,9 @@ impl Engine {
                 ResponseMode::Fail
             }
             m @ (ResponseMode::Json | ResponseMode::Sse) => m,
+            ResponseMode::Fail if matches!(media(content_type), Media::Unreadable) => {
+                ResponseMode::Fail
+            }
             _ => ResponseMode::Pass,
         }
     }
@@ -753,18 +754,51 @@ impl Engine {
         if content_encoding.is_some_and(|e| !http::only_codings(e, &[b"identity"])) {
             return ResponseMode::Fail;
         }
-        let mime = content_type
-            .and_then(|c| c.split(|&b| b == b';').next())
-            .map(|m| crate::lossy::lossy(m).trim().to_ascii_lowercase());
-        match mime.as_deref() {
-            Some("application/json") => ResponseMode::Json,
-            Some("text/event-stream") => ResponseMode::Sse,
+        match media(content_type) {
+            Media::Json => ResponseMode::Json,
+            Media::Sse => ResponseMode::Sse,
             // Accepted, answered elsewhere: the 2024-11-05 transport answers every request
             // on its GET stream, so this body holds no listing to filter.
             _ if status == b"202" || status == b"204" => ResponseMode::Pass,
             _ if status.starts_with(b"2") => ResponseMode::Fail,
             _ => ResponseMode::Pass,
         }
+    }
+}
+
+/// What an MCP client reads a body as, by its Content-Type.
+enum Media {
+    Json,
+    Sse,
+    /// JSON or events in a charset other than UTF-8: the Python SDK decodes by the charset,
+    /// so the bytes the filter would read are not the text the client reads.
+    Unreadable,
+    Other,
+}
+
+/// The TypeScript SDK looks for a media type anywhere in the header (`includes`), so
+/// `text/event-streams` and `application/json-seq` are events and JSON to it.
+fn media(content_type: Option<&[u8]>) -> Media {
+    let Some(value) = content_type else {
+        return Media::Other;
+    };
+    let value = crate::lossy::lossy(value).to_ascii_lowercase();
+    let media = if value.contains("text/event-stream") {
+        Media::Sse
+    } else if value.contains("application/json") {
+        Media::Json
+    } else {
+        return Media::Other;
+    };
+    let utf8 = value.split(';').skip(1).all(|parameter| {
+        parameter.split_once('=').is_none_or(|(name, charset)| {
+            name.trim() != "charset" || matches!(charset.trim().trim_matches('"'), "utf-8" | "utf8")
+        })
+    });
+    if utf8 {
+        media
+    } else {
+        Media::Unreadable
     }
 }
 
