@@ -2,17 +2,24 @@
 //!
 //! Two keys that fold to the same sequence may be read as one key by some server behind
 //! Envoy (case-insensitive struct matching, NFKC normalisation, stripped control or
-//! invisible characters, trimmed whitespace). Folding here is: drop every whitespace,
-//! control and default-ignorable character; map each character whose NFKC form is ASCII
-//! to that ASCII text; lower-case the rest.
+//! invisible characters, trimmed whitespace, canonical composition, accent-insensitive
+//! collation). Folding here is: drop every whitespace, control and default-ignorable
+//! character and every combining mark precomposed letters are made of; map each character
+//! whose NFKC form is ASCII to that ASCII text, a precomposed letter to its base letter
+//! (`é` and `e\u{301}` are both `e`, as MySQL's default collation compares them), a Hangul
+//! syllable to its jamo (its canonical decomposition); case-fold the rest.
 
-use crate::fold_table::{DELTAS, IGNORABLE, LOWER, MULTI, RUN, RUNS};
+use crate::fold_table::{
+    BASES, BASE_LETTERS, DELTAS, DIGIT_ZEROS, IGNORABLE, LOWER, MARKS, MULTI, RUN, RUNS,
+};
 
 /// The folded characters of `inner`.
 pub(crate) struct Folded<I> {
     inner: I,
     /// Remaining ASCII of a multi-character mapping.
     pending: &'static [u8],
+    /// Remaining jamo of a Hangul syllable.
+    jamo: [Option<char>; 2],
 }
 
 impl<I: Iterator<Item = char>> Folded<I> {
@@ -20,6 +27,7 @@ impl<I: Iterator<Item = char>> Folded<I> {
         Folded {
             inner,
             pending: &[],
+            jamo: [None; 2],
         }
     }
 }
@@ -28,6 +36,10 @@ enum Mapping {
     Skip,
     Ascii(u8),
     Multi(&'static [u8]),
+    /// A Hangul syllable's leading, vowel and (if any) trailing jamo.
+    Jamo(char, char, Option<char>),
+    /// Already folded.
+    Folded(char),
     Other(char),
 }
 
@@ -63,10 +75,55 @@ fn map_char(c: char) -> Mapping {
             }
         }
     }
+    if in_ranges(&MARKS, cp) {
+        return Mapping::Skip;
+    }
+    if let Some(m) = hangul_jamo(cp) {
+        return m;
+    }
+    let idx = BASES.partition_point(|&entry| entry >> 15 <= cp);
+    if let Some(&entry) = idx.checked_sub(1).and_then(|i| BASES.get(i)) {
+        if cp - (entry >> 15) < (entry >> 9) & 0x3f {
+            let letter = BASE_LETTERS.get((entry & 0x1ff) as usize).copied();
+            if let Some(l) = letter {
+                return match u8::try_from(l) {
+                    Ok(b) => Mapping::Ascii(b),
+                    Err(_) => Mapping::Folded(l),
+                };
+            }
+        }
+    }
     Mapping::Other(c)
 }
 
-/// The simple lower-case form of a non-ASCII character (from the generated table).
+/// The canonical decomposition of a precomposed Hangul syllable (computed, as Unicode
+/// defines it, not tabled).
+fn hangul_jamo(cp: u32) -> Option<Mapping> {
+    const S_BASE: u32 = 0xAC00;
+    const T_COUNT: u32 = 28;
+    const N_COUNT: u32 = 21 * T_COUNT;
+    let s = cp.checked_sub(S_BASE).filter(|s| *s < 19 * N_COUNT)?;
+    let l = char::from_u32(0x1100 + s / N_COUNT)?;
+    let v = char::from_u32(0x1161 + (s % N_COUNT) / T_COUNT)?;
+    let t = (s % T_COUNT != 0)
+        .then(|| char::from_u32(0x11A7 + s % T_COUNT))
+        .flatten();
+    Some(Mapping::Jamo(l, v, t))
+}
+
+/// The value of a decimal digit of any script (general category Nd), ASCII included:
+/// Python's `int()` and Java's `Integer.parseInt` read `٢٢` and `２２` as 22.
+pub(crate) fn decimal_digit(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return u8::try_from(c).ok().map(|b| b - b'0');
+    }
+    let cp = c as u32;
+    let idx = DIGIT_ZEROS.partition_point(|&zero| zero <= cp);
+    let zero = idx.checked_sub(1).and_then(|i| DIGIT_ZEROS.get(i))?;
+    u8::try_from(cp - zero).ok().filter(|d| *d < 10)
+}
+
+/// The simple case-folded form of a non-ASCII character (from the generated table).
 fn lower(c: char) -> char {
     let cp = c as u32;
     let idx = LOWER.partition_point(|&e| e >> 15 <= cp);
@@ -85,10 +142,14 @@ fn lower(c: char) -> char {
 }
 
 fn is_ignorable(c: char) -> bool {
-    let cp = c as u32;
-    let idx = IGNORABLE.partition_point(|&(start, _)| start <= cp);
+    in_ranges(&IGNORABLE, c as u32)
+}
+
+/// Whether `cp` is in one of the sorted, inclusive `ranges`.
+fn in_ranges(ranges: &[(u32, u32)], cp: u32) -> bool {
+    let idx = ranges.partition_point(|&(start, _)| start <= cp);
     idx.checked_sub(1)
-        .and_then(|i| IGNORABLE.get(i))
+        .and_then(|i| ranges.get(i))
         .is_some_and(|&(_, end)| cp <= end)
 }
 
@@ -104,10 +165,19 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
                 }
                 return Some(char::from(b));
             }
+            if let Some(j) = self.jamo[0].take() {
+                self.jamo = [self.jamo[1].take(), None];
+                return Some(j);
+            }
             match map_char(self.inner.next()?) {
                 Mapping::Skip => {}
                 Mapping::Ascii(b) => return Some(char::from(b)),
                 Mapping::Multi(s) => self.pending = s,
+                Mapping::Jamo(l, v, t) => {
+                    self.jamo = [Some(v), t];
+                    return Some(l);
+                }
+                Mapping::Folded(c) => return Some(c),
                 Mapping::Other(c) => return Some(lower(c)),
             }
         }
@@ -180,7 +250,11 @@ mod tests {
         ] {
             assert_eq!(alias_key(alias), "filepath", "{alias}");
         }
-        assert_eq!(alias_key("f\u{fc}r"), "f\u{fc}r");
+        assert_eq!(alias_key("f\u{fc}r"), "fur");
+        assert_eq!(
+            alias_key("\u{43a}\u{43b}\u{44e}\u{447}"),
+            "\u{43a}\u{43b}\u{44e}\u{447}"
+        );
         assert!(!fold_eq("file_path".chars(), "filePath".chars()));
         assert_ne!(alias_key("file_paths"), alias_key("file_path"));
     }
@@ -254,9 +328,59 @@ mod tests {
     }
 
     #[test]
+    fn precomposed_letters_read_as_their_base_letters() {
+        // NFC and NFD spellings, and accents an accent-insensitive collation ignores.
+        assert_eq!(folded("Jos\u{e9}"), "jose");
+        assert_eq!(folded("JOSE\u{301}"), "jose");
+        assert_eq!(folded("Prive\u{301}"), folded("PRIV\u{c9}"));
+        assert!(fold_eq("\u{3b1}\u{301}".chars(), "\u{386}".chars()));
+        assert!(fold_eq("\u{439}".chars(), "\u{438}\u{306}".chars()));
+        assert!(fold_eq("\u{304c}".chars(), "\u{304b}\u{3099}".chars()));
+        // Java's equalsIgnoreCase and toUpperCase read the dotless and dotted i as i.
+        assert_eq!(folded("adm\u{131}n"), "admin");
+        assert_eq!(folded("ADM\u{130}N"), "admin");
+        // Full case folding where it is one letter: final sigma is sigma.
+        assert!(fold_eq(
+            "\u{3c3}\u{3bf}\u{3c6}\u{3bf}\u{3c2}".chars(),
+            "\u{3a3}\u{39f}\u{3a6}\u{39f}\u{3a3}".chars()
+        ));
+        // A Hangul syllable is its jamo.
+        assert!(fold_eq(
+            "\u{be44}\u{bc00}".chars(),
+            "\u{1107}\u{1175}\u{1106}\u{1175}\u{11af}".chars()
+        ));
+        assert!(!fold_eq("\u{be44}".chars(), "\u{bc00}".chars()));
+        // Letters without marks stay apart.
+        assert!(!fold_eq("\u{438}".chars(), "\u{43a}".chars()));
+        assert!(!fold_eq("jose".chars(), "josa".chars()));
+    }
+
+    #[test]
+    fn decimal_digits_of_every_script() {
+        for (c, d) in [
+            ('7', 7),
+            ('\u{667}', 7),
+            ('\u{96d}', 7),
+            ('\u{ff17}', 7),
+            ('\u{1d7d5}', 7),
+        ] {
+            assert_eq!(decimal_digit(c), Some(d), "{c}");
+        }
+        for c in [
+            'a',
+            '\u{b2}',
+            '\u{2166}',
+            '\u{665}'.to_ascii_uppercase(),
+            '\u{3007}',
+        ] {
+            assert_eq!(decimal_digit(c).is_some(), c == '\u{665}', "{c}");
+        }
+    }
+
+    #[test]
     fn other_letters_lower_case() {
-        assert_eq!(folded("ÉTÉ"), "été");
-        assert_eq!(folded("ĀĂ"), "āă");
+        assert_eq!(folded("ÞÐ"), "þð");
+        assert_eq!(folded("ÉTÉ"), "ete");
         assert_eq!(folded("ΣΑ"), "σα");
         assert!(fold_eq("Ключ".chars(), "ключ".chars()));
         assert!(!fold_eq("ключ".chars(), "key".chars()));

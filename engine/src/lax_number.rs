@@ -10,9 +10,24 @@ const MAX_LEN: usize = 64;
 /// The JSON text of the number `s` reads as to some lax server, if any.
 pub fn lax_number(s: &str) -> Option<String> {
     let t = s.trim();
-    if t.is_empty() || t.len() > MAX_LEN || !t.is_ascii() {
+    if t.is_empty() || t.len() > MAX_LEN {
         return None;
     }
+    // Digits of other scripts (`٢٢`, `２２`) are digits to Python's int() and float() and
+    // Java's parseInt; nothing else outside ASCII is part of a number.
+    let ascii: String;
+    let t = if t.is_ascii() {
+        t
+    } else {
+        ascii = t
+            .chars()
+            .map(|c| match c {
+                _ if c.is_ascii() => Some(c),
+                _ => crate::fold::decimal_digit(c).map(|d| char::from(b'0' + d)),
+            })
+            .collect::<Option<String>>()?;
+        &ascii
+    };
     let b = t.as_bytes();
     // JavaScript's prefixed integers (no sign, no underscores).
     if let (Some(b'0'), Some(p)) = (b.first(), b.get(1)) {
@@ -100,11 +115,16 @@ mod tests {
             ("5.", "5.0"),
             (".5", "0.5"),
             ("-0", "-0"),
+            ("\u{662}\u{662}", "22"),
+            ("0\u{966}\u{968}", "2"),
+            ("\u{ff12}\u{ff12}", "22"),
+            ("-\u{1d7d0}.5", "-2.5"),
         ] {
             assert_eq!(lax_number(s).as_deref(), Some(n), "{s}");
         }
         for s in [
-            "", "x", "2__2", "_22", "22_", "0x", "0x1g", "1e", "--1", "+-1", "١٠", "0x-1", "nan",
+            "", "x", "2__2", "_22", "22_", "0x", "0x1g", "1e", "--1", "+-1", "0x-1", "nan",
+            "\u{b2}", "\u{2162}", "1\u{301}",
         ] {
             assert_eq!(lax_number(s), None, "{s}");
         }

@@ -379,6 +379,72 @@ fn actions_and_conditions() {
     assert_eq!(reason(&o), Some(Reason::InvalidIncrement));
 }
 
+/// Strings a server reads as a literal through Unicode: Java's `equalsIgnoreCase` and
+/// `toUpperCase` (dotless and dotted i), NFC and NFD normalisation and accent-insensitive
+/// collations (`José`, `Jose\u0301`, `Jose`), full case folding (final sigma), Hangul
+/// jamo, and digits of other scripts, which Python's `int()` and Java's `parseInt` read.
+#[test]
+fn conditions_see_the_unicode_spellings_a_server_reads_as_their_literal() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{
+        "grant_role":{"deny_if":[{"path":"args.role","op":"eq","value":"admin"},
+                                 {"path":"args.team","op":"in","value":["infra","security"]}]},
+        "read_file":{"deny_if":[{"path":"args.path","op":"contains","value":"/internal/"},
+                                {"path":"args.file_path","op":"regex","value":"^/etc"}]},
+        "invite":{"require":[{"path":"args.role","op":"not_in","value":["admin"]}]},
+        "send":{"deny_if":[{"path":"args.to","op":"eq","value":"José"},
+                           {"path":"args.dir","op":"contains","value":"/Privé/"},
+                           {"path":"args.k","op":"eq","value":"비밀"},
+                           {"path":"args.g","op":"eq","value":"ΣΟΦΟΣ"}]},
+        "ssh":{"deny_if":[{"path":"args.port","op":"regex","value":"^(22|23)$"},
+                          {"path":"args.p2","op":"in","value":["22","23"]},
+                          {"path":"args.p3","op":"contains","value":"22"}]}}}"#,
+    );
+    let denied = [
+        ("grant_role", r#"{"role":"adm\u0131n"}"#),
+        ("grant_role", r#"{"role":"ADM\u0130N"}"#),
+        ("grant_role", r#"{"team":"\u0131nfra"}"#),
+        ("grant_role", r#"{"team":"SECUR\u0130TY"}"#),
+        ("read_file", r#"{"path":"/srv/\u0131nternal/x"}"#),
+        ("read_file", r#"{"path":"/srv/\u0130NTERNAL/x"}"#),
+        ("read_file", r#"{"F\u0130LE_PATH":"/etc/passwd"}"#),
+        ("read_file", r#"{"f\u0131le_path":"/etc/passwd"}"#),
+        ("read_file", r#"{"fi\u0301le_path":"/etc/passwd"}"#),
+        ("send", r#"{"to":"Jose\u0301"}"#),
+        ("send", r#"{"to":"JOSE\u0301"}"#),
+        ("send", r#"{"to":"Jose"}"#),
+        ("send", r#"{"dir":"/home/Prive\u0301/x"}"#),
+        ("send", r#"{"k":"\u1107\u1175\u1106\u1175\u11af"}"#),
+        ("send", r#"{"g":"\u03c3\u03bf\u03c6\u03bf\u03c2"}"#),
+        ("ssh", r#"{"port":"\u0662\u0662"}"#),
+        ("ssh", r#"{"port":"\u0968\u0968"}"#),
+        ("ssh", r#"{"port":"0\u0662\u0662"}"#),
+        ("ssh", r#"{"port":"\uff12\uff12"}"#),
+        ("ssh", r#"{"p2":"\u0662\u0662"}"#),
+        ("ssh", r#"{"p2":"\ud835\udfd0\ud835\udfd0"}"#),
+        ("ssh", r#"{"p3":"\u0968\u0968"}"#),
+    ];
+    for (tool, args) in denied {
+        assert_eq!(
+            reason(&h.call("k", tool, args)),
+            Some(Reason::DenyIfMatched),
+            "{tool} {args}"
+        );
+    }
+    let o = h.call("k", "invite", r#"{"role":"adm\u0131n"}"#);
+    assert_eq!(reason(&o), Some(Reason::RequireFailed));
+    // Other letters, and digits of another value, still pass.
+    for (tool, args) in [
+        ("grant_role", r#"{"role":"\u0430dmin2"}"#),
+        ("send", r#"{"to":"Josa\u0301"}"#),
+        ("send", r#"{"k":"\ube44"}"#),
+        ("ssh", r#"{"port":"\u0662\u0663\u0662"}"#),
+        ("invite", r#"{"role":"editor"}"#),
+    ] {
+        assert!(forwarded(&h.call("k", tool, args)), "{tool} {args}");
+    }
+}
+
 #[test]
 fn all_tools_limits_and_shared_counters() {
     let mut h = Harness::new(

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Generate engine/src/fold_table.rs: every non-ASCII code point whose NFKC form (or case
-fold) is pure ASCII, and the Default_Ignorable_Code_Point ranges.
+fold) is pure ASCII, the base letter of every precomposed letter, the combining marks
+they are composed with, the Default_Ignorable_Code_Point ranges, lower-case mappings and
+the zeros of the Unicode decimal digits.
 
 A lenient server may read a key or name after NFKC normalisation; these are exactly the
 characters that can turn a non-ASCII key into an ASCII one. Run with the Python whose
@@ -95,7 +97,9 @@ lower = []
 for cp in range(0x80, 0x110000):
     if 0xD800 <= cp <= 0xDFFF or cp in m:
         continue
-    l = chr(cp).lower()
+    l = chr(cp).casefold()
+    if len(l) != 1:
+        l = chr(cp).lower()
     if len(l) == 1 and l != chr(cp):
         lower.append((cp, ord(l) - cp))
 lruns = []  # [start, count, delta, stride]
@@ -129,7 +133,97 @@ for start, count, delta, stride in lruns:
     out.append("    0x%X << 15 | %d << 8 | %d << 1 | %d," % (start, deltas.index(delta), count, stride - 1))
 out.append("];")
 
+# Base letters: a precomposed letter (canonically a base and combining marks) read without
+# its marks, as an accent-insensitive collation (MySQL's default) compares it and as text
+# normalised to NFD or NFC matches once marks are dropped; and letters whose upper or lower
+# case is an ASCII letter (dotless and dotted i, which Java's equalsIgnoreCase and
+# toUpperCase read as i). Hangul syllables are decomposed in code, not here.
+def fold1(ch):
+    """What folding makes of one character already in the tables above."""
+    if ord(ch) < 128:
+        return ch.lower()
+    if ord(ch) in m and len(m[ord(ch)]) == 1:
+        return m[ord(ch)]
+    f = ch.casefold()
+    return f if len(f) == 1 else ch.lower() if len(ch.lower()) == 1 else ch
+
+marks_used = set()
+bases = {}
+for cp in range(0x80, 0x110000):
+    if 0xD800 <= cp <= 0xDFFF or cp in m or 0xAC00 <= cp <= 0xD7A3:
+        continue
+    c = chr(cp)
+    d = unicodedata.normalize("NFD", c)
+    if len(d) > 1 and all(unicodedata.category(x) == "Mn" for x in d[1:]):
+        marks_used.update(ord(x) for x in d[1:])
+        bases[cp] = fold1(d[0])
+        continue
+    for x in (c.upper(), c.lower()):
+        if len(x) == 1 and ord(x) < 128 and x.isalpha():
+            bases[cp] = x.lower()
+            break
+brs = []  # [start, count, target]
+for cp in sorted(bases):
+    t = bases[cp]
+    if brs and brs[-1][0] + brs[-1][1] == cp and brs[-1][2] == t and brs[-1][1] < 63:
+        brs[-1][1] += 1
+    else:
+        brs.append([cp, 1, t])
+targets = sorted({t for _, _, t in brs})
+assert len(targets) < 512
+out.append("")
+out.append("/// The letters [`BASES`] entries index.")
+out.append("pub(crate) static BASE_LETTERS: [char; %d] = [" % len(targets))
+for i in range(0, len(targets), 8):
+    out.append("    " + " ".join("'\\u{%X}'," % ord(t) for t in targets[i:i + 8]))
+out.append("];")
+out.append("")
+out.append("/// One entry a run, sorted, four bytes each: `first code point << 15 | count << 9 |")
+out.append("/// letter index`: `first + k` (k < count) is `BASE_LETTERS[letter index]` without its")
+out.append("/// marks, already folded.")
+out.append("pub(crate) static BASES: [u32; %d] = [" % len(brs))
+for start, count, t in brs:
+    assert 0 < count < 64 and start < 1 << 17
+    out.append("    0x%X << 15 | %d << 9 | %d," % (start, count, targets.index(t)))
+out.append("];")
+
+# The combining marks precomposed letters are composed with, as inclusive ranges: folding
+# drops them, so that a decomposed letter reads as its base too.
+# Also every mark of the blocks of combining diacritics, which accent-insensitive
+# comparison ignores as well.
+for a, b in ((0x300, 0x36F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F)):
+    marks_used.update(x for x in range(a, b + 1) if unicodedata.category(chr(x)) == "Mn")
+mranges = []
+for cp in sorted(marks_used):
+    if mranges and cp - mranges[-1][1] <= 8 and all(
+        unicodedata.category(chr(x)) == "Mn" for x in range(mranges[-1][1], cp + 1)
+    ):
+        mranges[-1][1] = cp
+    else:
+        mranges.append([cp, cp])
+out.append("")
+out.append("/// Combining marks precomposed letters are made of (inclusive ranges of marks).")
+out.append("pub(crate) static MARKS: [(u32, u32); %d] = [" % len(mranges))
+for a, b in mranges:
+    out.append("    (0x%X, 0x%X)," % (a, b))
+out.append("];")
+
+# Decimal digits (general category Nd) come in runs of ten from a zero: Python's int(),
+# float() and Decimal() and Java's Integer.parseInt read any of them as that digit.
+zeros = [cp for cp in range(0x80, 0x110000)
+         if unicodedata.category(chr(cp)) == "Nd" and unicodedata.decimal(chr(cp)) == 0]
+for z in zeros:
+    assert all(unicodedata.decimal(chr(z + i)) == i for i in range(10))
+out.append("")
+out.append("/// The zero of every run of ten non-ASCII decimal digits (general category Nd).")
+out.append("pub(crate) static DIGIT_ZEROS: [u32; %d] = [" % len(zeros))
+for i in range(0, len(zeros), 8):
+    out.append("    " + ", ".join("0x%X" % z for z in zeros[i:i + 8]) + ",")
+out.append("];")
+
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "..", "src", "fold_table.rs"), "w") as f:
     f.write("\n".join(out) + "\n")
-print("runs:", len(runs), "multi chars:", len(multi), "lower runs:", len(lruns))
+print("runs:", len(runs), "multi chars:", len(multi), "lower runs:", len(lruns),
+      "base runs:", len(brs), "base letters:", len(targets), "mark ranges:", len(mranges),
+      "digit zeros:", len(zeros))
