@@ -74,7 +74,8 @@ fn in_word(b: &u8) -> bool {
 ///
 /// `Err` when readings differ past counting: after the scheme's word, more words joined by
 /// anything but spaces (the TypeScript SDK takes all of `tok\tx` after `Bearer `, and
-/// `atob` drops the tab: `tokx`, while the first word is `tok`).
+/// `atob` drops the tab: `tokx`, while the first word is `tok`); a JWT with characters
+/// outside base64 (see [`canonical_base64`]).
 pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static str> {
     let word = if scheme {
         let mut words = value.split(|b| !in_word(b)).filter(|w| !w.is_empty());
@@ -103,7 +104,7 @@ pub fn credential(value: &[u8], scheme: bool) -> Result<Cow<'_, [u8]>, &'static 
         value.get(start..end).unwrap_or_default()
     };
     let end = word.iter().rposition(|b| *b != b'=').map_or(0, |e| e + 1);
-    Ok(canonical_base64(word.get(..end).unwrap_or_default()))
+    canonical_base64(word.get(..end).unwrap_or_default())
 }
 
 /// Where `word` (a slice of `value`) ends in `value`.
@@ -164,13 +165,20 @@ fn push_without_spare_bits(part: &[u8], out: &mut Vec<u8>) {
 }
 
 /// One spelling of a JWT: the URL alphabet, and no bits beyond the bytes in each part.
-/// Other text is left as it is.
-fn canonical_base64(word: &[u8]) -> Cow<'_, [u8]> {
-    // Only a JWT (three parts, a JSON header first): short keys people choose, like
-    // `team-1` and `team-2`, differ in just those bits.
-    let jwt = word.starts_with(b"eyJ") && word.iter().filter(|&&b| b == b'.').count() == 2;
-    if !jwt || !word.iter().all(|&b| b == b'.' || base64_digit(b).is_some()) {
-        return Cow::Borrowed(word);
+/// Other text is left as it is. `Err` for a JWT with anything else in it: Python's
+/// verifiers (PyJWT before 2.11, Authlib, python-jose) decode with `urlsafe_b64decode`,
+/// which skips other characters and stops at padding, so `sig=junk` and `si~g` would each
+/// be another spelling of one signature, and so another grant.
+fn canonical_base64(word: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
+    // Only a JWT (three parts, a JSON header first, `{"`, `{ ` or `{` and a line end):
+    // short keys people choose, like `team-1` and `team-2`, differ in just those bits.
+    let jwt = (word.starts_with(b"ey") || word.starts_with(b"ew"))
+        && word.iter().filter(|&&b| b == b'.').count() == 2;
+    if !jwt {
+        return Ok(Cow::Borrowed(word));
+    }
+    if !word.iter().all(|&b| b == b'.' || base64_digit(b).is_some()) {
+        return Err("a JWT with characters outside the base64url alphabet, or = before its end; send it as issued");
     }
     let mut out = Vec::with_capacity(word.len());
     for (n, part) in word.split(|&b| b == b'.').enumerate() {
@@ -179,11 +187,11 @@ fn canonical_base64(word: &[u8]) -> Cow<'_, [u8]> {
         }
         push_without_spare_bits(part, &mut out);
     }
-    if out == word {
+    Ok(if out == word {
         Cow::Borrowed(word)
     } else {
         Cow::Owned(out)
-    }
+    })
 }
 
 /// A header that must appear at most once appeared several times.
