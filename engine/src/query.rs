@@ -28,38 +28,141 @@ pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
 // Apart from the check above, so that the usual request (no query) stays cheap for its caller.
 #[inline(never)]
 fn read_query(path: &[u8]) -> Option<&'static str> {
-    // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
-    // and `%26` a parameter. This reading finds every name that splitting first would. What
-    // precedes the first separator is the path; `;` parameters in the path count too.
-    let decoded = crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ");
-    decoded
-        .as_bytes()
-        .split(|&c| matches!(c, b'?' | b'&' | b';'))
-        .skip(1)
-        .find_map(|pair| {
-            let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
-            let name = pair.get(..end)?;
-            // The member a bracket or dot suffix belongs to (`params[name]`), taken from the
-            // first part that is not empty, as `qs` and Rack drop leading brackets
-            // (`[method]`); and the whole name, as PHP makes `_` of dots and key-casing
-            // middleware drops punctuation (`me.thod`, `_method`).
-            let first = name
-                .split(|&c| matches!(c, b'[' | b']' | b'.'))
-                .find(|part| !part.is_empty())
-                .unwrap_or(&[]);
-            [first, name].into_iter().find_map(|n| {
-                // Cut at ASCII bytes, so still UTF-8.
-                let n = std::str::from_utf8(n).ok()?;
-                MEMBERS
-                    .into_iter()
-                    .find(|m| alias_chars(n.chars()).eq(alias_chars(m.chars())))
-            })
+    parameters(&decoded(path)).find_map(|(name, _)| {
+        readings(name).into_iter().find_map(|n| {
+            MEMBERS
+                .into_iter()
+                .find(|m| alias_chars(n.chars()).eq(alias_chars(m.chars())))
         })
+    })
+}
+
+/// `path` decoded before it is split, as the least careful servers do: `%3F` then starts a
+/// query and `%26` a parameter. This reading finds every name that splitting first would.
+fn decoded(path: &[u8]) -> String {
+    crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ")
+}
+
+/// The parameters of a decoded path as (name, value): what precedes the first separator
+/// is the path; `;` parameters in the path count too.
+fn parameters(decoded: &str) -> impl Iterator<Item = (&str, &str)> {
+    decoded
+        .split(['?', '&', ';'])
+        .skip(1)
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
+/// The names a lenient server may read parameter `name` as: the member a bracket or dot
+/// suffix belongs to (`params[name]`), taken from the first part that is not empty, as `qs`
+/// and Rack drop leading brackets (`[method]`); and the whole name, as PHP makes `_` of dots
+/// and key-casing middleware drops punctuation (`me.thod`, `_method`).
+fn readings(name: &str) -> [&str; 2] {
+    let first = name
+        .split(['[', ']', '.'])
+        .find(|part| !part.is_empty())
+        .unwrap_or("");
+    [first, name]
+}
+
+/// The session a server of the 2024-11-05 transport finds by the query of `path`: the
+/// value of its one session parameter (a name that reads as `session_id`: the Python SDK's
+/// `session_id`, `sessionId` in the TypeScript SDK's examples), as Python's `UUID(hex=...)`
+/// reads it where it can (`urn:uuid:` and braces dropped, hyphens, case, whitespace, `+`,
+/// `0x`, `_` between digits, digits of any script), else as sent. `None` without one;
+/// `Err` with more than one (servers take the first, the last or all of them).
+pub fn session_in_query(path: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+    if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
+        return Ok(None);
+    }
+    let decoded = decoded(path);
+    let mut found = None;
+    for (name, value) in parameters(&decoded) {
+        let session = readings(name)
+            .into_iter()
+            .any(|n| alias_chars(n.chars()).eq("sessionid".chars()));
+        if !session {
+            continue;
+        }
+        if found.is_some() {
+            return Err("the query names a session more than once; send one");
+        }
+        found = Some(match python_uuid(value) {
+            Some(u) => [b"u".as_slice(), &u.to_be_bytes()].concat(),
+            None => [b"q", value.as_bytes()].concat(),
+        });
+    }
+    Ok(found)
+}
+
+/// The UUID Python's `UUID(hex=text)` reads: `urn:` and `uuid:` removed, braces around it
+/// and hyphens dropped, 32 characters left, read by `int(..., 16)`.
+fn python_uuid(text: &str) -> Option<u128> {
+    let text = text.replace("urn:", "").replace("uuid:", "");
+    let hex = text.trim_matches(['{', '}']).replace('-', "");
+    if hex.chars().count() != 32 {
+        return None;
+    }
+    let t = hex.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .map_or(t, |rest| rest.strip_prefix('_').unwrap_or(rest));
+    let mut value: u128 = 0;
+    let mut digits = 0;
+    let mut after_digit = false;
+    for c in t.chars() {
+        if c == '_' {
+            if !after_digit {
+                return None;
+            }
+            after_digit = false;
+            continue;
+        }
+        let d = c
+            .to_digit(16)
+            .or_else(|| crate::fold::decimal_digit(c).map(u32::from))?;
+        value = value.checked_mul(16)?.checked_add(u128::from(d))?;
+        digits += 1;
+        after_digit = true;
+    }
+    (digits > 0 && after_digit).then_some(value)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::member_in_query;
+    use super::{member_in_query, session_in_query};
+
+    #[test]
+    fn a_session_in_the_query_is_read_as_python_reads_a_uuid() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let plain = session_in_query(format!("/messages/?session_id={id}").as_bytes());
+        let plain = plain.unwrap().unwrap();
+        for path in [
+            "/messages/?session_id=0123456789ABCDEF0123456789ABCDEF",
+            "/messages/?session_id=01234567-89ab-cdef-0123-456789abcdef",
+            "/messages/?session_id=%7B01234567-89ab-cdef-0123-456789abcdef%7D",
+            "/messages/?session_id=urn:uuid:0123456789abcdef0123456789abcdef",
+            "/messages/?x=1&Session-Id=0123456789abcdef0123456789abcdef",
+            "/messages/?sessionId=0123456789abcdef0123456789abcdef",
+            "/messages/?session_id=%2B123456789abcdef0123456789abcdef",
+            "/messages/?session_id=+123456789abcdef0123456789abcdef",
+            "/messages/?session_id=%D9%A0123456789abcdef0123456789abcdef",
+        ] {
+            let read = session_in_query(path.as_bytes()).unwrap();
+            assert_eq!(read.as_deref(), Some(plain.as_slice()), "{path}");
+        }
+        // One digit short behind a `_`: 0x00123456..., another session to Python.
+        let other = session_in_query(b"/messages/?session_id=0_123456789abcdef0123456789abcde");
+        assert_ne!(other.unwrap().as_deref(), Some(plain.as_slice()));
+        assert_eq!(session_in_query(b"/mcp").unwrap(), None);
+        assert_eq!(session_in_query(b"/mcp?tenant=a").unwrap(), None);
+        assert!(session_in_query(b"/messages/?session_id=a&sessionId=b").is_err());
+        assert_ne!(
+            session_in_query(b"/messages/?session_id=nope").unwrap(),
+            Some(plain)
+        );
+    }
 
     #[test]
     fn members_in_the_query_are_found_as_a_lenient_server_reads_them() {

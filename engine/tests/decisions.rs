@@ -539,6 +539,47 @@ fn scopes() {
     // The same session id under another grant is another session.
     assert!(forwarded(&sess(&mut h, "k2", "S1")));
     assert_eq!(reason(&sess(&mut h, "k2", "S1")), Some(Reason::RateLimited));
+
+    // The 2024-11-05 transport: its server finds the session by the query (the Python
+    // SDK reads it with UUID(hex=...)), whatever a session header says.
+    let legacy = |h: &mut Harness, query: &str, header: Option<&str>| {
+        let path = format!("/messages/?{query}");
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", path.as_str()),
+            ("content-type", "application/json"),
+            ("authorization", "k3"),
+        ];
+        headers.extend(header.map(|v| ("mcp-session-id", v)));
+        h.request(&headers, &call_body(1, "s", "{}"))
+    };
+    let id = "session_id=0123456789abcdef0123456789abcdef";
+    assert!(forwarded(&legacy(&mut h, id, None)));
+    for query in [
+        id,
+        "session_id=01234567-89AB-CDEF-0123-456789ABCDEF",
+        "session_id=%7Burn:uuid:0123456789abcdef0123456789abcdef%7D",
+        "sessionId=0123456789abcdef0123456789abcdef",
+    ] {
+        let o = legacy(&mut h, query, None);
+        assert_eq!(reason(&o), Some(Reason::RateLimited), "{query}");
+    }
+    // A session header beside it would be another count for the same server session.
+    for header in ["a", "b"] {
+        let o = legacy(&mut h, id, Some(header));
+        assert_eq!(status(&o), 400, "{header}");
+    }
+    let o = legacy(
+        &mut h,
+        &format!("{id}&sessionId=fedcba9876543210fedcba9876543210"),
+        None,
+    );
+    assert_eq!(status(&o), 400);
+    assert!(forwarded(&legacy(
+        &mut h,
+        "session_id=fedcba9876543210fedcba9876543210",
+        None
+    )));
 }
 
 #[test]

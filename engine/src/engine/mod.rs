@@ -426,7 +426,7 @@ impl Engine {
             Ok(p) => p,
             Err(why) => return early(Rejection::InvalidRequest, why),
         };
-        let grant = match self.identify(&head, attrs) {
+        let grant = match self.identify(&head, path, attrs) {
             Ok(grant) => grant,
             Err(why) => return early(Rejection::InvalidRequest, why),
         };
@@ -449,6 +449,7 @@ impl Engine {
     fn identify(
         &self,
         head: &HeadIndex<'_>,
+        path: &[u8],
         attrs: &dyn Attributes,
     ) -> Result<Option<Grant>, String> {
         let s = &self.config.settings;
@@ -498,7 +499,22 @@ impl Engine {
         let Some((source, credential)) = found else {
             return Ok(None);
         };
-        let session = head.first(at::SESSION).unwrap_or(&[]);
+        let mut session = head.first(at::SESSION).unwrap_or(&[]);
+        // A server of the 2024-11-05 transport finds the session by the query, whatever a
+        // session header says; a server of the current one by the header. A request naming
+        // one in each could be counted by the one its server does not read.
+        let from_query;
+        if self.counts_sessions {
+            if let Some(q) = query::session_in_query(path)? {
+                if !session.is_empty() {
+                    return Err(
+                        "a session named in both the query and the session header; send one".into(),
+                    );
+                }
+                from_query = q;
+                session = &from_query;
+            }
+        }
         // The source keeps a header's credential from posing as a property's or an address.
         let source = [u8::try_from(source).map_or(u8::MAX, |i| i.min(u8::MAX - 1))];
         let tag = |t: u64| t.max(SHARED_TAG + 1);
