@@ -506,6 +506,32 @@ fn windows_reset_on_the_calendar() {
     }
 }
 
+/// Two workers at a window's end: one whose clock has passed the boundary gives grant A's
+/// slot to grant B in the new window; one whose clock has not must not then count A afresh
+/// in the old window (A's own slot is gone), but in the new one, where it has used none.
+#[test]
+fn a_worker_behind_a_window_boundary_counts_in_the_window_another_has_opened() {
+    let mut h = Harness::new(
+        r#"{"policy":{"version":"1","default":"allow","tools":{
+        "t":{"limits":[{"counter":"c","window":"minute","max":1}]}}},"counter_slots":1}"#,
+    );
+    let body = call_body(1, "t", "{}");
+    let at = |h: &mut Harness, nanos: u64| h.clock.set_nanos(nanos);
+    at(&mut h, (T0 + 59) * 1_000_000_000);
+    assert!(forwarded(&h.post("Bearer A", &body)));
+    assert!(
+        !forwarded(&h.post("Bearer A", &body)),
+        "A used up the window"
+    );
+    at(&mut h, (T0 + 60) * 1_000_000_000);
+    assert!(forwarded(&h.post("Bearer B", &body)));
+    at(&mut h, (T0 + 59) * 1_000_000_000 + 999_999_000);
+    let mut admitted = usize::from(forwarded(&h.post("Bearer A", &body)));
+    at(&mut h, (T0 + 60) * 1_000_000_000);
+    admitted += usize::from(forwarded(&h.post("Bearer A", &body)));
+    assert_eq!(admitted, 1, "A's second window admits one call");
+}
+
 #[test]
 fn scopes() {
     let mut h = Harness::new(

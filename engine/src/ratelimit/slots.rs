@@ -178,6 +178,8 @@ pub enum Admission {
 }
 
 struct Found {
+    /// The window counted in: the caller's, or a later one another worker has opened.
+    window: u64,
     slot: Slot,
     /// The slot's key (kept for the write that follows the read).
     key: String,
@@ -201,38 +203,71 @@ fn find(
     tag: u64,
     window: u64,
 ) -> Result<Found, StoreError> {
+    let mut window = window;
+    // A slot another value holds in a later window means another worker's clock has passed
+    // a boundary this one has not: the search restarts in that window. In the earlier one
+    // the value's own slot may already be another's, and it would be counted afresh.
+    for _ in 0..3 {
+        match search(store, keys, tag, window)? {
+            Search::Found(found) => return Ok(found),
+            Search::Later(later) => window = later,
+        }
+    }
+    Err(StoreError(
+        "counter slots hold windows ahead of this worker's clock",
+    ))
+}
+
+enum Search {
+    Found(Found),
+    /// A slot probed holds another value's count in this later window.
+    Later(u64),
+}
+
+fn search(
+    store: &impl CasStore,
+    keys: &CounterKeys,
+    tag: u64,
+    window: u64,
+) -> Result<Search, StoreError> {
     for slot in keys.probes(tag) {
         let key = keys.key(slot);
         let (value, cas) = read(store, &key)?;
         if value.tag == tag && value.window >= window {
-            return Ok(Found {
+            return Ok(Search::Found(Found {
+                window,
                 slot,
                 key,
                 value,
                 cas,
                 own: true,
-            });
+            }));
         }
         if value.tag == EMPTY_TAG || value.window < window {
-            return Ok(Found {
+            return Ok(Search::Found(Found {
+                window,
                 slot,
                 key,
                 value,
                 cas,
                 own: false,
-            });
+            }));
+        }
+        if value.window > window {
+            return Ok(Search::Later(value.window));
         }
     }
     let key = keys.key(Slot::Overflow);
     let (value, cas) = read(store, &key)?;
     let own = value.tag != EMPTY_TAG && value.window >= window;
-    Ok(Found {
+    Ok(Search::Found(Found {
+        window,
         slot: Slot::Overflow,
         key,
         value,
         cas,
         own,
-    })
+    }))
 }
 
 /// What the value tagged `tag` has counted in the window starting at `window` (no write).
@@ -265,7 +300,7 @@ pub fn acquire(
             // counting there only limits earlier.
             (found.value.count, found.value.window)
         } else {
-            (0, window)
+            (0, found.window)
         };
         // A call is admitted only while there is room for one unit, whatever it adds: a
         // zero amount past the limit could be read by the server as "the default".
