@@ -691,21 +691,7 @@ fn grant_sources() {
     ));
     let o = one.request(&grant("Bearer eyJh.eyJi.a-_b"), &body);
     assert_eq!(reason(&o), Some(Reason::RateLimited));
-    // Python's verifiers (PyJWT before 2.11, Authlib, python-jose) decode a signature with
-    // `urlsafe_b64decode`, which skips characters outside base64 and stops at padding:
-    // each of these would be the first token's signature to them, so they are refused.
-    for spelling in [
-        "Bearer eyJh.eyJi.c2lnQQ=junk",
-        "Bearer eyJh.eyJi.c2lnQQ=AAAA",
-        "Bearer eyJh.eyJi.c2l~~nQQ",
-        "Bearer eyJh.eyJi.c2l*nQQ==",
-        "Bearer ewoi.eyJi.c2l!nQQ",
-        "Bearer eyJh=.eyJi.c2lnQQ",
-    ] {
-        let o = one.request(&grant(spelling), &body);
-        assert_eq!(status(&o), 400, "{spelling:?}");
-    }
-    // Tokens that are no JWT keep their characters.
+    // Tokens that are no JWT keep their characters (JWTs with others are refused below).
     assert!(forwarded(&one.request(&grant("Bearer tok~1"), &body)));
     assert!(forwarded(&one.request(&grant("Bearer ab.cd.e~f"), &body)));
     // A Basic credential as Go's `BasicAuth` and Python's `b64decode` read it: the spare
@@ -728,6 +714,15 @@ fn grant_sources() {
         // Python joins the words, Node takes the first: refused.
         "Basic dXNl cjpwYXM=",
         "Basic dXNlcjpwYXM= junk",
+        // Python's JWT verifiers (PyJWT before 2.11, Authlib, python-jose) decode with
+        // `urlsafe_b64decode`, which skips characters outside base64 and stops at padding:
+        // each of these would be the first token's signature to them.
+        "Bearer eyJh.eyJi.c2lnQQ=junk",
+        "Bearer eyJh.eyJi.c2lnQQ=AAAA",
+        "Bearer eyJh.eyJi.c2l~~nQQ",
+        "Bearer eyJh.eyJi.c2l*nQQ==",
+        "Bearer ewoi.eyJi.c2l!nQQ",
+        "Bearer eyJh=.eyJi.c2lnQQ",
     ] {
         let o = one.request(&grant(spelling), &body);
         assert_eq!(status(&o), 400, "{spelling:?}");
