@@ -10,7 +10,7 @@
 //! syllable to its jamo (its canonical decomposition); case-fold the rest.
 
 use crate::fold_table::{
-    BASES, BASE_LETTERS, DELTAS, DIGIT_ZEROS, IGNORABLE, LOWER, MARKS, MULTI, RUN, RUNS,
+    BASES, BASE_LETTERS, DELTAS, DIGIT_ZEROS, LOWER, MULTI, RUN, RUNS, SKIPPED,
 };
 
 /// The folded characters of `inner`.
@@ -50,7 +50,14 @@ fn map_char(c: char) -> Mapping {
         }
         return Mapping::Ascii(c.to_ascii_lowercase() as u8);
     }
-    if c.is_whitespace() || c.is_control() || is_ignorable(c) {
+    map_non_ascii(c)
+}
+
+// Out of line: every iterator folding characters would carry its own copy of the table
+// lookups, and nearly every character folded is ASCII.
+#[inline(never)]
+fn map_non_ascii(c: char) -> Mapping {
+    if c.is_whitespace() || c.is_control() || is_skipped(c) {
         return Mapping::Skip;
     }
     let cp = c as u32;
@@ -75,16 +82,19 @@ fn map_char(c: char) -> Mapping {
             }
         }
     }
-    if in_ranges(&MARKS, cp) {
-        return Mapping::Skip;
-    }
     if let Some(m) = hangul_jamo(cp) {
         return m;
     }
     let idx = BASES.partition_point(|&entry| entry >> 15 <= cp);
     if let Some(&entry) = idx.checked_sub(1).and_then(|i| BASES.get(i)) {
         if cp - (entry >> 15) < (entry >> 9) & 0x3f {
-            let letter = BASE_LETTERS.get((entry & 0x1ff) as usize).copied();
+            let letter = BASE_LETTERS
+                .get((entry & 0x1ff) as usize)
+                .map(|&l| match u32::from(l) {
+                    l @ 0x8000.. => l - 0x8000 + 0x11000,
+                    l => l,
+                })
+                .and_then(char::from_u32);
             if let Some(l) = letter {
                 return match u8::try_from(l) {
                     Ok(b) => Mapping::Ascii(b),
@@ -118,8 +128,8 @@ pub(crate) fn decimal_digit(c: char) -> Option<u8> {
         return u8::try_from(c).ok().map(|b| b - b'0');
     }
     let cp = c as u32;
-    let idx = DIGIT_ZEROS.partition_point(|&zero| zero <= cp);
-    let zero = idx.checked_sub(1).and_then(|i| DIGIT_ZEROS.get(i))?;
+    let idx = DIGIT_ZEROS.partition_point(|&half| u32::from(half) << 1 <= cp);
+    let zero = u32::from(*idx.checked_sub(1).and_then(|i| DIGIT_ZEROS.get(i))?) << 1;
     u8::try_from(cp - zero).ok().filter(|d| *d < 10)
 }
 
@@ -141,15 +151,12 @@ fn lower(c: char) -> char {
     c
 }
 
-fn is_ignorable(c: char) -> bool {
-    in_ranges(&IGNORABLE, c as u32)
-}
-
-/// Whether `cp` is in one of the sorted, inclusive `ranges`.
-fn in_ranges(ranges: &[(u32, u32)], cp: u32) -> bool {
-    let idx = ranges.partition_point(|&(start, _)| start <= cp);
+/// Whether folding drops `c`: a default-ignorable character or a combining mark.
+fn is_skipped(c: char) -> bool {
+    let cp = c as u32;
+    let idx = SKIPPED.partition_point(|&(start, _)| start <= cp);
     idx.checked_sub(1)
-        .and_then(|i| ranges.get(i))
+        .and_then(|i| SKIPPED.get(i))
         .is_some_and(|&(_, end)| cp <= end)
 }
 

@@ -29,7 +29,7 @@ pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
 #[inline(never)]
 fn read_query(path: &[u8]) -> Option<&'static str> {
     parameters(&decoded(path)).find_map(|(name, _)| {
-        readings(name).into_iter().find_map(|n| {
+        readings(name).find_map(|n| {
             MEMBERS
                 .into_iter()
                 .find(|m| alias_chars(n.chars()).eq(alias_chars(m.chars())))
@@ -45,88 +45,79 @@ fn decoded(path: &[u8]) -> String {
 
 /// The parameters of a decoded path as (name, value): what precedes the first separator
 /// is the path; `;` parameters in the path count too.
-fn parameters(decoded: &str) -> impl Iterator<Item = (&str, &str)> {
+fn parameters(decoded: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
     decoded
-        .split(['?', '&', ';'])
+        .as_bytes()
+        .split(|&c| matches!(c, b'?' | b'&' | b';'))
         .skip(1)
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .map(|pair| {
+            let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
+            let (name, value) = pair.split_at(end);
+            (name, value.get(1..).unwrap_or(&[]))
+        })
 }
 
 /// The names a lenient server may read parameter `name` as: the member a bracket or dot
 /// suffix belongs to (`params[name]`), taken from the first part that is not empty, as `qs`
 /// and Rack drop leading brackets (`[method]`); and the whole name, as PHP makes `_` of dots
 /// and key-casing middleware drops punctuation (`me.thod`, `_method`).
-fn readings(name: &str) -> [&str; 2] {
+fn readings(name: &[u8]) -> impl Iterator<Item = &str> {
     let first = name
-        .split(['[', ']', '.'])
+        .split(|&c| matches!(c, b'[' | b']' | b'.'))
         .find(|part| !part.is_empty())
-        .unwrap_or("");
+        .unwrap_or(&[]);
+    // Cut at ASCII bytes, so still UTF-8.
     [first, name]
+        .into_iter()
+        .filter_map(|n| std::str::from_utf8(n).ok())
 }
 
 /// The session a server of the 2024-11-05 transport finds by the query of `path`: the
 /// value of its one session parameter (a name that reads as `session_id`: the Python SDK's
-/// `session_id`, `sessionId` in the TypeScript SDK's examples), as Python's `UUID(hex=...)`
-/// reads it where it can (`urn:uuid:` and braces dropped, hyphens, case, whitespace, `+`,
-/// `0x`, `_` between digits, digits of any script), else as sent. `None` without one;
-/// `Err` with more than one (servers take the first, the last or all of them).
+/// `session_id`, `sessionId` in the TypeScript SDK's examples), read as Python's
+/// `UUID(hex=...)` reads it ([`python_uuid`]). `None` without one; `Err` with more than one
+/// (servers take the first, the last or all of them).
 pub fn session_in_query(path: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
     if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
         return Ok(None);
     }
+    read_session(path)
+}
+
+// Apart from the check above, as `read_query` is.
+#[inline(never)]
+fn read_session(path: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
     let decoded = decoded(path);
     let mut found = None;
     for (name, value) in parameters(&decoded) {
-        let session = readings(name)
-            .into_iter()
-            .any(|n| alias_chars(n.chars()).eq("sessionid".chars()));
-        if !session {
+        let session = |n: &str| alias_chars(n.chars()).eq(alias_chars("session_id".chars()));
+        if !readings(name).any(session) {
             continue;
         }
         if found.is_some() {
             return Err("the query names a session more than once; send one");
         }
-        found = Some(match python_uuid(value) {
-            Some(u) => [b"u".as_slice(), &u.to_be_bytes()].concat(),
-            None => [b"q", value.as_bytes()].concat(),
-        });
+        found = Some(python_uuid(value));
     }
     Ok(found)
 }
 
-/// The UUID Python's `UUID(hex=text)` reads: `urn:` and `uuid:` removed, braces around it
-/// and hyphens dropped, 32 characters left, read by `int(..., 16)`.
-fn python_uuid(text: &str) -> Option<u128> {
-    let text = text.replace("urn:", "").replace("uuid:", "");
-    let hex = text.trim_matches(['{', '}']).replace('-', "");
-    if hex.chars().count() != 32 {
-        return None;
-    }
-    let t = hex.trim();
-    let t = t.strip_prefix('+').unwrap_or(t);
-    let t = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .map_or(t, |rest| rest.strip_prefix('_').unwrap_or(rest));
-    let mut value: u128 = 0;
-    let mut digits = 0;
-    let mut after_digit = false;
-    for c in t.chars() {
-        if c == '_' {
-            if !after_digit {
-                return None;
-            }
-            after_digit = false;
-            continue;
-        }
+/// The digits of a session id as Python's `UUID(hex=...)` reads them (`urn:uuid:`, braces,
+/// hyphens, whitespace, `+` and `_` skipped, case and leading zeros ignored, decimal digits
+/// of any script): its last 32 hex digits, lower case, without leading zeros (the `d` of
+/// `uuid:` is one). Text Python refuses may share the reading of one it accepts; that only
+/// counts more calls against that session.
+fn python_uuid(text: &[u8]) -> Vec<u8> {
+    let mut digits = Vec::with_capacity(40);
+    for c in crate::lossy::lossy(text).chars() {
         let d = c
             .to_digit(16)
-            .or_else(|| crate::fold::decimal_digit(c).map(u32::from))?;
-        value = value.checked_mul(16)?.checked_add(u128::from(d))?;
-        digits += 1;
-        after_digit = true;
+            .or_else(|| crate::fold::decimal_digit(c).map(u32::from));
+        digits.extend(d.and_then(|d| char::from_digit(d, 16)).map(|h| h as u8));
     }
-    (digits > 0 && after_digit).then_some(value)
+    let last = digits.get(digits.len().saturating_sub(32)..).unwrap_or(&[]);
+    let start = last.iter().position(|&d| d != b'0').unwrap_or(last.len());
+    last.get(start..).unwrap_or(&[]).to_vec()
 }
 
 #[cfg(test)]
@@ -152,8 +143,7 @@ mod tests {
             let read = session_in_query(path.as_bytes()).unwrap();
             assert_eq!(read.as_deref(), Some(plain.as_slice()), "{path}");
         }
-        // One digit short behind a `_`: 0x00123456..., another session to Python.
-        let other = session_in_query(b"/messages/?session_id=0_123456789abcdef0123456789abcde");
+        let other = session_in_query(b"/messages/?session_id=123456789abcdef0123456789abcdee");
         assert_ne!(other.unwrap().as_deref(), Some(plain.as_slice()));
         assert_eq!(session_in_query(b"/mcp").unwrap(), None);
         assert_eq!(session_in_query(b"/mcp?tenant=a").unwrap(), None);

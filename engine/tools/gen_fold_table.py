@@ -93,11 +93,7 @@ ignorable = [
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
     (0xE0000, 0xE0FFF),
 ]
-out.append("/// Default_Ignorable_Code_Point ranges (inclusive): characters that render as nothing.")
-out.append("pub(crate) static IGNORABLE: [(u32, u32); %d] = [" % len(ignorable))
-for a, b in ignorable:
-    out.append("    (0x%X, 0x%X)," % (a, b))
-out.append("];")
+
 
 # Simple lower-case mappings of the other characters, as runs of one delta with a stride
 # of 1 or 2 (Rust's own tables would add kilobytes to the module).
@@ -162,6 +158,9 @@ for cp in range(0x80, 0x110000):
         continue
     c = chr(cp)
     d = unicodedata.normalize("NFD", c)
+    # Letters only: a symbol with a mark (`≠` is `=` and a slash) is no spelling of text.
+    if not unicodedata.category(c).startswith("L"):
+        continue
     if len(d) > 1 and all(unicodedata.category(x) == "Mn" for x in d[1:]):
         marks_used.update(ord(x) for x in d[1:])
         bases[cp] = fold1(d[0])
@@ -180,10 +179,19 @@ for cp in sorted(bases):
 targets = sorted({t for _, _, t in brs})
 assert len(targets) < 512
 out.append("")
-out.append("/// The letters [`BASES`] entries index.")
-out.append("pub(crate) static BASE_LETTERS: [char; %d] = [" % len(targets))
-for i in range(0, len(targets), 8):
-    out.append("    " + " ".join("'\\u{%X}'," % ord(t) for t in targets[i:i + 8]))
+# Two bytes a letter: every letter is below U+8000 or in U+11000-U+117FF, which are
+# written as 0x8000 and up.
+def letter16(t):
+    cp = ord(t)
+    assert cp < 0x8000 or 0x11000 <= cp < 0x11800
+    return cp if cp < 0x8000 else cp - 0x11000 + 0x8000
+doc("""
+The letters [`BASES`] entries index: a code point below U+8000 as itself, one in
+U+11000-U+117FF as `0x8000 + (code point - 0x11000)`.
+""")
+out.append("pub(crate) static BASE_LETTERS: [u16; %d] = [" % len(targets))
+for i in range(0, len(targets), 12):
+    out.append("    " + " ".join("0x%X," % letter16(t) for t in targets[i:i + 12]))
 out.append("];")
 out.append("")
 doc("""
@@ -211,10 +219,19 @@ for cp in sorted(marks_used):
         mranges[-1][1] = cp
     else:
         mranges.append([cp, cp])
+skipped = []
+for a, b in sorted([tuple(r) for r in mranges] + ignorable):
+    if skipped and a <= skipped[-1][1] + 1:
+        skipped[-1][1] = max(skipped[-1][1], b)
+    else:
+        skipped.append([a, b])
 out.append("")
-out.append("/// Combining marks precomposed letters are made of (inclusive ranges of marks).")
-out.append("pub(crate) static MARKS: [(u32, u32); %d] = [" % len(mranges))
-for a, b in mranges:
+doc("""
+What folding drops, as sorted inclusive ranges: Default_Ignorable_Code_Point (characters
+that render as nothing) and the combining marks precomposed letters are made of.
+""")
+out.append("pub(crate) static SKIPPED: [(u32, u32); %d] = [" % len(skipped))
+for a, b in skipped:
     out.append("    (0x%X, 0x%X)," % (a, b))
 out.append("];")
 
@@ -224,16 +241,20 @@ zeros = [cp for cp in range(0x80, 0x110000)
          if unicodedata.category(chr(cp)) == "Nd" and unicodedata.decimal(chr(cp)) == 0]
 for z in zeros:
     assert all(unicodedata.decimal(chr(z + i)) == i for i in range(10))
+    assert z % 2 == 0 and z >> 1 < 1 << 16
 out.append("")
-out.append("/// The zero of every run of ten non-ASCII decimal digits (general category Nd).")
-out.append("pub(crate) static DIGIT_ZEROS: [u32; %d] = [" % len(zeros))
+doc("""
+The zero of every run of ten non-ASCII decimal digits (general category Nd), halved
+(every one is even): two bytes each.
+""")
+out.append("pub(crate) static DIGIT_ZEROS: [u16; %d] = [" % len(zeros))
 for i in range(0, len(zeros), 8):
-    out.append("    " + ", ".join("0x%X" % z for z in zeros[i:i + 8]) + ",")
+    out.append("    " + ", ".join("0x%X" % (z >> 1) for z in zeros[i:i + 8]) + ",")
 out.append("];")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "..", "src", "fold_table.rs"), "w") as f:
     f.write("\n".join(out) + "\n")
 print("runs:", len(runs), "multi chars:", len(multi), "lower runs:", len(lruns),
-      "base runs:", len(brs), "base letters:", len(targets), "mark ranges:", len(mranges),
+      "base runs:", len(brs), "base letters:", len(targets), "skipped ranges:", len(skipped),
       "digit zeros:", len(zeros))
