@@ -618,9 +618,13 @@ fn folded_contains(v: Value<'_>, needle: &str) -> bool {
 fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
     let unsure = match v.kind() {
         Kind::String => {
-            if v.as_str().is_some_and(|s| test(&s.decode())) {
+            let text = v.as_str().map(|s| s.decode());
+            if text.as_deref().is_some_and(test) {
                 return Truth::Holds;
             }
+            // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
+            let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
+            normalised.is_some_and(|t| test(&t)) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)

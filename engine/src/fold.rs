@@ -191,6 +191,32 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
     }
 }
 
+/// Text as a server that normalises it (NFKC, NFC or NFD, dropping invisible characters
+/// and marks) may read it, case kept where the text has it: `ｓｅｃｒｅｔ` and `ſecret` are
+/// `secret`, `e\u{301}` and `é` are `e`. `None` for ASCII text, which reads as itself.
+/// Characters mapped to ASCII come lower case, so a pattern may match more than the
+/// normalised text would: a possible match only.
+pub(crate) fn normalised_reading(text: &str) -> Option<String> {
+    if text.is_ascii() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        match map_non_ascii(c) {
+            Mapping::Skip => {}
+            Mapping::Ascii(b) => out.push(char::from(b)),
+            Mapping::Multi(m) => out.extend(m.iter().map(|&b| char::from(b))),
+            Mapping::Jamo(l, v, t) => out.extend([Some(l), Some(v), t].into_iter().flatten()),
+            Mapping::Folded(c) | Mapping::Other(c) => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// Whether two character sequences fold to the same key.
 pub(crate) fn fold_eq(a: impl Iterator<Item = char>, b: impl Iterator<Item = char>) -> bool {
     Folded::new(a).eq(Folded::new(b))

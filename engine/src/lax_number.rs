@@ -15,17 +15,17 @@ pub fn lax_number(s: &str) -> Option<String> {
     }
     // Digits of other scripts (`٢٢`, `２２`) are digits to Python's int() and float() and
     // Java's parseInt; nothing else outside ASCII is part of a number.
-    let ascii: String;
+    let mut ascii = String::new();
     let t = if t.is_ascii() {
         t
     } else {
-        ascii = t
-            .chars()
-            .map(|c| match c {
-                _ if c.is_ascii() => Some(c),
-                _ => crate::fold::decimal_digit(c).map(|d| char::from(b'0' + d)),
-            })
-            .collect::<Option<String>>()?;
+        for c in t.chars() {
+            ascii.push(match crate::fold::decimal_digit(c) {
+                Some(d) => char::from(b'0' + d),
+                None if c.is_ascii() => c,
+                None => return None,
+            });
+        }
         &ascii
     };
     let b = t.as_bytes();

@@ -5,101 +5,75 @@
 //! members in a query (the 2024-11-05 transport adds only a session id), so a request whose
 //! query does is refused, body or not.
 
-use crate::fold::alias_chars;
+use crate::fold::alias_key;
 
 /// JSON-RPC members and the `tools/call`, `prompts/get` and `resources/read` params a
 /// lenient server could take from a query.
 const MEMBERS: [&str; 6] = ["jsonrpc", "method", "params", "name", "arguments", "uri"];
 
-/// The first query parameter of `path` (a request's `:path`) that names a JSON-RPC or MCP
-/// member as a lenient server reads names: percent-escapes decoded, compared like argument
-/// keys (`fold::alias_chars`: case, compatibility forms, whitespace, invisible characters
-/// and ASCII punctuation), a bracket or dot suffix (`params[name]`, `params.name`) taken as
-/// the member it belongs to, leading brackets dropped, and `+` as the space form decoders
-/// make of it. `None` when there is none, or no query. The work is linear in the path,
-/// which Envoy's header limits bound.
-pub fn member_in_query(path: &[u8]) -> Option<&'static str> {
+/// What a request's query says to a lenient server.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// The first parameter that names a JSON-RPC or MCP member, as a lenient server reads
+    /// names: percent-escapes decoded, compared like argument keys (`fold::alias_chars`:
+    /// case, compatibility forms, whitespace, invisible characters and ASCII punctuation), a
+    /// bracket or dot suffix (`params[name]`, `params.name`) taken as the member it belongs
+    /// to, leading brackets dropped, and `+` as the space form decoders make of it.
+    pub member: Option<&'static str>,
+    /// The session a server of the 2024-11-05 transport finds by the query: the value of a
+    /// parameter whose name reads as `session_id` (the Python SDK's `session_id`, `sessionId`
+    /// in the TypeScript SDK's examples), read as Python's `UUID(hex=...)` reads it
+    /// ([`python_uuid`]).
+    pub session: Option<Vec<u8>>,
+    /// More than one parameter names a session (servers take the first, the last or all).
+    pub sessions_repeated: bool,
+}
+
+/// Reads the query of `path` (a request's `:path`). The work is linear in the path, which
+/// Envoy's header limits bound.
+pub fn read(path: &[u8]) -> Query {
     if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
-        return None;
+        return Query::default();
     }
     read_query(path)
 }
 
 // Apart from the check above, so that the usual request (no query) stays cheap for its caller.
 #[inline(never)]
-fn read_query(path: &[u8]) -> Option<&'static str> {
-    parameters(&decoded(path)).find_map(|(name, _)| {
-        readings(name).find_map(|n| {
-            MEMBERS
-                .into_iter()
-                .find(|m| alias_chars(n.chars()).eq(alias_chars(m.chars())))
-        })
-    })
-}
-
-/// `path` decoded before it is split, as the least careful servers do: `%3F` then starts a
-/// query and `%26` a parameter. This reading finds every name that splitting first would.
-fn decoded(path: &[u8]) -> String {
-    crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ")
-}
-
-/// The parameters of a decoded path as (name, value): what precedes the first separator
-/// is the path; `;` parameters in the path count too.
-fn parameters(decoded: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
-    decoded
+fn read_query(path: &[u8]) -> Query {
+    // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
+    // and `%26` a parameter. This reading finds every name that splitting first would. What
+    // precedes the first separator is the path; `;` parameters in the path count too.
+    let decoded = crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ");
+    let mut query = Query::default();
+    for pair in decoded
         .as_bytes()
         .split(|&c| matches!(c, b'?' | b'&' | b';'))
         .skip(1)
-        .map(|pair| {
-            let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
-            let (name, value) = pair.split_at(end);
-            (name, value.get(1..).unwrap_or(&[]))
-        })
-}
-
-/// The names a lenient server may read parameter `name` as: the member a bracket or dot
-/// suffix belongs to (`params[name]`), taken from the first part that is not empty, as `qs`
-/// and Rack drop leading brackets (`[method]`); and the whole name, as PHP makes `_` of dots
-/// and key-casing middleware drops punctuation (`me.thod`, `_method`).
-fn readings(name: &[u8]) -> impl Iterator<Item = &str> {
-    let first = name
-        .split(|&c| matches!(c, b'[' | b']' | b'.'))
-        .find(|part| !part.is_empty())
-        .unwrap_or(&[]);
-    // Cut at ASCII bytes, so still UTF-8.
-    [first, name]
-        .into_iter()
-        .filter_map(|n| std::str::from_utf8(n).ok())
-}
-
-/// The session a server of the 2024-11-05 transport finds by the query of `path`: the
-/// value of its one session parameter (a name that reads as `session_id`: the Python SDK's
-/// `session_id`, `sessionId` in the TypeScript SDK's examples), read as Python's
-/// `UUID(hex=...)` reads it ([`python_uuid`]). `None` without one; `Err` with more than one
-/// (servers take the first, the last or all of them).
-pub fn session_in_query(path: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
-    if !path.iter().any(|&c| matches!(c, b'?' | b'%' | b';')) {
-        return Ok(None);
-    }
-    read_session(path)
-}
-
-// Apart from the check above, as `read_query` is.
-#[inline(never)]
-fn read_session(path: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
-    let decoded = decoded(path);
-    let mut found = None;
-    for (name, value) in parameters(&decoded) {
-        let session = |n: &str| alias_chars(n.chars()).eq(alias_chars("session_id".chars()));
-        if !readings(name).any(session) {
-            continue;
+    {
+        let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
+        let (name, value) = pair.split_at(end);
+        // The member a bracket or dot suffix belongs to (`params[name]`), taken from the
+        // first part that is not empty, as `qs` and Rack drop leading brackets (`[method]`);
+        // and the whole name, as PHP makes `_` of dots and key-casing middleware drops
+        // punctuation (`me.thod`, `_method`).
+        let first = name
+            .split(|&c| matches!(c, b'[' | b']' | b'.'))
+            .find(|part| !part.is_empty())
+            .unwrap_or(&[]);
+        let mut session = false;
+        for n in [first, name] {
+            // Cut at ASCII bytes, so still UTF-8.
+            let key = alias_key(std::str::from_utf8(n).unwrap_or(""));
+            query.member = query.member.or(MEMBERS.into_iter().find(|m| key == *m));
+            session |= key == "sessionid";
         }
-        if found.is_some() {
-            return Err("the query names a session more than once; send one");
+        if session {
+            query.sessions_repeated |= query.session.is_some();
+            query.session = Some(python_uuid(value.get(1..).unwrap_or(&[])));
         }
-        found = Some(python_uuid(value));
     }
-    Ok(found)
+    query
 }
 
 /// The digits of a session id as Python's `UUID(hex=...)` reads them (`urn:uuid:`, braces,
@@ -122,7 +96,20 @@ fn python_uuid(text: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{member_in_query, session_in_query};
+    use super::read;
+
+    fn member_in_query(path: &[u8]) -> Option<&'static str> {
+        read(path).member
+    }
+
+    fn session_in_query(path: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+        let q = read(path);
+        if q.sessions_repeated {
+            Err(())
+        } else {
+            Ok(q.session)
+        }
+    }
 
     #[test]
     fn a_session_in_the_query_is_read_as_python_reads_a_uuid() {

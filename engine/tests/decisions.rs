@@ -396,6 +396,7 @@ fn conditions_see_the_unicode_spellings_a_server_reads_as_their_literal() {
                            {"path":"args.dir","op":"contains","value":"/Privé/"},
                            {"path":"args.k","op":"eq","value":"비밀"},
                            {"path":"args.g","op":"eq","value":"ΣΟΦΟΣ"}]},
+        "cache_get":{"deny_if":[{"path":"args.key","op":"regex","value":"^secret"}]},
         "ssh":{"deny_if":[{"path":"args.port","op":"regex","value":"^(22|23)$"},
                           {"path":"args.p2","op":"in","value":["22","23"]},
                           {"path":"args.p3","op":"contains","value":"22"}]}}}"#,
@@ -416,6 +417,14 @@ fn conditions_see_the_unicode_spellings_a_server_reads_as_their_literal() {
         ("send", r#"{"dir":"/home/Prive\u0301/x"}"#),
         ("send", r#"{"k":"\u1107\u1175\u1106\u1175\u11af"}"#),
         ("send", r#"{"g":"\u03c3\u03bf\u03c6\u03bf\u03c2"}"#),
+        // NFKC (a server normalising its input) reads these as `secret-plans`.
+        (
+            "cache_get",
+            r#"{"key":"\uff53\uff45\uff43\uff52\uff45\uff54-plans"}"#,
+        ),
+        ("cache_get", r#"{"key":"\u017fecret-plans"}"#),
+        ("cache_get", r#"{"key":"s\u200becret-plans"}"#),
+        ("cache_get", r#"{"key":"\u24e2ecret"}"#),
         ("ssh", r#"{"port":"\u0662\u0662"}"#),
         ("ssh", r#"{"port":"\u0968\u0968"}"#),
         ("ssh", r#"{"port":"0\u0662\u0662"}"#),
@@ -438,6 +447,8 @@ fn conditions_see_the_unicode_spellings_a_server_reads_as_their_literal() {
         ("grant_role", r#"{"role":"\u0430dmin2"}"#),
         ("send", r#"{"to":"Josa\u0301"}"#),
         ("send", r#"{"k":"\ube44"}"#),
+        ("cache_get", r#"{"key":"my-secret"}"#),
+        ("cache_get", r#"{"key":"\u00fcbersecret"}"#),
         ("ssh", r#"{"port":"\u0662\u0663\u0662"}"#),
         ("invite", r#"{"role":"editor"}"#),
     ] {

@@ -304,7 +304,8 @@ impl Engine {
             self.refuse_head(kind, detail, request_id)
         };
         let path = http::pseudo_header(headers, ":path");
-        if let Some(member) = query::member_in_query(path) {
+        let query = query::read(path);
+        if let Some(member) = query.member {
             return refuse_head(
                 Rejection::InvalidRequest,
                 format!("the query string names the JSON-RPC member \"{member}\"; send the message as the body of a POST"),
@@ -426,7 +427,7 @@ impl Engine {
             Ok(p) => p,
             Err(why) => return early(Rejection::InvalidRequest, why),
         };
-        let grant = match self.identify(&head, path, attrs) {
+        let grant = match self.identify(&head, &query, attrs) {
             Ok(grant) => grant,
             Err(why) => return early(Rejection::InvalidRequest, why),
         };
@@ -449,7 +450,7 @@ impl Engine {
     fn identify(
         &self,
         head: &HeadIndex<'_>,
-        path: &[u8],
+        query: &query::Query,
         attrs: &dyn Attributes,
     ) -> Result<Option<Grant>, String> {
         let s = &self.config.settings;
@@ -503,17 +504,11 @@ impl Engine {
         // A server of the 2024-11-05 transport finds the session by the query, whatever a
         // session header says; a server of the current one by the header. A request naming
         // one in each could be counted by the one its server does not read.
-        let from_query;
-        if self.counts_sessions {
-            if let Some(q) = query::session_in_query(path)? {
-                if !session.is_empty() {
-                    return Err(
-                        "a session named in both the query and the session header; send one".into(),
-                    );
-                }
-                from_query = q;
-                session = &from_query;
+        if let (true, Some(q)) = (self.counts_sessions, &query.session) {
+            if query.sessions_repeated || !session.is_empty() {
+                return Err("a session named twice, in the query or the query and the session header; send one".into());
             }
+            session = q;
         }
         // The source keeps a header's credential from posing as a property's or an address.
         let source = [u8::try_from(source).map_or(u8::MAX, |i| i.min(u8::MAX - 1))];
