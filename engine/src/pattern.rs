@@ -14,6 +14,8 @@ pub struct Pattern {
     /// The literal pieces between `*`s (`a*b*` is `["a", "b", ""]`).
     pieces: Vec<String>,
     fold_case: bool,
+    /// `.` in a piece matches any one character (see [`Pattern::template`]).
+    dot_any: bool,
 }
 
 impl Pattern {
@@ -28,7 +30,40 @@ impl Pattern {
             text: text.to_string(),
             pieces: norm.split('*').map(str::to_string).collect(),
             fold_case,
+            dot_any: false,
         }
+    }
+
+    /// A resource URI as servers' template matching may meet it: each `{...}` expression
+    /// as `*` and each `.` as any one character, as the Python SDK's FastMCP compiles a
+    /// template into a regular expression without escaping its text (a template
+    /// `docs://{name}.md` runs `docs://secret.md`'s handler for `docs://secretXmd`). Never
+    /// exact, so it ranks below a rule written for the very URI.
+    pub fn template(text: &str) -> Pattern {
+        let mut glob = String::with_capacity(text.len());
+        let mut in_expression = false;
+        for c in text.chars() {
+            match c {
+                '{' => in_expression = true,
+                '}' if in_expression => {
+                    in_expression = false;
+                    glob.push('*');
+                }
+                _ if in_expression => {}
+                _ => glob.push(c),
+            }
+        }
+        Pattern {
+            text: text.to_string(),
+            pieces: glob.split('*').map(str::to_string).collect(),
+            fold_case: false,
+            dot_any: true,
+        }
+    }
+
+    /// Whether `text` reads differently as a template (it has a `.` or an expression).
+    pub fn has_template_reading(text: &str) -> bool {
+        text.bytes().any(|b| b == b'.' || b == b'{')
     }
 
     /// The pattern as written.
@@ -38,7 +73,7 @@ impl Pattern {
 
     /// Whether it has no `*`.
     pub fn is_exact(&self) -> bool {
-        self.pieces.len() == 1
+        self.pieces.len() == 1 && !self.dot_any
     }
 
     fn literal_len(&self) -> usize {
@@ -50,26 +85,43 @@ impl Pattern {
         let folded;
         let s = if self.fold_case {
             folded = crate::names::ascii_lowercase(s);
-            &*folded
+            folded.as_bytes()
         } else {
-            s
+            s.as_bytes()
         };
+        let piece_at = |s: &[u8], piece: &str| prefix_len(s, piece.as_bytes(), self.dot_any);
         let Some((first, rest)) = self.pieces.split_first() else {
             return s.is_empty();
         };
-        let Some(mut tail) = s.strip_prefix(first.as_str()) else {
+        let Some(mut at) = piece_at(s, first) else {
             return false;
         };
         let Some((last, middle)) = rest.split_last() else {
-            return tail.is_empty();
+            return at == s.len();
         };
         for piece in middle {
-            match crate::substring::find(tail.as_bytes(), piece.as_bytes()) {
-                Some(i) => tail = tail.get(i + piece.len()..).unwrap_or(""),
+            let found = (at..s.len())
+                .filter(|&i| s.get(i).is_some_and(|b| b & 0xC0 != 0x80))
+                .find_map(|i| Some(i + piece_at(s.get(i..)?, piece)?));
+            match found {
+                Some(end) => at = end,
                 None => return false,
             }
         }
-        tail.len() >= last.len() && tail.ends_with(last.as_str())
+        // The last piece matches as many characters as it has, at the end.
+        let mut start = s.len();
+        for _ in last.chars() {
+            start = match s
+                .get(at..start)
+                .and_then(|t| t.iter().rposition(|b| b & 0xC0 != 0x80))
+            {
+                Some(i) => at + i,
+                None => return false,
+            };
+        }
+        s.get(start..)
+            .and_then(|end| piece_at(end, last))
+            .is_some_and(|n| start + n == s.len())
     }
 
     /// Orders matching patterns from most to least specific.
@@ -80,6 +132,26 @@ impl Pattern {
             .then(other.literal_len().cmp(&self.literal_len()))
             .then(self.pieces.len().cmp(&other.pieces.len()))
     }
+}
+
+/// The bytes of `s` that `piece` matches at its start; with `dot_any`, each `.` matches
+/// any one character.
+fn prefix_len(s: &[u8], piece: &[u8], dot_any: bool) -> Option<usize> {
+    let mut i = 0;
+    for &p in piece {
+        let c = *s.get(i)?;
+        let any = dot_any && p == b'.';
+        if !any && p != c {
+            return None;
+        }
+        i += 1;
+        if any {
+            while s.get(i).is_some_and(|b| b & 0xC0 == 0x80) {
+                i += 1;
+            }
+        }
+    }
+    Some(i)
 }
 
 /// The entry that governs `name` among `entries` (by the precedence above).
@@ -117,6 +189,35 @@ mod tests {
         let p = Pattern::new("file:///secret/*", false);
         assert!(p.matches("file:///secret/a/b") && !p.matches("FILE:///secret/a"));
         assert!(Pattern::new("exact", true).matches("EXACT"));
+    }
+
+    #[test]
+    fn templates_match_as_servers_compile_them() {
+        let p = Pattern::template("docs://secret.md");
+        assert!(!p.is_exact());
+        for uri in [
+            "docs://secret.md",
+            "docs://secretXmd",
+            "docs://secret\u{e9}md",
+        ] {
+            assert!(p.matches(uri), "{uri}");
+        }
+        for uri in [
+            "docs://secret.mdx",
+            "docs://secret.m",
+            "docs://secretmd",
+            "xdocs://secret.md",
+        ] {
+            assert!(!p.matches(uri), "{uri}");
+        }
+        let p = Pattern::template("users://{id}/secret");
+        assert!(p.matches("users://42/secret") && p.matches("users://{id}/secret"));
+        assert!(!p.matches("users://42/public"));
+        let p = Pattern::template("docs://internal-*.md");
+        assert!(p.matches("docs://internal-planXmd") && !p.matches("docs://internal-plan.txt"));
+        let p = Pattern::template("a.c*x.z");
+        assert!(p.matches("abc--xyz") && p.matches("a.cx.z") && !p.matches("abcxy"));
+        assert!(Pattern::has_template_reading("a.b") && !Pattern::has_template_reading("ab/*"));
     }
 
     #[test]

@@ -253,6 +253,15 @@ impl Surface {
             }
         }
         crate::sort::heapsort(&mut self.exact, |a, b| a.0 < b.0);
+        // A URI a rule denies, or hides, is also met as a server's template matching meets
+        // it (`Pattern::template`): a deny rule or hidden template by its text denies the
+        // URIs it expands to. Allow rules keep to their text.
+        let templates = self.kind == Kind::Resource;
+        for (i, e) in self.entries.iter().enumerate() {
+            if templates && e.action != Action::Allow && Pattern::has_template_reading(&e.name) {
+                self.globs.push((Pattern::template(&e.name), i));
+            }
+        }
         self.hidden_exact.clear();
         self.hidden_globs.clear();
         for p in &self.hide {
@@ -260,6 +269,9 @@ impl Surface {
                 self.hidden_exact.push(self.key(p.as_str()).into_owned());
             } else {
                 self.hidden_globs.push(p.clone());
+            }
+            if templates && Pattern::has_template_reading(p.as_str()) {
+                self.hidden_globs.push(Pattern::template(p.as_str()));
             }
         }
         crate::sort::heapsort(&mut self.hidden_exact, |a, b| a < b);

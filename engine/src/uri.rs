@@ -24,6 +24,11 @@ pub fn is_acceptable(uri: &str) -> bool {
 /// `file:///C:/path` without dot segments (`file://C:/`, `C|`, and `..` never remove it).
 pub fn is_unreadable(uri: &str) -> bool {
     let d = percent_decode(uri);
+    // Decoded, a backslash is as ambiguous as one sent (`url2pathname` on Windows decodes
+    // `..%5Csecret` into a path step).
+    if d.contains('\\') {
+        return true;
+    }
     let (scheme, rest) = split_any(&d, b":");
     let rest = rest.get(1..).unwrap_or("");
     let after = rest
@@ -133,7 +138,8 @@ pub fn normalize(uri: &str) -> String {
 }
 
 /// Every reading of `uri` a resource rule is checked against: as sent, as servers read it,
-/// and that without its query and fragment (without repeats).
+/// and that without its query and fragment, each also with its segments read as a server
+/// coerces a template variable ([`coerced`]) (without repeats).
 pub fn readings(uri: &str) -> Vec<String> {
     let lenient = normalize(uri);
     let mut out = vec![uri.to_string()];
@@ -150,12 +156,58 @@ pub fn readings(uri: &str) -> Vec<String> {
         });
     for whole in std::iter::once(&lenient).chain(hostless.as_ref()) {
         for r in [split_any(whole, b"?#").0, whole.as_str()] {
-            if !out.iter().any(|o| o == r) {
-                out.push(r.to_string());
+            for r in [r.to_string(), coerced(r)] {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
             }
         }
     }
     out
+}
+
+/// `uri` with each `/`-separated segment after the scheme that a server coerces when a
+/// template variable captures it read as the value it coerces to: pydantic (FastMCP runs a
+/// template's function through `validate_call`) reads `007`, `+7` and `0_7` as the integer
+/// 7, and any spelling of a UUID (upper case, no hyphens, braces, `urn:uuid:`) as one.
+fn coerced(uri: &str) -> String {
+    let mut out = Vec::with_capacity(uri.len());
+    for (i, segment) in uri.as_bytes().split(|&c| c == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        let digits = segment.strip_prefix(b"+").unwrap_or(segment);
+        let t = segment.strip_prefix(b"urn:uuid:").unwrap_or(segment);
+        let t = t
+            .strip_prefix(b"{")
+            .and_then(|t| t.strip_suffix(b"}"))
+            .unwrap_or(t);
+        let hex = t.iter().filter(|&&c| c != b'-');
+        if i == 0 {
+            out.extend_from_slice(segment);
+        } else if !digits.is_empty() && digits.iter().all(|c| c.is_ascii_digit() || *c == b'_') {
+            let start = out.len();
+            out.extend(
+                digits
+                    .iter()
+                    .filter(|&&c| c != b'_')
+                    .skip_while(|&&c| c == b'0'),
+            );
+            if out.len() == start {
+                out.push(b'0');
+            }
+        } else if hex.clone().count() == 32 && hex.clone().all(u8::is_ascii_hexdigit) {
+            for (n, c) in hex.enumerate() {
+                if matches!(n, 8 | 12 | 16 | 20) {
+                    out.push(b'-');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+        } else {
+            out.extend_from_slice(segment);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// For a URI template (RFC 6570), the readings of a URI it expands to; none for a URI
@@ -271,7 +323,14 @@ fn read(decoded: &str) -> String {
         push_url_host(&mut out, &authority, special, file, default_port);
     }
     if special || path.starts_with('/') {
-        out.push_str(&resolve_path(path));
+        let mut resolved = resolve_path(path);
+        // Python's `url2pathname` upper-cases a Windows drive letter (`/c:/x` is `C:\x`).
+        if file && resolved.as_bytes().get(2) == Some(&b':') {
+            if let Some(drive) = resolved.get_mut(1..2) {
+                drive.make_ascii_uppercase();
+            }
+        }
+        out.push_str(&resolved);
     } else {
         out.push_str(path);
     }

@@ -190,6 +190,76 @@ fn resource_rules_under_every_server_reading() {
     assert!(forwarded(&read(&mut h, "file:///data/other.txt")));
 }
 
+/// Every URI of `uris` that is forwarded (should be none).
+fn forwarded_uris(h: &mut Harness, uris: &[&str]) -> Vec<String> {
+    uris.iter()
+        .filter(|u| forwarded(&read(h, u)))
+        .map(|u| u.to_string())
+        .collect()
+}
+
+/// Servers meet URIs through templates: the Python SDK's FastMCP compiles
+/// `docs://{name}.md` into a regular expression without escaping it (a `.` matches any
+/// character), every SDK sends a URI a template matches to that template's handler, and
+/// FastMCP coerces what a variable captures to its parameter's type (pydantic: `007` is
+/// 7, a UUID in any spelling one UUID). A Windows server's `url2pathname` decodes `%5C`
+/// into a path separator and upper-cases the drive letter.
+#[test]
+fn resource_rules_meet_uris_as_server_templates_read_them() {
+    let policy = r#"{"version":"1","default":"allow","resources":{"default":"allow",
+      "hide":["docs://internal-*.md","users://{id}/secret","file:///C:/secret/*"],
+      "rules":{"docs://secret.md":{"action":"deny"},
+               "https://api.github.com/repos/acme/secret":{"action":"deny"},
+               "vault://{name}":{"action":"deny"},
+               "users://7/profile":{"action":"deny"},
+               "items://123e4567-e89b-12d3-a456-426614174000":{"action":"deny"},
+               "file:///C:/srv/secret.txt":{"action":"deny"},
+               "notes://public.md":{}}}}"#;
+    let mut h = Harness::new(policy);
+    for uri in [
+        "docs://secret.md",
+        "docs://internal-plan.md",
+        "file:///C:/secret/key.txt",
+        "file:///C:/srv/x/../secret.txt",
+    ] {
+        assert!(!forwarded(&read(&mut h, uri)), "{uri}");
+    }
+    let leaks = forwarded_uris(
+        &mut h,
+        &[
+            "docs://secretXmd",
+            "docs://internal-planXmd",
+            "https://apiXgithubXcom/repos/acme/secret",
+            "users://42/secret",
+            "vault://root",
+            "users://007/profile",
+            "users://+7/profile",
+            "users://0_7/profile",
+            "items://123E4567E89B12D3A456426614174000",
+            "items://123e4567e89b12d3a456426614174000",
+            "items://%7B123e4567-e89b-12d3-a456-426614174000%7D",
+            "file:///C:/secret%5Ckey.txt",
+            "file:///C:/srv/x/..%5Csecret.txt",
+            "file:///C:/srv/x%5C..%5Csecret.txt",
+            "file:///C:/srv%5Csecret.txt",
+            "file:///c:/secret/key.txt",
+            "file:///c:/srv/secret.txt",
+        ],
+    );
+    assert!(leaks.is_empty(), "forwarded: {leaks:#?}");
+    // Other URIs, and allow rules (which keep to their text), are as before.
+    for uri in [
+        "docs://public.md",
+        "users://8/profile",
+        "users://42/public",
+        "notes://public.md",
+        "notes://publicXmd",
+        "file:///C:/srv/public.txt",
+    ] {
+        assert!(forwarded(&read(&mut h, uri)), "{uri}");
+    }
+}
+
 #[test]
 fn conditions_on_the_uri_read_it_as_the_server_does() {
     let mut h = Harness::new(
