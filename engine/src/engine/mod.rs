@@ -794,9 +794,10 @@ fn media(content_type: Option<&[u8]>) -> Media {
         return Media::Other;
     };
     let value = crate::lossy::lossy(value).to_ascii_lowercase();
-    let media = if value.contains("text/event-stream") {
+    let has = |media: &str| crate::substring::find(value.as_bytes(), media.as_bytes()).is_some();
+    let media = if has("text/event-stream") {
         Media::Sse
-    } else if value.contains("application/json") {
+    } else if has("application/json") {
         Media::Json
     } else {
         return Media::Other;

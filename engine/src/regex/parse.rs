@@ -694,7 +694,7 @@ impl<'a> Parser<'a> {
     /// At `[`: `[:name:]` or `[:^name:]`; `None` (nothing read) if it is not one.
     fn posix_class(&mut self) -> Option<Class> {
         let rest = self.rest().strip_prefix("[:")?;
-        let end = rest.find(":]")?;
+        let end = crate::substring::find(rest.as_bytes(), b":]")?;
         let name = rest.get(..end)?;
         let (negated, name) = match name.strip_prefix('^') {
             Some(name) => (true, name),
