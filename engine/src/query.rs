@@ -41,39 +41,63 @@ pub fn read(path: &[u8]) -> Query {
 // Apart from the check above, so that the usual request (no query) stays cheap for its caller.
 #[inline(never)]
 fn read_query(path: &[u8]) -> Query {
+    let decode =
+        |text: &[u8]| crate::uri::percent_decode(&crate::lossy::lossy(text)).replace('+', " ");
+    let split = |text: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        text.split(|&c| matches!(c, b'?' | b'&' | b';'))
+            .skip(1)
+            .map(|pair| {
+                let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
+                let (name, value) = pair.split_at(end);
+                (name.to_vec(), value.get(1..).unwrap_or(&[]).to_vec())
+            })
+            .collect()
+    };
     // Decoded before it is split, as the least careful servers do: `%3F` then starts a query
-    // and `%26` a parameter. This reading finds every name that splitting first would. What
-    // precedes the first separator is the path; `;` parameters in the path count too.
-    let decoded = crate::uri::percent_decode(&crate::lossy::lossy(path)).replace('+', " ");
+    // and `%26` a parameter. What precedes the first separator is the path; `;` parameters
+    // in the path count too. And split before each name is decoded, as parsers do: a name
+    // `%3Dmethod` is `=method` to them, which the first reading takes for a value.
+    let mut pairs = split(decode(path).as_bytes());
+    let raw = split(path);
     let mut query = Query::default();
-    for pair in decoded
-        .as_bytes()
-        .split(|&c| matches!(c, b'?' | b'&' | b';'))
-        .skip(1)
-    {
-        let end = pair.iter().position(|&c| c == b'=').unwrap_or(pair.len());
-        let (name, value) = pair.split_at(end);
-        // The member a bracket or dot suffix belongs to (`params[name]`), taken from the
-        // first part that is not empty, as `qs` and Rack drop leading brackets (`[method]`);
-        // and the whole name, as PHP makes `_` of dots and key-casing middleware drops
-        // punctuation (`me.thod`, `_method`).
-        let first = name
-            .split(|&c| matches!(c, b'[' | b']' | b'.'))
-            .find(|part| !part.is_empty())
-            .unwrap_or(&[]);
-        let mut session = false;
-        for n in [first, name] {
-            // Cut at ASCII bytes, so still UTF-8.
-            let key = alias_key(std::str::from_utf8(n).unwrap_or(""));
-            query.member = query.member.or(MEMBERS.into_iter().find(|m| key == *m));
-            session |= key == "sessionid";
-        }
-        if session {
-            query.sessions_repeated |= query.session.is_some();
-            query.session = Some(python_uuid(value.get(1..).unwrap_or(&[])));
+    let mut sessions = 0;
+    for (name, value) in &pairs {
+        if names_session(name) {
+            sessions += 1;
+            query.session = Some(python_uuid(value));
         }
     }
+    query.sessions_repeated = sessions > 1;
+    pairs.extend(
+        raw.iter()
+            .map(|(name, _)| (decode(name).into_bytes(), Vec::new())),
+    );
+    query.member = pairs.iter().find_map(|(name, _)| {
+        readings(name).find_map(|key| MEMBERS.into_iter().find(|m| key == *m))
+    });
     query
+}
+
+/// The alias keys a lenient server may read parameter `name` as: the member a bracket or
+/// dot suffix belongs to (`params[name]`), taken from the first part that is not empty, as
+/// `qs` and Rack drop leading brackets (`[method]`); the whole name, as PHP makes `_` of
+/// dots and key-casing middleware drops punctuation (`me.thod`, `_method`); and each of
+/// those cut at a NUL, as PHP's C strings end there (`method%00x` is `method`).
+fn readings(name: &[u8]) -> impl Iterator<Item = String> + '_ {
+    let first = name
+        .split(|&c| matches!(c, b'[' | b']' | b'.'))
+        .find(|part| !part.is_empty())
+        .unwrap_or(&[]);
+    [first, name].into_iter().flat_map(|n| {
+        let cut = n.split(|&c| c == 0).next().unwrap_or(&[]);
+        // Cut at ASCII bytes, so still UTF-8.
+        [n, cut].map(|n| alias_key(std::str::from_utf8(n).unwrap_or("")))
+    })
+}
+
+/// Whether parameter `name` names the session.
+fn names_session(name: &[u8]) -> bool {
+    readings(name).any(|key| key == "sessionid")
 }
 
 /// The digits of a session id as Python's `UUID(hex=...)` reads them (`urn:uuid:`, braces,
@@ -173,6 +197,14 @@ mod tests {
             ("/mcp?.arguments.key=x", "arguments"),
             ("/mcp?%u006Dethod=x", "method"),
             ("/mcp?%U006E%u0061me=x", "name"),
+            // PHP's C strings end at a NUL: `method%00x` is `method`.
+            ("/mcp?method%00x=tools%2Fcall", "method"),
+            ("/mcp?name%00x=cache_delete", "name"),
+            ("/mcp?arguments%00junk=x", "arguments"),
+            // Split before it is decoded, a name `%3Dmethod` is `=method`.
+            ("/mcp?%3Dmethod=tools/call", "method"),
+            ("/mcp?%3Dparams[name]=cache_delete", "params"),
+            ("/mcp?me%3Dthod=x", "method"),
         ] {
             assert_eq!(member_in_query(path.as_bytes()), Some(member), "{path}");
         }
