@@ -490,10 +490,12 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
     let unsure = match (lit, v.kind()) {
         (_, Kind::Null) => null_coerces_to(lit),
         (Owned::Bool(_), Kind::Bool) => false,
-        (Owned::Number(n), Kind::Number) => v.as_number().is_some_and(|m| m.near(n.as_number())),
+        (Owned::Number(n), Kind::Number) => v
+            .as_number()
+            .is_some_and(|m| as_integer_near(m, n.as_number())),
         (Owned::Number(_) | Owned::Bool(_), _) => true,
         (Owned::String(s), Kind::Number) => match (Number::parse(s.trim()), v.as_number()) {
-            (Some(a), Some(b)) => a.near(b),
+            (Some(a), Some(b)) => as_integer_near(b, a),
             _ => false,
         },
         (Owned::String(s), Kind::Bool) => v.raw().eq_ignore_ascii_case(s.trim()),
@@ -520,6 +522,15 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
     } else {
         Truth::Fails
     }
+}
+
+/// Whether a server may read number `m` as `lit`: a double blurs them, or binding `m` to
+/// an integer makes it `lit` (`0.5` is 0 to Go's mcp-go and Jackson, see
+/// [`Number::truncated`]).
+fn as_integer_near(m: Number<'_>, lit: Number<'_>) -> bool {
+    m.near(lit)
+        || m.truncated()
+            .is_some_and(|t| Number::parse(&t).is_some_and(|t| t.near(lit)))
 }
 
 /// What lax servers make of `null`: JavaScript's `Number(null)` is 0, zod's coerced
@@ -567,7 +578,13 @@ fn ordering(n: &OwnedNumber, v: Value<'_>, accept: impl Fn(Ordering) -> bool) ->
         };
     };
     let exact = accept(m.compare(lit));
-    if m.near(lit) && accept(Ordering::Equal) != exact {
+    // Bound to an integer, `0.5` is 0 and `1e19` the most negative int64 to Go's mcp-go.
+    let cut = m.truncated();
+    let cut_differs = cut
+        .as_deref()
+        .and_then(Number::parse)
+        .is_some_and(|t| accept(t.compare(lit)) != exact);
+    if cut_differs || (m.near(lit) && accept(Ordering::Equal) != exact) {
         Truth::Unsure
     } else {
         bool_truth(exact)
@@ -624,7 +641,9 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
             let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
-            normalised.is_some_and(|t| test(&t)) ||
+            normalised.as_deref().is_some_and(|t| {
+                test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
+            }) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
@@ -637,9 +656,10 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
         Kind::Bool => test(v.raw()),
         Kind::Number => {
             test(v.raw())
-                || v.as_number()
-                    .and_then(|n| n.whole_digits())
-                    .is_some_and(|n| test(&n))
+                || v.as_number().is_some_and(|n| {
+                    n.whole_digits().is_some_and(|n| test(&n))
+                        || n.truncated().is_some_and(|n| test(&n))
+                })
         }
         Kind::Array | Kind::Object => v
             .elements()

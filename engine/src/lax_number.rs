@@ -9,7 +9,10 @@ const MAX_LEN: usize = 64;
 
 /// The JSON text of the number `s` reads as to some lax server, if any.
 pub fn lax_number(s: &str) -> Option<String> {
-    let t = s.trim();
+    // Python's `Decimal()` also strips U+001C-U+001F, JavaScript's `Number()` a BOM.
+    let t = s.trim_matches(|c: char| {
+        c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c)
+    });
     if t.is_empty() || t.len() > MAX_LEN {
         return None;
     }
@@ -119,6 +122,9 @@ mod tests {
             ("0\u{966}\u{968}", "2"),
             ("\u{ff12}\u{ff12}", "22"),
             ("-\u{1d7d0}.5", "-2.5"),
+            ("\u{1c}22", "22"),
+            ("22\u{1f}", "22"),
+            ("\u{feff}0x16", "22"),
         ] {
             assert_eq!(lax_number(s).as_deref(), Some(n), "{s}");
         }

@@ -456,6 +456,59 @@ fn conditions_see_the_unicode_spellings_a_server_reads_as_their_literal() {
     }
 }
 
+/// Numbers as servers binding them to integers read them: Go's mcp-go `GetInt` does
+/// `int(v)` on a float64 (0.5 is 0, anything from 2^63 up the most negative int64) and
+/// Jackson's `ACCEPT_FLOAT_AS_INT` cuts fractions; and number strings padded with what
+/// Python's `Decimal` (U+001C-U+001F) or JavaScript's `Number()` (a BOM) trims.
+#[test]
+fn conditions_see_numbers_as_integer_bindings_and_lax_parsers_read_them() {
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{
+        "scale":{"deny_if":[{"path":"args.replicas","op":"lte","value":0}]},
+        "scale2":{"deny_if":[{"path":"args.replicas","op":"eq","value":0}]},
+        "scale3":{"require":[{"path":"args.replicas","op":"gt","value":0}]},
+        "scale4":{"require":[{"path":"args.replicas","op":"not_in","value":[0]}]},
+        "refund":{"require":[{"path":"args.delta","op":"lt","value":0}]},
+        "ssh":{"deny_if":[{"path":"args.port","op":"regex","value":"^(22|23)$"}]},
+        "ssh2":{"deny_if":[{"path":"args.port","op":"in","value":["22","23"]}]},
+        "ssh3":{"deny_if":[{"path":"args.port","op":"in","value":[22,23]}]},
+        "ssh4":{"deny_if":[{"path":"args.port","op":"contains","value":"22"}]},
+        "list":{"require":[{"path":"args.offset","op":"gte","value":0}]},
+        "list2":{"deny_if":[{"path":"args.offset","op":"lt","value":0}]}}}"#,
+    );
+    for (tool, args) in [
+        ("scale", r#"{"replicas":0.5}"#),
+        ("scale2", r#"{"replicas":0.5}"#),
+        ("scale3", r#"{"replicas":0.5}"#),
+        ("scale4", r#"{"replicas":0.9}"#),
+        ("refund", r#"{"delta":-0.5}"#),
+        ("ssh", r#"{"port":22.5}"#),
+        ("ssh2", r#"{"port":22.5}"#),
+        ("ssh3", r#"{"port":22.9}"#),
+        ("list", r#"{"offset":1e19}"#),
+        ("list2", r#"{"offset":9.3e18}"#),
+        ("list2", r#"{"offset":1e300}"#),
+        ("ssh", r#"{"port":"\ufeff22"}"#),
+        ("ssh", r#"{"port":"\u001c22"}"#),
+        ("ssh", r#"{"port":"22\u001f"}"#),
+        ("ssh", r#"{"port":"\ufeff0x16"}"#),
+        ("ssh4", r#"{"port":"\ufeff0x16"}"#),
+        ("ssh4", r#"{"port":"\u001e2_2"}"#),
+    ] {
+        let o = h.call("k", tool, args);
+        assert!(!forwarded(&o), "{tool} {args}");
+    }
+    for (tool, args) in [
+        ("scale", r#"{"replicas":1.5}"#),
+        ("scale3", r#"{"replicas":2}"#),
+        ("ssh3", r#"{"port":24.5}"#),
+        ("list", r#"{"offset":9e18}"#),
+        ("list2", r#"{"offset":12.5}"#),
+    ] {
+        assert!(forwarded(&h.call("k", tool, args)), "{tool} {args}");
+    }
+}
+
 #[test]
 fn all_tools_limits_and_shared_counters() {
     let mut h = Harness::new(

@@ -208,6 +208,39 @@ impl<'a> Number<'a> {
         }
     }
 
+    /// What a server binding the number to an integer may make of it, when that is not the
+    /// number itself: cut toward zero (Go's mcp-go `GetInt` does `int(v)` on the float64
+    /// `encoding/json` gives it, Jackson's `ACCEPT_FLOAT_AS_INT` is on by default), and any
+    /// magnitude from 2^63 up as the most negative int64 (Go's `int(v)` of such a float on
+    /// amd64). JSON number text.
+    pub fn truncated(&self) -> Option<String> {
+        const MIN_INT64: &str = "-9223372036854775808";
+        let d = Decimal::of(self.raw);
+        let ints = usize::try_from(d.exp).unwrap_or(0);
+        if d.is_zero() {
+            return None;
+        }
+        if ints >= 19 {
+            let abs = Number::parse(self.raw.trim_start_matches('-'))?;
+            let limit = Number::parse(MIN_INT64.get(1..)?)?;
+            if abs.compare(limit) != Ordering::Less {
+                return Some(MIN_INT64.into());
+            }
+        }
+        if ints >= d.len {
+            return None;
+        }
+        let mut out = String::with_capacity(ints + 1);
+        if d.negative && ints > 0 {
+            out.push('-');
+        }
+        out.extend((0..ints).map(|i| char::from(b'0' + d.digit(i))));
+        if ints == 0 {
+            out.push('0');
+        }
+        Some(out)
+    }
+
     /// Whether a server reading doubles might take the two numbers for equal: they differ
     /// by less than about 1e-14 of their size, or both underflow to zero, or both overflow.
     pub fn near(&self, other: Number<'_>) -> bool {
@@ -286,6 +319,27 @@ mod tests {
 
     fn n(s: &str) -> Number<'_> {
         Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn truncation_as_integer_binding_reads_it() {
+        for (raw, want) in [
+            ("0.5", Some("0")),
+            ("-0.5", Some("0")),
+            ("22.9", Some("22")),
+            ("-22.9", Some("-22")),
+            ("2.25e1", Some("22")),
+            ("22", None),
+            ("2.2e1", None),
+            ("0", None),
+            ("9223372036854775807", None),
+            ("9.3e18", Some("-9223372036854775808")),
+            ("1e300", Some("-9223372036854775808")),
+            ("-1e19", Some("-9223372036854775808")),
+        ] {
+            let n = Number::parse(raw).unwrap();
+            assert_eq!(n.truncated().as_deref(), want, "{raw}");
+        }
     }
 
     #[test]
