@@ -605,7 +605,20 @@ impl Stream {
                 }
             }
             Stage::Watching => (Vec::new(), response_mode(&shared, Answering::Stream)),
-            _ => return Action::Continue,
+            // The upstream answered before the request was decided (it had the head alone,
+            // in the plain arrangement): the request stays undecided and held, and the
+            // response is read as one awaiting no list.
+            held @ (Stage::Buffering(_) | Stage::Consulting(..)) => {
+                self.stage = held;
+                if !shared.engine.hides_lists() {
+                    return Action::Continue;
+                }
+                (Vec::new(), response_mode(&shared, Answering::Other))
+            }
+            other => {
+                self.stage = other;
+                return Action::Continue;
+            }
         };
         self.response = match mode {
             ResponseMode::Pass => Response::Pass,

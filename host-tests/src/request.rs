@@ -12,6 +12,9 @@ pub struct Request {
     pub(crate) trailers: Option<Headers>,
     pub(crate) properties: Properties,
     pub(crate) upstream: UpstreamResponse,
+    /// The upstream sends its response headers as soon as the request headers reach it,
+    /// before any body byte (a server that flushes its headers first; HTTP/2 streaming).
+    pub(crate) early_response: bool,
 }
 
 impl Request {
@@ -33,6 +36,7 @@ impl Request {
             trailers: None,
             properties,
             upstream: UpstreamResponse::new(200),
+            early_response: false,
         }
     }
 
@@ -84,6 +88,14 @@ impl Request {
     /// What the upstream answers if the whole request reaches it.
     pub fn upstream_response(mut self, response: UpstreamResponse) -> Request {
         self.upstream = response;
+        self
+    }
+
+    /// The upstream answers with its response headers as soon as the request headers reach
+    /// it, while the request body is still on its way (its body and end follow once the
+    /// whole request arrived).
+    pub fn early_response(mut self) -> Request {
+        self.early_response = true;
         self
     }
 

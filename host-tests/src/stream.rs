@@ -107,6 +107,7 @@ pub(crate) struct StreamDriver {
     request_pieces: VecDeque<Piece>,
     response_pieces: VecDeque<Piece>,
     upstream_response: Option<UpstreamResponse>,
+    early_response: bool,
     pub callbacks: Vec<Callback>,
     local_reply: Option<LocalReply>,
     local_reply_encoding: bool,
@@ -137,6 +138,7 @@ impl StreamDriver {
             trailers,
             properties,
             upstream,
+            early_response,
         } = request;
         let mut driver = StreamDriver {
             id,
@@ -146,6 +148,7 @@ impl StreamDriver {
             request_pieces: pieces(headers, chunks, trailers),
             response_pieces: VecDeque::new(),
             upstream_response: Some(upstream),
+            early_response,
             callbacks: Vec::new(),
             module_time: std::time::Duration::ZERO,
             local_reply: None,
@@ -239,6 +242,27 @@ impl StreamDriver {
             return false;
         }
         let mut vm = vm;
+        if self.early_response
+            && self.req.out.headers.is_some()
+            && !self.req.out.end
+            && self.local_reply.is_none()
+        {
+            if let Some(response) = self.upstream_response.take() {
+                // The upstream answers the head alone: its headers come back now, the rest
+                // once the request has ended.
+                self.response_pieces = pieces(response.headers, response.chunks, response.trailers);
+                if let Some(head) = self.response_pieces.pop_front() {
+                    self.deliver(
+                        vm.as_deref_mut(),
+                        Direction::Response,
+                        head,
+                        policy,
+                        allow_stop,
+                    );
+                    return true;
+                }
+            }
+        }
         if let Some(piece) = self.request_pieces.pop_front() {
             self.deliver(
                 vm.as_deref_mut(),
