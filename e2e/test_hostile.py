@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 
 import pytest
 
@@ -207,3 +208,72 @@ def test_a_websocket_upgrade_is_refused_and_nothing_reaches_upstream(upgrading_e
                          ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA")])
     assert r.status == 200 and r.json()["result"]["content"][0]["text"] == "executed", r.body
     assert len(lenient.requests()) == 1
+
+
+class EarlyAnswering:
+    """An upstream that answers a request's head at once, before reading its body (a
+    server flushing `200 text/event-stream` first), then records every body byte that
+    reaches it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        return
+                    data += piece
+                self.received += data.split(b"\r\n\r\n", 1)[1]
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                             b"transfer-encoding: chunked\r\n\r\n6\r\n: ok\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    while piece := conn.recv(65536):
+                        self.received += piece
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"0\r\n\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_an_upstream_answering_the_head_early_never_gets_a_denied_body(procs):
+    """The plain arrangement (no pause at the head, as a mesh's WasmPlugin runs it): the
+    upstream has the request head while Toolgate buffers the body. An upstream that
+    answers at once must not make Toolgate let the rest through unjudged."""
+    upstream = EarlyAnswering()
+    try:
+        envoy = procs.add(Envoy(procs.dir, POLICY, upstream.port, variant="plain").start())
+        body = DENIED.encode()
+        with socket.create_connection(("127.0.0.1", envoy.port), timeout=10) as s:
+            s.sendall(b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                      b"accept: application/json, text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                      + b"%x\r\n%s\r\n" % (20, body[:20]))
+            head = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head:
+                    piece = s.recv(65536)
+                    if not piece:
+                        break
+                    head += piece
+            assert head.startswith(b"HTTP/1.1 200"), head
+            rest = body[20:]
+            with contextlib.suppress(OSError):
+                s.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+                while s.recv(65536):
+                    pass
+        upstream.thread.join(timeout=10)
+        assert b"cache_delete" not in upstream.received, bytes(upstream.received)
+    finally:
+        upstream.close()
