@@ -107,7 +107,8 @@ fn known_member(k: JsonStr<'_>, known: &[&str], what: &str) -> Result<Option<usi
 fn resembles(k: JsonStr<'_>, n: &str, what: &str) -> Invalid {
     Invalid(format!(
         "{what} member {} differs from {} only by case, punctuation or invisible characters",
-        crate::reply::quoted(&k.decode()),
+        // Cut and visible ASCII only: it is logged, and a key can be as long as the body.
+        crate::reply::quoted(&crate::http::loggable(k.decode().as_bytes())),
         crate::reply::quoted(n)
     ))
 }

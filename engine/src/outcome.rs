@@ -235,7 +235,7 @@ impl Report {
         }
         if let Some(c) = self.first_denial() {
             if let CallOutcome::Denied { reason, .. } = &c.outcome {
-                return format!("{prefix}denied:{}:{}", reason.code(), c.name).into();
+                return format!("{prefix}denied:{}:{}", reason.code(), field_safe(&c.name)).into();
             }
         }
         // Every allowed call is recorded: no allocation for it.
@@ -245,6 +245,32 @@ impl Report {
             "allowed".into()
         }
     }
+}
+
+/// `text` as one field of a key=value access log line: visible ASCII as sent, every other
+/// byte and `"`, `\\` and `%` percent-encoded (a space would start a field of its own).
+fn field_safe(text: &str) -> Cow<'_, str> {
+    let plain = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'%');
+    if text.bytes().all(|b| plain(&b)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for b in text.bytes() {
+        if plain(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            for nibble in [b >> 4, b & 0xf] {
+                out.push(char::from(
+                    b"0123456789ABCDEF"
+                        .get(usize::from(nibble))
+                        .copied()
+                        .unwrap_or(b'0'),
+                ));
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// An HTTP response the filter sends instead of forwarding.

@@ -258,7 +258,7 @@ impl Engine {
             if let (Kind::Tool, Some((id, _))) = (out.kind, rules) {
                 out.label = ToolLabel::Policy(id);
             }
-        } else if let Some((_, r)) =
+        } else if let Some((id, r)) =
             rules.filter(|(_, r)| !out.rules.is_some_and(|o| std::ptr::eq(o, *r)))
         {
             // A limit met twice counts once (limits naming one counter merge anyway).
@@ -266,6 +266,12 @@ impl Engine {
                 if !out.also.iter().any(|m| std::ptr::eq(*m, l)) {
                     out.also.push(l);
                 }
+            }
+            // Metrics name the tool a server runs the call as: an exact entry a respelling
+            // meets (`cacheCas` is `cache_cas`) rather than a glob the name met as sent.
+            let glob_labelled = out.rules.is_some_and(|o| !o.pattern.is_exact());
+            if out.kind == Kind::Tool && r.pattern.is_exact() && glob_labelled {
+                out.label = ToolLabel::Policy(id);
             }
         }
         let Some((reason, rule, why)) = denial else {
@@ -279,6 +285,10 @@ impl Engine {
         };
         out.denial = Some(d);
         out.rules = rules.map(|(_, r)| r);
+        // The entry that denied names the call in metrics, as it does in the log.
+        if let (Kind::Tool, Some((id, _))) = (out.kind, rules) {
+            out.label = ToolLabel::Policy(id);
+        }
         true
     }
 
@@ -456,15 +466,18 @@ fn action_denial(kind: Kind, r: &Rules) -> Option<(Reason, String, String)> {
 /// Why a name the policy does not allow (or hides) is refused.
 const NOT_ALLOWED: &str = "it is not allowed by policy";
 
-/// A requested name as it may appear in logs and messages: printable, at most 128 chars.
+/// A requested name as it may appear in logs and messages: visible ASCII, anything else
+/// (spaces, which would start a field of its own in a key=value access log, controls, and
+/// Unicode such as bidirectional overrides, which reorder what a log viewer shows) as `?`,
+/// at most 128 characters. A valid name is visible ASCII, so it shows as sent.
 fn printable_name(decoded: &str) -> String {
-    // Nearly every name is printable ASCII: one copy, not a push per character.
-    if decoded.len() <= 128 && decoded.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    // Nearly every name is visible ASCII: one copy, not a push per character.
+    if decoded.len() <= 128 && decoded.bytes().all(|b| b.is_ascii_graphic()) {
         return decoded.to_owned();
     }
     decoded
         .chars()
         .take(128)
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
         .collect()
 }

@@ -298,9 +298,7 @@ impl Engine {
     ) -> Head {
         // Before the head is indexed: the first request id sent is logged.
         let refuse_head = |kind: Rejection, detail: String| {
-            let request_id = http::values(headers, HEAD_NAMES[at::REQUEST_ID])
-                .next()
-                .map(|v| http::loggable(v).into_owned());
+            let request_id = request_id(headers);
             self.refuse_head(kind, detail, request_id)
         };
         let path = http::pseudo_header(headers, ":path");
@@ -330,11 +328,7 @@ impl Engine {
         }
         let s = &self.config.settings;
         let head = HeadIndex::new(headers, &self.head_names);
-        let request_id = head
-            .single(at::REQUEST_ID)
-            .ok()
-            .flatten()
-            .map(|v| http::loggable(v).into_owned());
+        let request_id = request_id(headers);
         let early =
             |kind: Rejection, detail: String| self.refuse_head(kind, detail, request_id.clone());
         // After a WebSocket upgrade or a CONNECT, messages travel as frames of one endless
@@ -775,6 +769,17 @@ impl Engine {
             _ => ResponseMode::Pass,
         }
     }
+}
+
+/// The request id for logs: Envoy's own `x-request-id`, by its exact name (an underscore
+/// spelling, which other headers also answer to, is the client's and could name another
+/// request), loggable.
+fn request_id(headers: &HeaderList<'_>) -> Option<String> {
+    let name = HEAD_NAMES.get(at::REQUEST_ID)?.as_bytes();
+    headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| http::loggable(v).into_owned())
 }
 
 /// What an MCP client reads a body as, by its Content-Type.
