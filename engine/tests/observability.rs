@@ -15,6 +15,17 @@ use common::*;
 use toolgate_engine::outcome::{CallOutcome, ToolLabel};
 use toolgate_engine::Head;
 
+/// The index of the tool entry named `name`.
+fn entry(h: &Harness, name: &str) -> usize {
+    h.engine
+        .policy()
+        .tools
+        .entries
+        .iter()
+        .position(|e| e.name == name)
+        .unwrap()
+}
+
 fn attrs() -> Attrs {
     Attrs {
         address: Some("10.0.0.9:41000".into()),
@@ -149,14 +160,7 @@ fn metrics_name_the_exact_entry_that_denied_a_respelled_call() {
     let CallOutcome::Denied { rule, .. } = &c.outcome else {
         panic!()
     };
-    let cas = h
-        .engine
-        .policy()
-        .tools
-        .entries
-        .iter()
-        .position(|e| e.name == "cache_cas")
-        .unwrap();
+    let cas = entry(&h, "cache_cas");
     assert_eq!(rule, "tools.cache_cas.action");
     assert!(
         matches!(c.tool, ToolLabel::Policy(id) if id.0 == cas),
@@ -176,15 +180,8 @@ fn metrics_name_the_exact_entry_an_allowed_respelled_call_counts_under() {
     // Counted against cache_cas's limit: the second is limited...
     assert!(!forwarded(&o2));
     let c = &o.report.calls[0];
-    let cas = h
-        .engine
-        .policy()
-        .tools
-        .entries
-        .iter()
-        .position(|e| e.name == "cache_cas")
-        .unwrap();
-    // ...but the allowed one is counted in tool_calls under the glob's label.
+    let cas = entry(&h, "cache_cas");
+    // ...and metrics count the allowed one under that entry too.
     assert!(
         matches!(c.tool, ToolLabel::Policy(id) if id.0 == cas),
         "{:?}",

@@ -15,8 +15,6 @@ mod support;
 use host_tests::{Callback, UpstreamResponse};
 use support::*;
 
-const HIDE: &str = r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#;
-
 const LIST_REQUEST: &str = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#;
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cache_get"},{"name":"cache_delete","description":"x"}]}}"#;

@@ -14,8 +14,6 @@ use host_tests::{Direction, Exchange, Outcome, UpstreamResponse};
 use serde_json::json;
 use support::*;
 
-const HIDE: &str = r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#;
-
 const LIST_REQUEST: &str =
     r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"c1"}}"#;
 

@@ -18,6 +18,9 @@ use serde_json::Value;
 /// The seed policy: cache_cas 30 times per calendar minute per grant, everything else denied.
 pub const SEED: &str = r#"{"version":"1","default":"deny","tools":{"cache_cas":{"limits":[{"counter":"cache_cas_rate","window":"minute","max":30,"scope":"grant"}]}}}"#;
 
+/// Hides `cache_delete`, allows everything else: list answers are filtered.
+pub const HIDE: &str = r#"{"version":"1","default":"allow","hide":["cache_delete"]}"#;
+
 /// 2026-11-25T10:31:00Z: the start of a minute (not of an hour or a day).
 pub const T0: u64 = 1_795_602_660;
 
