@@ -115,22 +115,20 @@ pub struct Engine {
 
 /// Positions in [`Engine::head_names`].
 mod at {
-    pub const REQUEST_ID: usize = 0;
-    pub const CONTENT_TYPE: usize = 1;
-    pub const CONTENT_ENCODING: usize = 2;
-    pub const TRANSFER_ENCODING: usize = 3;
-    pub const CONTENT_LENGTH: usize = 4;
-    pub const MCP_METHOD: usize = 5;
-    pub const MCP_NAME: usize = 6;
-    pub const UPGRADE: usize = 7;
-    pub const SESSION: usize = 8;
+    pub const CONTENT_TYPE: usize = 0;
+    pub const CONTENT_ENCODING: usize = 1;
+    pub const TRANSFER_ENCODING: usize = 2;
+    pub const CONTENT_LENGTH: usize = 3;
+    pub const MCP_METHOD: usize = 4;
+    pub const MCP_NAME: usize = 5;
+    pub const UPGRADE: usize = 6;
+    pub const SESSION: usize = 7;
     /// The first grant source header.
-    pub const GRANTS: usize = 9;
+    pub const GRANTS: usize = 8;
 }
 
 /// The fixed head names, in [`at`] order.
-const HEAD_NAMES: [&str; 8] = [
-    "x-request-id",
+const HEAD_NAMES: [&str; 7] = [
     "content-type",
     "content-encoding",
     "transfer-encoding",
@@ -542,14 +540,13 @@ impl Engine {
         info: &RequestInfo,
         trailers: &HeaderList<'_>,
     ) -> Option<Outcome> {
-        // Every name the head is indexed by but the request id (logged only).
+        // Every name the head is indexed by.
         let read_with_head = |name: &[u8]| {
             mcp_headers::names_a_call(name)
                 || name.get(..4).is_some_and(|p| http::same_name(p, b"mcp-"))
                 || self
                     .head_names
                     .iter()
-                    .skip(at::CONTENT_TYPE)
                     .any(|h| http::same_name(name, h.as_bytes()))
         };
         let (name, _) = trailers.iter().find(|(name, _)| read_with_head(name))?;
@@ -775,10 +772,9 @@ impl Engine {
 /// spelling, which other headers also answer to, is the client's and could name another
 /// request), loggable.
 fn request_id(headers: &HeaderList<'_>) -> Option<String> {
-    let name = HEAD_NAMES.get(at::REQUEST_ID)?.as_bytes();
     headers
         .iter()
-        .find(|(k, _)| *k == name)
+        .find(|(k, _)| *k == b"x-request-id")
         .map(|(_, v)| http::loggable(v).into_owned())
 }
 
