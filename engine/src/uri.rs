@@ -26,7 +26,7 @@ pub fn is_unreadable(uri: &str) -> bool {
     let d = percent_decode(uri);
     // Decoded, a backslash is as ambiguous as one sent (`url2pathname` on Windows decodes
     // `..%5Csecret` into a path step).
-    if d.contains('\\') {
+    if d.as_bytes().contains(&b'\\') {
         return true;
     }
     let (scheme, rest) = split_any(&d, b":");

@@ -152,7 +152,7 @@ pub(crate) fn integer(
     };
     let int = v
         .as_number()
-        .filter(|n| !n.raw().contains(['.', 'e', 'E']))
+        .filter(|n| !n.raw().bytes().any(|b| matches!(b, b'.' | b'e' | b'E')))
         .map(|n| n.raw().parse::<i64>());
     match int {
         Some(Ok(i)) if (min..=max).contains(&i) => Some(i),

@@ -198,7 +198,11 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
             .into_iter()
             .filter_map(|(sp, s)| string(s, &sp, "a path segment", problems))
             .collect();
-        if segs.is_empty() || segs.iter().any(|s| s.is_empty() || s.contains('\0')) {
+        if segs.is_empty()
+            || segs
+                .iter()
+                .any(|s| s.is_empty() || s.as_bytes().contains(&0))
+        {
             problems.push(
                 &ppath,
                 format!("{} is not an attribute path", quote(p)),
@@ -255,7 +259,7 @@ fn rate_limit_service(
         )
     })
     .filter(|c| {
-        let ok = !c.is_empty() && !c.contains('\0');
+        let ok = !c.is_empty() && !c.as_bytes().contains(&0);
         if !ok {
             problems.push(
                 &path.key("cluster"),

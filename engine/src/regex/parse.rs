@@ -347,7 +347,7 @@ impl<'a> Parser<'a> {
     /// Flags up to `:` or `)` (left unread), applied to the current flags.
     fn flag_list(&mut self) -> Result<(), Error> {
         let mut on = true;
-        let mut seen = String::new();
+        let mut seen = Vec::new();
         let mut dangling = false;
         loop {
             let c = self.peek().ok_or(Error("a flag group is not closed"))?;
@@ -364,7 +364,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             dangling = false;
-            if seen.contains(c) {
+            if seen.contains(&c) {
                 return Err(Error("a flag is repeated"));
             }
             seen.push(c);
