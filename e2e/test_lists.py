@@ -4,6 +4,7 @@ metrics), and resources and prompts follow their own rules."""
 import json
 
 import pytest
+from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
@@ -133,6 +134,30 @@ def test_hidden_templates_are_neither_listed_nor_completed(procs, modern):
     envoy.stop()
     log = envoy.output()
     assert "toolgate=denied:hidden:file:///secret/{name}" in log and "toolgate=denied:hidden:admin_reset" in log
+
+
+def test_a_2026_07_28_listen_cannot_subscribe_to_a_hidden_resource(procs):
+    """2026-07-28 subscribes to resource updates with `subscriptions/listen`. The SDK server
+    honours a subscription to any URI, so without Toolgate the agent would be told whenever a
+    hidden file changes; through Toolgate a listen naming a hidden URI is refused as reading
+    it would be, and one naming only allowed URIs is honoured."""
+    rec = procs.add(Recording(procs.dir, json_response=True).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+
+    async def go(url, uris):
+        async with session(url, {"authorization": "Bearer res"}, modern=True) as s:
+            try:
+                async with listen(s, resource_subscriptions=uris) as sub:
+                    return sorted(sub.honored.resource_subscriptions or [])
+            except MCPError as e:
+                return e.error.data["reason"]
+
+    hidden = ["file:///srv/readme.md", "file:///secret/key.pem"]
+    assert run(go(rec.url, hidden)) == sorted(hidden), "the server alone honours it"
+    assert run(go(envoy.url, hidden)) == "not_allowed"
+    assert run(go(envoy.url, ["file:///srv/readme.md"])) == ["file:///srv/readme.md"]
+    envoy.stop()
+    assert "toolgate=denied:hidden:file:///secret/key.pem" in envoy.output()
 
 
 def test_resource_spellings_a_real_server_reads_as_the_denied_one(procs):

@@ -96,7 +96,7 @@ impl NameKey {
 }
 
 /// The methods Toolgate judges or filters, each with its letters alone.
-const JUDGED_METHODS: [(&str, &[u8]); 10] = [
+const JUDGED_METHODS: [(&str, &[u8]); 11] = [
     ("tools/call", b"toolscall"),
     ("tools/list", b"toolslist"),
     ("resources/read", b"resourcesread"),
@@ -107,6 +107,7 @@ const JUDGED_METHODS: [(&str, &[u8]); 10] = [
     ("completion/complete", b"completioncomplete"),
     ("resources/subscribe", b"resourcessubscribe"),
     ("resources/unsubscribe", b"resourcesunsubscribe"),
+    ("subscriptions/listen", b"subscriptionslisten"),
 ];
 
 /// The method a lenient router could take `method` for. A method Toolgate judges is

@@ -1368,9 +1368,9 @@ fn upgrades_and_connect_are_refused_before_the_stream_opens() {
     let h = Harness::new(SEED);
     let attrs = NoAttributes;
     let json: (&[u8], &[u8]) = (b"content-type", b"application/json");
-    let refusal = |method: &[u8], head: &[(&[u8], &[u8])]| match h
+    let refusal_with = |method: &[u8], head: &[(&[u8], &[u8])], has_body: bool| match h
         .engine
-        .inspect_head(method, head, true, &attrs)
+        .inspect_head(method, head, has_body, &attrs)
     {
         toolgate_engine::Head::Done(outcome) => {
             assert_eq!(status(&outcome), 400);
@@ -1383,6 +1383,7 @@ fn upgrades_and_connect_are_refused_before_the_stream_opens() {
         }
         _ => None,
     };
+    let refusal = |method: &[u8], head: &[(&[u8], &[u8])]| refusal_with(method, head, true);
     // A WebSocket upgrade (Envoy sees the GET with its stream still open), with or without
     // a JSON Content-Type, and any other protocol named in Upgrade.
     let websocket: (&[u8], &[u8]) = (b"Upgrade", b"websocket");
@@ -1395,6 +1396,15 @@ fn upgrades_and_connect_are_refused_before_the_stream_opens() {
     assert!(refusal(b"GET", &[(b"upgrade", b"h2c"), websocket]).is_some());
     assert!(refusal(b"CONNECT", &[json]).is_some());
     assert!(refusal(b"connect", &[]).is_some());
+    // An HTTP/2 extended CONNECT that ends its stream with its headers reaches Envoy's
+    // upstream as a body-less GET with Upgrade: refused all the same.
+    assert!(refusal_with(b"GET", &[websocket], false).is_some());
+    assert!(refusal_with(b"CONNECT", &[], false).is_some());
+    assert!(matches!(
+        h.engine
+            .inspect_head(b"GET", &[(b"upgrade", b"h2c")], false, &attrs),
+        toolgate_engine::Head::Watch
+    ));
     // curl --http2 asks for h2c on its first cleartext POST: Envoy drops it; judged as usual.
     assert!(matches!(
         h.engine

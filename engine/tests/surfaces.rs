@@ -583,6 +583,73 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
         r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe"}"#,
     );
     assert_eq!(status(&o), 400, "{}", reply_body(&o));
+    // 2026-07-28 subscribes with `subscriptions/listen`: every URI it names is judged.
+    let listen = |h: &mut Harness, notifications: &str| {
+        h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":"listen-1","method":"subscriptions/listen","params":{{"notifications":{notifications}}}}}"#
+            ),
+        )
+    };
+    for allowed in [
+        r#"{"resourceSubscriptions":["db://prod/users"],"toolsListChanged":true}"#,
+        r#"{"toolsListChanged":true,"taskIds":["t1"]}"#,
+        r#"{"resourceSubscriptions":[]}"#,
+        r#"{"resourceSubscriptions":null}"#,
+    ] {
+        assert!(forwarded(&listen(&mut h, allowed)), "{allowed}");
+    }
+    for (notifications, why) in [
+        (
+            r#"{"resourceSubscriptions":["file:///secret/key"]}"#,
+            Reason::Hidden,
+        ),
+        (
+            r#"{"resourceSubscriptions":["db://prod/users","file:///x/../etc/passwd"]}"#,
+            Reason::ToolDenied,
+        ),
+        (
+            r#"{"resourceSubscriptions":["db://prod/users","file:///secret/{x}"]}"#,
+            Reason::Hidden,
+        ),
+    ] {
+        let o = listen(&mut h, notifications);
+        assert_eq!(reason(&o), Some(why), "{notifications}");
+        assert!(
+            reply_body(&o).contains(r#""id":"listen-1""#),
+            "{}",
+            reply_body(&o)
+        );
+    }
+    for method in ["Subscriptions/Listen", "subscriptions_listen"] {
+        let o = h.post(
+            "k",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":2,"method":"{method}","params":{{"notifications":{{"resourceSubscriptions":["file:///secret/key"]}}}}}}"#
+            ),
+        );
+        assert_eq!(reason(&o), Some(Reason::Hidden), "{method}");
+    }
+    // Shapes a lenient server may read as subscribing: refused.
+    let many = vec![r#""db://prod/users""#; 1001].join(",");
+    for notifications in [
+        r#"{"resource_subscriptions":["file:///secret/key"]}"#,
+        r#"{"ResourceSubscriptions":["file:///secret/key"]}"#,
+        r#"{"resourceSubscriptions":"file:///secret/key"}"#,
+        r#"{"resourceSubscriptions":[["file:///secret/key"]]}"#,
+        r#"{"resourceSubscriptions":[{"uri":"file:///secret/key"}]}"#,
+        r#"["file:///secret/key"]"#,
+        &format!(r#"{{"resourceSubscriptions":[{many}]}}"#),
+    ] {
+        let o = listen(&mut h, notifications);
+        assert_eq!(status(&o), 400, "{notifications}: {}", reply_body(&o));
+    }
+    let o = h.post(
+        "k",
+        r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"Notifications":{"resourceSubscriptions":["file:///secret/key"]}}}"#,
+    );
+    assert_eq!(status(&o), 400, "{}", reply_body(&o));
     // A look-alike of `ref` is refused, not passed around the check.
     let o = h.post(
         "k",
@@ -598,6 +665,10 @@ fn completions_and_subscriptions_are_judged_by_access_alone() {
         &mut plain,
         "resources/subscribe",
         "file:///secret/key"
+    )));
+    assert!(forwarded(&listen(
+        &mut plain,
+        r#"{"resourceSubscriptions":["file:///secret/key"]}"#
     )));
 }
 

@@ -49,18 +49,20 @@ impl Engine {
         Ok(self.judge(kind, id, call.name, call.arguments, Use::Call))
     }
 
-    /// Reads what a `completion/complete` or a `resources/subscribe` or `unsubscribe`
-    /// names and judges it by access alone: the prompt or resource template of a
-    /// completion's `ref` (both when it holds both: a lenient server may read either), the
-    /// URI of a subscription. Completing the arguments of one the agent may not use would
-    /// show that it exists and what its arguments may be; a subscription, when it changes.
+    /// Reads what a `completion/complete`, a `resources/subscribe` or `unsubscribe`, or a
+    /// `subscriptions/listen` names and judges it by access alone: the prompt or resource
+    /// template of a completion's `ref` (both when it holds both: a lenient server may read
+    /// either), the URI of a subscription, every URI a listen subscribes to. Completing the
+    /// arguments of one the agent may not use would show that it exists and what its
+    /// arguments may be; a subscription, when it changes.
     pub(super) fn read_access<'a>(
         &'a self,
-        completion: bool,
+        access: Access,
         id: Option<Id<'a>>,
         params: Option<Value<'a>>,
     ) -> Result<Option<Call<'a>>, Invalid> {
         let judged = |kind| self.policy().surface(kind).is_some();
+        let completion = access == Access::Completion;
         if !(judged(Kind::Resource) || completion && judged(Kind::Prompt)) {
             return Ok(None);
         }
@@ -78,6 +80,9 @@ impl Engine {
                 .ok_or_else(|| Invalid(format!("{what} must be a string"))),
         };
         let p = object(params, "params")?;
+        if access == Access::Listen {
+            return self.read_listen(id, p);
+        }
         let (name, uri) = if completion {
             let [reference, ..] = mcp::known_members(p, &COMPLETION_KEYS, "params")?;
             let r = object(reference, "params.ref")?;
@@ -112,6 +117,52 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Judges every URI of a `subscriptions/listen` (2026-07-28, where it replaces
+    /// `resources/subscribe`): `params.notifications.resourceSubscriptions`. The answer is
+    /// the first denial, or the first URI's allowance.
+    fn read_listen<'a>(
+        &'a self,
+        id: Option<Id<'a>>,
+        params: Value<'a>,
+    ) -> Result<Option<Call<'a>>, Invalid> {
+        let [notifications, _] = mcp::known_members(params, &LISTEN_KEYS, "params")?;
+        let Some(notifications) = notifications.filter(|v| v.kind() != JsonKind::Null) else {
+            return Ok(None);
+        };
+        if notifications.kind() != JsonKind::Object {
+            return Err(Invalid("params.notifications must be an object".into()));
+        }
+        let [.., uris] = mcp::known_members(
+            notifications,
+            &SUBSCRIPTION_FILTER_KEYS,
+            "params.notifications",
+        )?;
+        let Some(uris) = uris.filter(|v| v.kind() != JsonKind::Null) else {
+            return Ok(None);
+        };
+        const WHAT: &str = "params.notifications.resourceSubscriptions";
+        if uris.kind() != JsonKind::Array {
+            return Err(Invalid(format!("{WHAT} must be an array of URIs")));
+        }
+        let mut first = None;
+        for (i, uri) in uris.elements().enumerate() {
+            if i == MAX_LISTENED_URIS {
+                return Err(Invalid(format!(
+                    "{WHAT} lists more than {MAX_LISTENED_URIS} URIs"
+                )));
+            }
+            let uri = uri
+                .as_str()
+                .ok_or_else(|| Invalid(format!("{WHAT} must hold only strings")))?;
+            let call = self.judge(Kind::Resource, id, uri, None, Use::Access);
+            if call.denial.is_some() {
+                return Ok(Some(call));
+            }
+            first.get_or_insert(call);
+        }
+        Ok(first)
     }
 
     fn judge<'a>(
@@ -407,6 +458,29 @@ impl Engine {
 const COMPLETION_KEYS: [&str; 4] = ["ref", "argument", "context", "_meta"];
 /// The members of a completion's `ref`.
 const REF_KEYS: [&str; 3] = ["type", "name", "uri"];
+/// The members of `subscriptions/listen` params.
+const LISTEN_KEYS: [&str; 2] = ["notifications", "_meta"];
+/// The members of a listen's `notifications` (a `SubscriptionFilter`) MCP defines.
+const SUBSCRIPTION_FILTER_KEYS: [&str; 4] = [
+    "toolsListChanged",
+    "promptsListChanged",
+    "resourcesListChanged",
+    "resourceSubscriptions",
+];
+/// More URIs in one listen are refused: each is judged, and the body bounds them only
+/// loosely.
+const MAX_LISTENED_URIS: usize = 1000;
+
+/// The requests judged by access alone ([`Engine::read_access`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `completion/complete`: the prompt or resource template of its `ref`.
+    Completion,
+    /// `resources/subscribe` or `unsubscribe`: its `uri`.
+    Subscription,
+    /// `subscriptions/listen`: every URI it subscribes to.
+    Listen,
+}
 
 /// What a judged request does with what it names.
 #[derive(Clone, Copy, PartialEq, Eq)]

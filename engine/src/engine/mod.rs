@@ -24,6 +24,7 @@ use crate::policy::{Kind, Policy, Scope};
 use crate::query;
 use crate::ratelimit::{CasStore, Clock, CounterKeys, StoreError, SHARED_TAG};
 use crate::reply;
+use judge::Access;
 use std::borrow::Cow;
 
 /// Values of the request only the host can give (Envoy attributes).
@@ -308,6 +309,11 @@ impl Engine {
             );
         }
         if !http::must_inspect(method, has_body) {
+            // An HTTP/2 extended CONNECT may end its stream at once and still be upgraded
+            // upstream (see below).
+            if opens_a_tunnel(method, headers) {
+                return refuse_head(Rejection::InvalidRequest, TUNNEL_REFUSED.into());
+            }
             // Clients send these headers only with a body; on a body-less GET or DELETE they
             // name a call that a server routing on headers could act on, unjudged.
             let names_a_call = headers.iter().any(|(k, _)| mcp_headers::names_a_call(k));
@@ -329,17 +335,11 @@ impl Engine {
         let request_id = request_id(headers);
         let early =
             |kind: Rejection, detail: String| self.refuse_head(kind, detail, request_id.clone());
-        // After a WebSocket upgrade or a CONNECT, messages travel as frames of one endless
-        // body that cannot be judged one by one; no MCP transport needs either (Envoy drops
-        // h2c upgrades itself). Rare: only then is every value looked at.
-        let upgrades = head.first(at::UPGRADE).is_some()
-            && http::values(headers, "upgrade")
-                .any(|v| !http::trim(v).eq_ignore_ascii_case(b"h2c"));
-        if method.eq_ignore_ascii_case(b"CONNECT") || upgrades {
-            return early(
-                Rejection::InvalidRequest,
-                "Upgrade and CONNECT open a stream Toolgate cannot judge; POST each message".into(),
-            );
+        // Rare: only with an Upgrade header is every value looked at.
+        if (head.first(at::UPGRADE).is_some() || method.eq_ignore_ascii_case(b"CONNECT"))
+            && opens_a_tunnel(method, headers)
+        {
+            return early(Rejection::InvalidRequest, TUNNEL_REFUSED.into());
         }
         match head.single(at::CONTENT_TYPE) {
             Err(http::Repeated) => {
@@ -639,8 +639,16 @@ impl Engine {
                     "tools/call" => Kind::Tool,
                     "prompts/get" if self.policy().prompts.is_some() => Kind::Prompt,
                     "resources/read" if self.policy().resources.is_some() => Kind::Resource,
-                    "completion/complete" | "resources/subscribe" | "resources/unsubscribe" => {
-                        match self.read_access(method == "completion/complete", id, params) {
+                    "completion/complete"
+                    | "resources/subscribe"
+                    | "resources/unsubscribe"
+                    | "subscriptions/listen" => {
+                        let access = match method.as_ref() {
+                            "completion/complete" => Access::Completion,
+                            "subscriptions/listen" => Access::Listen,
+                            _ => Access::Subscription,
+                        };
+                        match self.read_access(access, id, params) {
                             Ok(access) => calls.extend(access),
                             Err(Invalid(why)) => {
                                 let id = answered_id(id, batch);
@@ -847,3 +855,14 @@ fn counter_owners(policy: &Policy) -> Vec<Option<String>> {
     }
     owners.into_iter().map(Option::flatten).collect()
 }
+
+/// Whether a request opens a tunnel: after a WebSocket upgrade or a CONNECT, messages
+/// travel as frames of one endless body that cannot be judged one by one, and no MCP
+/// transport needs either (Envoy drops h2c upgrades itself).
+fn opens_a_tunnel(method: &[u8], headers: &HeaderList<'_>) -> bool {
+    method.eq_ignore_ascii_case(b"CONNECT")
+        || http::values(headers, "upgrade").any(|v| !http::trim(v).eq_ignore_ascii_case(b"h2c"))
+}
+
+const TUNNEL_REFUSED: &str =
+    "Upgrade and CONNECT open a stream Toolgate cannot judge; POST each message";
