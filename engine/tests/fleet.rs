@@ -190,6 +190,39 @@ fn local_precheck_spares_the_round_trip() {
 }
 
 #[test]
+fn the_local_precheck_reads_no_other_grants_counts() {
+    // One slot: the first grant holds it, every later one shares the overflow slot.
+    let mut h = Harness::new(&policy("deny").replace(
+        "\"hash_salt\"",
+        "\"counter_slots\":1,\"hash_salt\"",
+    ));
+    let mut admit = |h: &mut Harness, grant: &str| {
+        let c = consult(h.call(grant, "cache_cas", "{}"));
+        assert!(forwarded(&h.engine.resume(
+            c,
+            ServiceAnswer::Response(&ok(2)),
+            &h.store
+        )));
+    };
+    for grant in ["Bearer a", "Bearer a", "Bearer a", "Bearer b", "Bearer c", "Bearer d"] {
+        admit(&mut h, grant);
+    }
+    // Grant a's own slot is full: denied here.
+    assert_eq!(
+        reason(&h.call("Bearer a", "cache_cas", "{}")),
+        Some(Reason::RateLimited)
+    );
+    // The overflow slot holds b, c and d together: a grant counted there is not denied for
+    // their calls, the service decides.
+    for grant in ["Bearer b", "Bearer e"] {
+        assert!(
+            matches!(h.call(grant, "cache_cas", "{}").verdict, Verdict::Consult(_)),
+            "{grant}"
+        );
+    }
+}
+
+#[test]
 fn a_batch_over_a_fleet_limit_is_refused_here() {
     // max 3: four calls of one batch add up to more than the limit on their own, whatever
     // the service would answer for each descriptor against its count before the request.

@@ -270,7 +270,9 @@ fn search(
     }))
 }
 
-/// What the value tagged `tag` has counted in the window starting at `window` (no write).
+/// What the value tagged `tag` has counted in its own slot in the window starting at
+/// `window` (no write). The overflow slot's count is every overflowing value's together,
+/// not this one's: it reads as 0.
 pub fn peek(
     store: &impl CasStore,
     keys: &CounterKeys,
@@ -278,7 +280,11 @@ pub fn peek(
     window: u64,
 ) -> Result<u64, StoreError> {
     let found = find(store, keys, tag, window)?;
-    Ok(if found.own { found.value.count } else { 0 })
+    Ok(if found.own && found.slot != Slot::Overflow {
+        found.value.count
+    } else {
+        0
+    })
 }
 
 /// Counts `amount` units for the value tagged `tag` (non-zero) in the window starting at
