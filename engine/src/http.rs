@@ -164,24 +164,31 @@ fn push_without_spare_bits(part: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// One spelling of a JWT: the URL alphabet, and no bits beyond the bytes in each part.
-/// Other text is left as it is. `Err` for a JWT with anything else in it: Python's
-/// verifiers (PyJWT before 2.11, Authlib, python-jose) decode with `urlsafe_b64decode`,
-/// which skips other characters and stops at padding, so `sig=junk` and `si~g` would each
-/// be another spelling of one signature, and so another grant.
+/// One spelling of a JWT (a JWS or a JWE in compact form): the URL alphabet, and no bits
+/// beyond the bytes in each part. Other text is left as it is. `Err` for a JWT with
+/// anything else in it: Python's verifiers and decrypters (PyJWT before 2.11, Authlib,
+/// python-jose, jwcrypto) decode with `urlsafe_b64decode`, which skips other characters
+/// and stops at padding, so `sig=junk` and `si~g` would each be another spelling of one
+/// signature, and so another grant. Likewise for a part with a lone last digit, which
+/// holds no byte (Node's `Buffer` drops it) and which no encoder writes.
 fn canonical_base64(word: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
-    // Only a JWT (three parts, a JSON header first, `{"`, `{ ` or `{` and a line end):
-    // short keys people choose, like `team-1` and `team-2`, differ in just those bits.
-    let jwt = (word.starts_with(b"ey") || word.starts_with(b"ew"))
-        && word.iter().filter(|&&b| b == b'.').count() == 2;
+    // Only a JWT (three parts, or five for a JWE, a JSON header first, `{"`, `{ ` or `{`
+    // and a line end): short keys people choose, like `team-1` and `team-2`, differ in
+    // just those bits.
+    let dots = word.iter().filter(|&&b| b == b'.').count();
+    let jwt = (word.starts_with(b"ey") || word.starts_with(b"ew")) && (dots == 2 || dots == 4);
     if !jwt {
         return Ok(Cow::Borrowed(word));
     }
+    const REFUSED: &str = "a JWT with characters outside the base64url alphabet, = before its end, or a part of the wrong length; send it as issued";
     if !word.iter().all(|&b| b == b'.' || base64_digit(b).is_some()) {
-        return Err("a JWT with characters outside the base64url alphabet, or = before its end; send it as issued");
+        return Err(REFUSED);
     }
     let mut out = Vec::with_capacity(word.len());
     for (n, part) in word.split(|&b| b == b'.').enumerate() {
+        if part.len() % 4 == 1 {
+            return Err(REFUSED);
+        }
         if n > 0 {
             out.push(b'.');
         }

@@ -192,10 +192,8 @@ fn local_precheck_spares_the_round_trip() {
 #[test]
 fn the_local_precheck_reads_no_other_grants_counts() {
     // One slot: the first grant holds it, every later one shares the overflow slot.
-    let mut h = Harness::new(&policy("deny").replace(
-        "\"hash_salt\"",
-        "\"counter_slots\":1,\"hash_salt\"",
-    ));
+    let mut h =
+        Harness::new(&policy("deny").replace("\"hash_salt\"", "\"counter_slots\":1,\"hash_salt\""));
     let mut admit = |h: &mut Harness, grant: &str| {
         let c = consult(h.call(grant, "cache_cas", "{}"));
         assert!(forwarded(&h.engine.resume(
@@ -204,7 +202,9 @@ fn the_local_precheck_reads_no_other_grants_counts() {
             &h.store
         )));
     };
-    for grant in ["Bearer a", "Bearer a", "Bearer a", "Bearer b", "Bearer c", "Bearer d"] {
+    for grant in [
+        "Bearer a", "Bearer a", "Bearer a", "Bearer b", "Bearer c", "Bearer d",
+    ] {
         admit(&mut h, grant);
     }
     // Grant a's own slot is full: denied here.
@@ -216,7 +216,10 @@ fn the_local_precheck_reads_no_other_grants_counts() {
     // their calls, the service decides.
     for grant in ["Bearer b", "Bearer e"] {
         assert!(
-            matches!(h.call(grant, "cache_cas", "{}").verdict, Verdict::Consult(_)),
+            matches!(
+                h.call(grant, "cache_cas", "{}").verdict,
+                Verdict::Consult(_)
+            ),
             "{grant}"
         );
     }
