@@ -194,7 +194,7 @@ fn the_local_precheck_reads_no_other_grants_counts() {
     // One slot: the first grant holds it, every later one shares the overflow slot.
     let mut h =
         Harness::new(&policy("deny").replace("\"hash_salt\"", "\"counter_slots\":1,\"hash_salt\""));
-    let mut admit = |h: &mut Harness, grant: &str| {
+    let admit = |h: &mut Harness, grant: &str| {
         let c = consult(h.call(grant, "cache_cas", "{}"));
         assert!(forwarded(&h.engine.resume(
             c,
