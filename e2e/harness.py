@@ -285,6 +285,7 @@ def prometheus_value(prom, metric, **labels):
     """The value of the one series of `metric` with these labels in Envoy's Prometheus text."""
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
     for line in prom.splitlines():
-        if line.startswith(f"{metric}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+        named = line.startswith(f"{metric}{{") or line.startswith(f"{metric} ")
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError(f"no {metric}{{{want}}} in\n{prom}")

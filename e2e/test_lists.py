@@ -1,6 +1,7 @@
 """Hidden tools vanish from what the agent sees (JSON and SSE responses), calling them is
 denied as calling a tool the policy does not allow would be (operators see "hidden" in the
 metrics), and resources and prompts follow their own rules."""
+import asyncio
 import json
 
 import pytest
@@ -43,6 +44,34 @@ def test_recording_server_list_hides_cache_delete(procs, json_response, modern):
     assert r.is_error and r.meta["toolgate/decision"] == {"reason": "not_allowed", "rule": "default"}
     assert prometheus_value(envoy.prometheus(), "toolgate_denials", reason="hidden") == 1
     assert rec.calls("cache_delete") == [], "the hidden tool never ran"
+
+
+@pytest.mark.parametrize("json_response, fits, over, limit",
+                         [(True, 1200, 2000, 3 << 20), (False, 300, 900, 1 << 20)], ids=["json", "sse"])
+def test_large_answers_pass_while_anything_is_hidden(procs, json_response, fits, over, limit):
+    """While anything is hidden every answer is read before it goes on. A JSON answer larger
+    than the connection's buffer limit (1 MiB here, as Envoy's default) still arrives whole,
+    and one larger than `max_response_bytes` (an event, in a stream) is withheld with an error
+    answering the call's id, which the client reads as the call's error, not as a cut
+    connection or a wait for its timeout. (The answer's JSON holds the text twice; the SDK
+    client takes events up to 1 MiB.)"""
+    rec = procs.add(Recording(procs.dir, json_response=json_response).start())
+    envoy = procs.add(Envoy(procs.dir, HIDE, rec.port, settings={"max_response_bytes": limit}).start())
+
+    async def go(kb):
+        async with session(envoy.url, {"authorization": "Bearer big"}) as s:
+            try:
+                r = await asyncio.wait_for(s.call_tool("big", {"kb": kb}), 20)
+                return len(text(r))
+            except MCPError as e:
+                return e.error.data["reason"]
+
+    assert run(go(fits)) == fits * 1024
+    assert run(go(over)) == "list_unfilterable"
+    assert [c["arguments"]["kb"] for c in rec.calls("big")] == [fits, over]
+    assert prometheus_value(envoy.prometheus(), "toolgate_list_unfilterable") == 1
+    envoy.stop()
+    assert "toolgate: a response was withheld: " in envoy.output()
 
 
 def test_hide_denied_tools_setting(procs):

@@ -85,6 +85,13 @@ def echo(text: str) -> str:
 
 
 @server.tool()
+def big(kb: int) -> str:
+    """Answer with `kb` KiB of text."""
+    record("tool", "big", {"kb": kb})
+    return "x" * (kb * 1024)
+
+
+@server.tool()
 def spend(amount: float, currency: str = "usd") -> str:
     """Spend money."""
     record("tool", "spend", {"amount": amount, "currency": currency})

@@ -280,29 +280,42 @@ pub(crate) fn each_message(
     }))
 }
 
-/// The error that replaces a list response Toolgate could not filter.
-pub fn unfilterable(pending: &[PendingList]) -> String {
-    let one = |p: &PendingList| {
+/// The error that replaces a response Toolgate could not check: one answer for each
+/// request id in `ids` (the raw ids of the requests forwarded; the pending lists' when none
+/// are known, and `null` when neither is), naming the list method of a pending list.
+pub fn unfilterable(pending: &[PendingList], ids: &[String]) -> String {
+    let one = |id: &str, kind: Option<Kind>| {
         let mut s = String::from("{\"jsonrpc\":\"2.0\",\"id\":");
-        s.push_str(&p.id);
+        s.push_str(id);
         s.push_str(",\"error\":{\"code\":-32603,\"message\":");
-        push_json_string(
-            &mut s,
-            &format!(
-                "Toolgate could not check the {} response against the policy, so it was withheld.",
-                p.kind.list_method()
+        match kind {
+            Some(kind) => push_json_string(
+                &mut s,
+                &format!(
+                    "Toolgate could not check the {} response against the policy, so it was withheld.",
+                    kind.list_method()
+                ),
             ),
-        );
+            None => s.push_str(
+                "\"Toolgate could not check this response against the policy, so it was withheld.\"",
+            ),
+        }
         s.push_str(",\"data\":{\"reason\":\"list_unfilterable\"}}}");
         s
     };
-    match pending {
-        [p] => one(p),
-        [] => "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"Toolgate could not check this response against the policy, so it was withheld.\",\"data\":{\"reason\":\"list_unfilterable\"}}}".into(),
+    let each: Vec<String> = if ids.is_empty() {
+        pending.iter().map(|p| one(&p.id, Some(p.kind))).collect()
+    } else {
+        ids.iter()
+            .map(|id| one(id, pending.iter().find(|p| p.id == *id).map(|p| p.kind)))
+            .collect()
+    };
+    match each.as_slice() {
+        [one] => one.clone(),
+        [] => one("null", None),
         many => {
-            let each: Vec<String> = many.iter().map(one).collect();
             let mut out = String::from("[");
-            push_joined(&mut out, &mut each.iter().map(String::as_str), ",");
+            push_joined(&mut out, &mut many.iter().map(String::as_str), ",");
             out.push(']');
             out
         }

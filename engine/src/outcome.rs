@@ -291,6 +291,9 @@ pub struct Forward {
     pub limits: Vec<LimitState>,
     /// List requests whose responses must be filtered.
     pub lists: Vec<PendingList>,
+    /// While anything is hidden, the id of every request forwarded (raw JSON): an answer
+    /// withheld answers each.
+    pub ids: Vec<String>,
     /// The body to send instead of the request's (a 2024-11-05 transport message rewritten
     /// so that its answer on the GET stream can be restored, see [`crate::legacy`]).
     pub body: Option<Vec<u8>>,

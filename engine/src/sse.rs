@@ -9,6 +9,9 @@ use crate::listing::{unfilterable, ListRules, PendingList};
 /// The state of one response stream.
 pub struct SseFilter {
     pending: Vec<PendingList>,
+    /// The ids of the requests the stream answers, which an error in place of what cannot
+    /// be checked names (see [`unfilterable`]).
+    ids: Vec<String>,
     /// Raw bytes of the event being read.
     event: Vec<u8>,
     /// The current line (without its end).
@@ -24,6 +27,8 @@ pub struct SseFilter {
     bom: usize,
     /// Once a list cannot be filtered, the rest of the stream is dropped.
     failed: bool,
+    /// How many times something was withheld.
+    withheld: u32,
     max_event: usize,
 }
 
@@ -33,6 +38,7 @@ impl SseFilter {
     pub fn new(pending: Vec<PendingList>, max_event: usize) -> SseFilter {
         SseFilter {
             pending,
+            ids: Vec::new(),
             event: Vec::new(),
             line: Vec::new(),
             data: Vec::new(),
@@ -41,8 +47,20 @@ impl SseFilter {
             at_start: true,
             bom: 0,
             failed: false,
+            withheld: 0,
             max_event,
         }
+    }
+
+    /// How many times an error has replaced what could not be checked.
+    pub fn withheld(&self) -> u32 {
+        self.withheld
+    }
+
+    /// The filter of a stream answering the requests `ids` (raw JSON ids).
+    pub fn answering(mut self, ids: Vec<String>) -> SseFilter {
+        self.ids = ids;
+        self
     }
 
     /// Replaces what cannot be checked with the error that says so. The rest of the stream
@@ -50,10 +68,12 @@ impl SseFilter {
     /// may never end) only this event does, and the events after it are filtered as before.
     fn fail(&mut self, out: &mut Vec<u8>, rest: bool) {
         out.extend_from_slice(b"event: message\ndata: ");
-        out.extend_from_slice(unfilterable(&self.pending).as_bytes());
+        out.extend_from_slice(unfilterable(&self.pending, &self.ids).as_bytes());
         out.extend_from_slice(b"\n\n");
         self.failed = rest || !self.pending.is_empty();
+        self.withheld = self.withheld.saturating_add(1);
         self.pending.clear();
+        self.ids.clear();
         self.event.clear();
     }
 

@@ -189,13 +189,38 @@ enum Stage {
 enum Response {
     /// Untouched.
     Pass,
-    /// A JSON list response, buffered to its end, then filtered.
-    Json(Vec<PendingList>),
+    /// A JSON answer, read to its end, then filtered.
+    Json(JsonAnswer),
     /// An event stream, filtered event by event.
     Sse(SseFilter),
     /// Replaced by this body (an error in place of a list that cannot be filtered, or a
     /// denial in place of the answer to the ping it travelled as).
     Replace(String),
+}
+
+/// A JSON answer being read to its end. Envoy holds it while it is small; past
+/// [`HELD_BY_ENVOY`] the module takes it out of the stream chunk by chunk, so that Envoy's
+/// connection buffer limit (1 MiB by default, 32 KiB in Envoy Gateway) never cuts a larger
+/// answer short; `max_response_bytes` bounds it.
+struct JsonAnswer {
+    /// The list answers awaited.
+    lists: Vec<PendingList>,
+    /// The ids of the requests answered (see [`unfilterable`]).
+    ids: Vec<String>,
+    /// What the module has taken out of the stream so far.
+    taken: Vec<u8>,
+}
+
+/// The most of a JSON answer left for Envoy to hold.
+const HELD_BY_ENVOY: usize = 16 << 10;
+
+/// Counts and logs an answer withheld because it could not be checked.
+fn withheld(shared: &Shared, why: &str) {
+    shared.metrics.list_unfilterable();
+    abi::log(
+        Level::Warn,
+        &format!("toolgate: a response was withheld: {why}"),
+    );
 }
 
 struct Stream {
@@ -575,7 +600,7 @@ impl Stream {
         };
         let max = shared.engine.config().settings.max_response_bytes;
         let map = abi::Map::ResponseHeaders;
-        let (lists, mode) = match std::mem::replace(&mut self.stage, Stage::Pass) {
+        let (lists, ids, mode) = match std::mem::replace(&mut self.stage, Stage::Pass) {
             Stage::Forwarded(forward) => {
                 if let Some(denial) = forward.answer {
                     // The POST of a denied 2024-11-05 message: its client reads the denial on
@@ -597,14 +622,20 @@ impl Stream {
                     let _ = abi::add_header(map, name, &value);
                 }
                 if !forward.lists.is_empty() {
-                    (forward.lists, response_mode(&shared, Answering::Lists))
+                    let mode = response_mode(&shared, Answering::Lists);
+                    (forward.lists, forward.ids, mode)
                 } else if shared.engine.hides_lists() {
-                    (Vec::new(), response_mode(&shared, Answering::Other))
+                    let mode = response_mode(&shared, Answering::Other);
+                    (Vec::new(), forward.ids, mode)
                 } else {
                     return Action::Continue;
                 }
             }
-            Stage::Watching => (Vec::new(), response_mode(&shared, Answering::Stream)),
+            Stage::Watching => (
+                Vec::new(),
+                Vec::new(),
+                response_mode(&shared, Answering::Stream),
+            ),
             // The upstream answered before the request was decided (it had the head alone,
             // in the plain arrangement): the request stays undecided and held, and the
             // response is read as one awaiting no list.
@@ -613,7 +644,11 @@ impl Stream {
                 if !shared.engine.hides_lists() {
                     return Action::Continue;
                 }
-                (Vec::new(), response_mode(&shared, Answering::Other))
+                (
+                    Vec::new(),
+                    Vec::new(),
+                    response_mode(&shared, Answering::Other),
+                )
             }
             other => {
                 self.stage = other;
@@ -622,15 +657,18 @@ impl Stream {
         };
         self.response = match mode {
             ResponseMode::Pass => Response::Pass,
-            ResponseMode::Json => Response::Json(lists),
-            ResponseMode::Sse => Response::Sse(SseFilter::new(lists, max)),
+            ResponseMode::Json => Response::Json(JsonAnswer {
+                lists,
+                ids,
+                taken: Vec::new(),
+            }),
+            ResponseMode::Sse => Response::Sse(SseFilter::new(lists, max).answering(ids)),
             ResponseMode::Fail => {
-                shared.metrics.list_unfilterable();
-                abi::log(Level::Warn, "toolgate: a list response that cannot be filtered (compressed or of an unknown type) was withheld");
+                withheld(&shared, "it is compressed or of an unknown type");
                 let _ = abi::replace_header(map, ":status", "502");
                 let _ = abi::replace_header(map, "content-type", "application/json");
                 let _ = abi::remove_header(map, "content-encoding");
-                Response::Replace(unfilterable(&lists))
+                Response::Replace(unfilterable(&lists, &ids))
             }
         };
         if !matches!(self.response, Response::Pass) {
@@ -645,49 +683,80 @@ impl Stream {
             return Action::Continue;
         };
         let max = shared.engine.config().settings.max_response_bytes;
-        if let Response::Json(lists) = &mut self.response {
-            if size > max {
-                self.response = Response::Replace(unfilterable(lists));
+        let body = abi::Buffer::ResponseBody;
+        if let Response::Json(answer) = &mut self.response {
+            if answer.taken.len().saturating_add(size) > max {
+                withheld(&shared, "it is larger than max_response_bytes");
+                self.response = Response::Replace(unfilterable(&answer.lists, &answer.ids));
             } else if !end_of_stream {
-                return Action::Pause;
+                if answer.taken.is_empty() && size <= HELD_BY_ENVOY {
+                    return Action::Pause;
+                }
+                match abi::buffer(body, 0, size) {
+                    Ok(chunk) => {
+                        answer.taken.extend_from_slice(&chunk);
+                        // Gone from the stream: the whole answer is written at its end.
+                        let _ = abi::set_buffer(body, 0, size, &[]);
+                        return Action::Continue;
+                    }
+                    Err(HostError::NotFound) => return Action::Continue,
+                    Err(e) => {
+                        withheld(&shared, &format!("it cannot be read ({})", e.describe()));
+                        self.response = Response::Replace(unfilterable(&answer.lists, &answer.ids));
+                    }
+                }
             }
         }
-        let body = abi::Buffer::ResponseBody;
         let rules = shared.engine.list_rules();
         match &mut self.response {
             Response::Pass => {}
-            Response::Json(lists) => {
-                let filtered = abi::buffer(body, 0, size)
-                    .map_err(|e| e.describe())
-                    .and_then(|b| {
-                        // Awaiting no list, only a body that may hold one is read.
-                        if lists.is_empty() && !toolgate_engine::legacy::may_answer(&b) {
-                            Ok(None)
-                        } else {
-                            rules.json_body(&b, lists)
-                        }
-                    });
+            Response::Json(answer) => {
+                // Chunks taken are gone from the stream: the answer is written back whole.
+                let took = !answer.taken.is_empty();
+                let whole = match abi::buffer(body, 0, size) {
+                    Ok(chunk) if answer.taken.is_empty() => Ok(chunk),
+                    Ok(chunk) => {
+                        answer.taken.extend_from_slice(&chunk);
+                        Ok(std::mem::take(&mut answer.taken))
+                    }
+                    Err(HostError::NotFound) => Ok(std::mem::take(&mut answer.taken)),
+                    Err(e) => Err(e.describe()),
+                };
+                let filtered = whole.and_then(|b| {
+                    // Awaiting no list, only a body that may hold one is read.
+                    let new = if answer.lists.is_empty() && !toolgate_engine::legacy::may_answer(&b)
+                    {
+                        None
+                    } else {
+                        rules.json_body(&b, &answer.lists)?
+                    };
+                    Ok(new.or(took.then_some(b)))
+                });
                 match filtered {
                     Ok(None) => {}
                     Ok(Some(new)) => {
                         let _ = abi::set_buffer(body, 0, size, &new);
                     }
                     Err(why) => {
-                        shared.metrics.list_unfilterable();
-                        abi::log(
-                            Level::Warn,
-                            &format!("toolgate: a list response was withheld: {why}"),
-                        );
-                        let _ = abi::set_buffer(body, 0, size, unfilterable(lists).as_bytes());
+                        withheld(&shared, &why);
+                        let replacement = unfilterable(&answer.lists, &answer.ids);
+                        let _ = abi::set_buffer(body, 0, size, replacement.as_bytes());
                     }
                 }
                 self.response = Response::Pass;
             }
             Response::Sse(filter) => {
                 let chunk = abi::buffer(body, 0, size).unwrap_or_default();
+                let before = filter.withheld();
                 let mut out = filter.push(&rules, &chunk);
                 if end_of_stream {
                     out.extend(filter.finish(&rules));
+                }
+                if filter.withheld() != before {
+                    withheld(
+                        &shared,
+                        "an event is larger than max_response_bytes or cannot be checked",
+                    );
                 }
                 if out != chunk {
                     let _ = abi::set_buffer(body, 0, size, &out);
@@ -706,8 +775,14 @@ impl Stream {
     }
 
     fn on_response_trailers(&mut self) -> Action {
-        // Trailers end the body: a buffered JSON list is filtered now.
-        if let (Response::Json(_), Some(shared)) = (&self.response, self.shared.clone()) {
+        // Trailers end the body: a JSON answer Envoy holds is filtered now. One the module
+        // has taken out of the stream cannot be written back here: it stays withheld.
+        if let (Response::Json(answer), Some(shared)) = (&self.response, self.shared.clone()) {
+            if !answer.taken.is_empty() {
+                withheld(&shared, "a large answer ended with trailers");
+                self.response = Response::Pass;
+                return Action::Continue;
+            }
             let max = shared.engine.config().settings.max_response_bytes;
             let size = abi::buffer(abi::Buffer::ResponseBody, 0, max.saturating_add(1))
                 .map_or(0, |b| b.len());

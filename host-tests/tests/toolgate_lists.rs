@@ -418,3 +418,68 @@ fn answers_that_hold_no_list_pass_byte_for_byte() {
     );
     assert_eq!(ex.body_text(), LIST);
 }
+
+#[test]
+fn a_json_answer_larger_than_envoy_is_left_to_hold_is_taken_chunk_by_chunk_and_filtered_whole() {
+    // Past 16 KiB the module takes the answer out of the stream (Envoy's buffer limit would
+    // cut it short) and writes it back, filtered, at its end.
+    let description = "d".repeat(200_000);
+    let big = LIST.replace(
+        r#"{"name":"cache_get","inputSchema":{"type":"object"}}"#,
+        &format!(r#"{{"name":"cache_get","description":"{description}"}}"#),
+    );
+    let want = FILTERED.replace(
+        r#"{"name":"cache_get","inputSchema":{"type":"object"}}"#,
+        &format!(r#"{{"name":"cache_get","description":"{description}"}}"#),
+    );
+    for size in [4096, 65536] {
+        let ex = list_exchange(
+            HIDE,
+            UpstreamResponse::new(200)
+                .header("content-type", "application/json")
+                .body_in_chunks(&big, size),
+        );
+        assert_eq!(ex.body_text(), want, "chunks of {size}");
+    }
+    // An answer awaiting no list passes whole too.
+    let envoy = start(HIDE);
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":7,"result":{{"content":[{{"type":"text","text":"{description}"}}]}}}}"#
+    );
+    let ex = envoy.worker(0).send(
+        mcp_as("k", call(7, "cache_get", r#"{"key":"k"}"#)).upstream_response(
+            UpstreamResponse::new(200)
+                .header("content-type", "application/json")
+                .body_in_chunks(&answer, 8192),
+        ),
+    );
+    assert_vm_alive(&envoy, &ex);
+    assert_eq!(ex.body_text(), answer);
+}
+
+#[test]
+fn a_withheld_answer_names_the_requests_it_answers() {
+    let config = with_settings(HIDE, json!({"max_response_bytes": 1024}));
+    let envoy = start(&config);
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":"call-7","result":{{"content":[{{"type":"text","text":"{}"}}]}}}}"#,
+        "x".repeat(4000)
+    );
+    let request = r#"{"jsonrpc":"2.0","id":"call-7","method":"tools/call","params":{"name":"cache_get","arguments":{"key":"k"}}}"#;
+    for response in [
+        UpstreamResponse::json(answer.clone()),
+        sse(vec![format!("data: {answer}\n\n").into_bytes()]),
+    ] {
+        let ex = envoy
+            .worker(0)
+            .send(mcp_as("k", request).upstream_response(response));
+        assert_vm_alive(&envoy, &ex);
+        let body = ex.body_text();
+        assert!(
+            body.contains(r#"{"jsonrpc":"2.0","id":"call-7","error":{"code":-32603"#)
+                && body.contains("list_unfilterable")
+                && !body.contains("xxxx"),
+            "{body}"
+        );
+    }
+}

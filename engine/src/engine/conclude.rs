@@ -57,6 +57,7 @@ pub struct Consultation {
     /// The ids of a batch's other requests, answered too if the batch is refused.
     others: Vec<String>,
     lists: Vec<PendingList>,
+    ids: Vec<String>,
     tally: Tally,
     report: Report,
     now: u64,
@@ -88,6 +89,7 @@ impl Engine {
         &self,
         mut calls: Vec<Call<'_>>,
         lists: Vec<PendingList>,
+        ids: Vec<String>,
         batch: bool,
         others: Vec<String>,
         info: &RequestInfo,
@@ -123,6 +125,7 @@ impl Engine {
                         batch,
                         others,
                         lists,
+                        ids,
                         tally,
                         report: report.clone(),
                         now,
@@ -131,7 +134,7 @@ impl Engine {
                 };
             }
         }
-        self.finish(calls, batch, &others, lists, tally.limits, report)
+        self.finish(calls, batch, &others, lists, ids, tally.limits, report)
     }
 
     /// Finishes a consulted request with the service's answer.
@@ -146,6 +149,7 @@ impl Engine {
             batch,
             others,
             lists,
+            ids,
             mut tally,
             mut report,
             now,
@@ -172,7 +176,7 @@ impl Engine {
                             .unwrap_or_else(|| f.window_kind.seconds_left(now)),
                     });
                 }
-                return self.finish(calls, batch, &others, lists, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, ids, tally.limits, report);
             }
             Ok(r) if r.overall == rls::Code::OverLimit => {
                 let at = r
@@ -224,7 +228,7 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|s| s.failure_mode == FailureMode::Allow);
             if allow {
-                return self.finish(calls, batch, &others, lists, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, ids, tally.limits, report);
             }
             if let Some(f) = tally.fleet.first() {
                 if let Some(call) = calls.get_mut(f.call) {
@@ -243,16 +247,18 @@ impl Engine {
             }
         }
         self.release_all(&mut tally.held, store, &mut report);
-        self.finish(calls, batch, &others, lists, Vec::new(), report)
+        self.finish(calls, batch, &others, lists, ids, Vec::new(), report)
     }
 
     /// Builds the verdict of judged calls.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         mut calls: Vec<Judged>,
         batch: bool,
         others: &[String],
         lists: Vec<PendingList>,
+        ids: Vec<String>,
         limits: Vec<LimitState>,
         mut report: Report,
     ) -> Outcome {
@@ -293,6 +299,7 @@ impl Engine {
                 verdict: Verdict::Forward(Forward {
                     limits,
                     lists,
+                    ids,
                     body: None,
                     answer: None,
                 }),

@@ -623,12 +623,17 @@ impl Engine {
         let rules = self.list_rules();
         let mut calls = Vec::with_capacity(messages.len());
         let mut lists = Vec::new();
+        // While anything is hidden an answer may be withheld: it names every request.
+        let mut ids = Vec::new();
         // The ids of a batch's requests that are not judged calls.
         let mut others = Vec::new();
         for m in messages {
             let Message::Request { id, method, params } = *m else {
                 continue;
             };
+            if let (true, Some(id)) = (self.hides_lists, id) {
+                ids.push(id.raw().to_string());
+            }
             let before = calls.len();
             'one: {
                 let decoded = method.decode();
@@ -688,7 +693,7 @@ impl Engine {
                 others.push(id.raw().to_string());
             }
         }
-        self.conclude(calls, lists, batch, others, info, store, clock, report)
+        self.conclude(calls, lists, ids, batch, others, info, store, clock, report)
     }
 
     /// Whether list answers of any kind are filtered ([`ListRules::hides_anything`]).
