@@ -310,8 +310,8 @@ impl<'a> Parser<'a> {
         self.alternation(depth + 1).map(Some)
     }
 
-    /// A capture group's name up to and including `>`: letters, digits, `_`, `.`, `[`, `]`,
-    /// starting with a letter or `_`; each name once.
+    /// A capture group's name up to and including `>`: ASCII letters, digits, `_`, `.`, `[`,
+    /// `]`, starting with a letter or `_`; each name once.
     fn capture_name(&mut self) -> Result<(), Error> {
         let start = self.pos;
         loop {
@@ -321,8 +321,9 @@ impl<'a> Parser<'a> {
                 Some(c) => {
                     let first = self.pos == start + c.len_utf8();
                     let ok = c == '_'
-                        || c.is_alphabetic()
-                        || (!first && (c == '.' || c == '[' || c == ']' || c.is_alphanumeric()));
+                        || c.is_ascii_alphabetic()
+                        || (!first
+                            && (c == '.' || c == '[' || c == ']' || c.is_ascii_alphanumeric()));
                     if !ok {
                         return Err(Error("invalid capture group name"));
                     }
