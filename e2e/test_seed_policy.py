@@ -7,6 +7,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from harness import ROOT, Envoy
+from raw import request
 from mcp_client import run, session, text
 
 SEED = json.loads((ROOT / "envoy" / "policies" / "seed.json").read_text())
@@ -151,3 +152,25 @@ def test_callers_without_a_credential_are_one_grant_per_address_whatever_they_fo
     for forged in ("198.51.100.7", "203.0.113.9, 198.51.100.8"):
         (r,) = run(calls({"x-forwarded-for": forged}, 1))
         assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (forged, text(r))
+
+
+def test_calls_the_server_turns_away_use_no_quota(procs, memcached_mcp):
+    """The memcached server (behind mcp-proxy) answers a call on an expired session with 404
+    and runs nothing: such calls give their counts back, so an agent that reconnects after
+    its session expired keeps its quota, and callers the server refuses cannot spend it."""
+    envoy = procs.add(Envoy(procs.dir, seed_with(max=2), memcached_mcp.port).start())
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "cache_cas", "arguments": cas_args(0)}})
+    for _ in range(4):
+        r = request(envoy.port, body=body, headers=[("authorization", "Bearer expired"),
+                                                    ("mcp-session-id", "0" * 32)])
+        assert r.status in (400, 404), (r.status, r.body)
+        assert "rate_limited" not in r.body.decode()
+
+    async def go():
+        async with session(envoy.url, {"authorization": "Bearer expired"}) as s:
+            return [(await s.call_tool("cache_cas", cas_args(i))) for i in range(3)]
+
+    results = run(go())
+    assert [r.is_error and "rate limit" in text(r) for r in results] == [False, False, True], \
+        [text(r) for r in results]

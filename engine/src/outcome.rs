@@ -1,7 +1,8 @@
 //! What the engine decided, for the reply, the logs, the metrics and the access log.
 
 use crate::listing::PendingList;
-use crate::policy::{Kind, ToolId};
+use crate::policy::{CounterId, Kind, ToolId};
+use crate::ratelimit::Held;
 use std::borrow::Cow;
 
 /// Why a tool call was denied (the `reason` code agents and operators see).
@@ -289,6 +290,9 @@ pub struct Reply {
 pub struct Forward {
     /// The limits the request was counted against (for `RateLimit` headers).
     pub limits: Vec<LimitState>,
+    /// The local counts it took, given back if the server refuses it (see
+    /// [`crate::Engine::refused_upstream`]).
+    pub held: Vec<(CounterId, Held)>,
     /// List requests whose responses must be filtered.
     pub lists: Vec<PendingList>,
     /// While anything is hidden, the id of every request forwarded (raw JSON): an answer

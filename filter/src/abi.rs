@@ -91,6 +91,13 @@ extern "C" {
         size: *mut usize,
     ) -> u32;
     fn proxy_get_header_map_pairs(kind: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        kind: u32,
+        kd: *const u8,
+        ks: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
     fn proxy_add_header_map_value(
         kind: u32,
         kd: *const u8,
@@ -208,6 +215,20 @@ pub fn header_pairs(kind: Map) -> Result<Vec<u8>, HostError> {
     // SAFETY: out-pointers are valid for the call.
     check(unsafe { proxy_get_header_map_pairs(kind as u32, &mut data, &mut size) })?;
     Ok(take(data, size))
+}
+
+/// The value of one header (`None` when absent).
+pub fn header_value(kind: Map, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: the name is a live string; out-pointers are valid for the call.
+    let status = unsafe {
+        proxy_get_header_map_value(kind as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    match check(status) {
+        Ok(()) => Ok(Some(take(data, size))),
+        Err(HostError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Adds a header value.

@@ -601,8 +601,8 @@ impl Stream {
         let max = shared.engine.config().settings.max_response_bytes;
         let map = abi::Map::ResponseHeaders;
         let (lists, ids, mode) = match std::mem::replace(&mut self.stage, Stage::Pass) {
-            Stage::Forwarded(forward) => {
-                if let Some(denial) = forward.answer {
+            Stage::Forwarded(mut forward) => {
+                if let Some(denial) = forward.answer.take() {
                     // The POST of a denied 2024-11-05 message: its client reads the denial on
                     // the GET stream, any other reader here (denials are answered 200).
                     let _ = abi::replace_header(map, ":status", "200");
@@ -614,6 +614,22 @@ impl Stream {
                     }
                     self.response = Response::Replace(denial.body);
                     return Action::Continue;
+                }
+                if !forward.held.is_empty() {
+                    let status = abi::header_value(map, ":status").ok().flatten();
+                    let refused = shared.engine.refused_upstream(
+                        status.as_deref().unwrap_or(b"200"),
+                        &mut forward,
+                        &SharedData,
+                    );
+                    if let Err(why) = refused {
+                        abi::log(
+                            Level::Warn,
+                            &format!(
+                                "toolgate: a count the server's refusal frees was kept ({why})"
+                            ),
+                        );
+                    }
                 }
                 for (name, value) in reply::limit_state_headers(&forward.limits)
                     .into_iter()

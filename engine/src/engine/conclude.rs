@@ -134,7 +134,7 @@ impl Engine {
                 };
             }
         }
-        self.finish(calls, batch, &others, lists, ids, tally.limits, report)
+        self.finish(calls, batch, &others, lists, ids, tally, report)
     }
 
     /// Finishes a consulted request with the service's answer.
@@ -176,7 +176,7 @@ impl Engine {
                             .unwrap_or_else(|| f.window_kind.seconds_left(now)),
                     });
                 }
-                return self.finish(calls, batch, &others, lists, ids, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, ids, tally, report);
             }
             Ok(r) if r.overall == rls::Code::OverLimit => {
                 let at = r
@@ -228,7 +228,7 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|s| s.failure_mode == FailureMode::Allow);
             if allow {
-                return self.finish(calls, batch, &others, lists, ids, tally.limits, report);
+                return self.finish(calls, batch, &others, lists, ids, tally, report);
             }
             if let Some(f) = tally.fleet.first() {
                 if let Some(call) = calls.get_mut(f.call) {
@@ -247,7 +247,7 @@ impl Engine {
             }
         }
         self.release_all(&mut tally.held, store, &mut report);
-        self.finish(calls, batch, &others, lists, ids, Vec::new(), report)
+        self.finish(calls, batch, &others, lists, ids, Tally::default(), report)
     }
 
     /// Builds the verdict of judged calls.
@@ -259,7 +259,7 @@ impl Engine {
         others: &[String],
         lists: Vec<PendingList>,
         ids: Vec<String>,
-        limits: Vec<LimitState>,
+        tally: Tally,
         mut report: Report,
     ) -> Outcome {
         let denied = calls.iter().any(|c| c.denial.is_some());
@@ -294,10 +294,15 @@ impl Engine {
             })
             .collect();
         if !denied || self.shadow() {
-            let limits = if denied { Vec::new() } else { limits };
+            let (limits, held) = if denied {
+                (Vec::new(), Vec::new())
+            } else {
+                (tally.limits, tally.held)
+            };
             return Outcome {
                 verdict: Verdict::Forward(Forward {
                     limits,
+                    held,
                     lists,
                     ids,
                     body: None,

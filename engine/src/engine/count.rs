@@ -5,7 +5,7 @@ use super::judge::Call;
 use super::{Engine, Grant};
 use crate::condition::ArgPath;
 use crate::json::Value;
-use crate::outcome::{LimitState, Reason, Report};
+use crate::outcome::{Forward, LimitState, Reason, Report};
 use crate::policy::{CounterId, Increment, Limit, LimitStore, Scope};
 use crate::ratelimit::{acquire, peek, release, Admission, CasStore, Held, Window, SHARED_TAG};
 use crate::reply::Denial;
@@ -281,6 +281,28 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Gives back the local counts of a forwarded request the server turned away, given the
+    /// status of its answer: an HTTP 4xx means no message in it ran (an expired session,
+    /// missing credentials, a malformed request: the SDKs answer a message that ran, even
+    /// with an error, with 200), so the calls it carried never happened and, counted, would
+    /// let callers the server refuses spend other callers' limits. A 5xx keeps them: the
+    /// call may have run before the failure. Fleet-wide counts stay (the rate limit
+    /// service protocol has no release). `Err` says why a count could not be given back.
+    pub fn refused_upstream(
+        &self,
+        status: &[u8],
+        forward: &mut Forward,
+        store: &impl CasStore,
+    ) -> Result<bool, String> {
+        if forward.held.is_empty() || !(status.len() == 3 && status.first() == Some(&b'4')) {
+            return Ok(false);
+        }
+        let mut report = Report::default();
+        self.release_all(&mut forward.held, store, &mut report);
+        forward.limits.clear();
+        report.store_error.map_or(Ok(true), Err)
     }
 
     /// Undoes local counts of a request that ends up denied (best effort).
