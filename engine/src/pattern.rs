@@ -28,7 +28,7 @@ impl Pattern {
         };
         Pattern {
             text: text.to_string(),
-            pieces: norm.split('*').map(str::to_string).collect(),
+            pieces: pieces(&norm),
             fold_case,
             dot_any: false,
         }
@@ -55,7 +55,7 @@ impl Pattern {
         }
         Pattern {
             text: text.to_string(),
-            pieces: glob.split('*').map(str::to_string).collect(),
+            pieces: pieces(&glob),
             fold_case: false,
             dot_any: true,
         }
@@ -134,6 +134,18 @@ impl Pattern {
     }
 }
 
+/// The literal pieces of a glob between its `*`s. A run of `*` is one: an empty piece
+/// between two would have to be found after the last character.
+fn pieces(glob: &str) -> Vec<String> {
+    let all: Vec<&str> = glob.split('*').collect();
+    let last = all.len().saturating_sub(1);
+    all.iter()
+        .enumerate()
+        .filter(|&(i, p)| i == 0 || i == last || !p.is_empty())
+        .map(|(_, p)| (*p).to_string())
+        .collect()
+}
+
 /// The bytes of `s` that `piece` matches at its start; with `dot_any`, each `.` matches
 /// any one character.
 fn prefix_len(s: &[u8], piece: &[u8], dot_any: bool) -> Option<usize> {
@@ -189,6 +201,20 @@ mod tests {
         let p = Pattern::new("file:///secret/*", false);
         assert!(p.matches("file:///secret/a/b") && !p.matches("FILE:///secret/a"));
         assert!(Pattern::new("exact", true).matches("EXACT"));
+        // A run of `*` is one `*`: each matches the empty run too.
+        for glob in ["admin**", "**admin", "ad**min", "a***d*min**", "**"] {
+            let p = Pattern::new(glob, true);
+            assert!(p.matches("admin") && p.matches("ADMIN"), "{glob}");
+        }
+        assert!(
+            Pattern::new("a**b", true).matches("a_x_b")
+                && !Pattern::new("a**b", true).matches("ba")
+        );
+        assert!(Pattern::template("docs://{a}{b}").matches("docs://x"));
+        assert_eq!(
+            Pattern::new("a**b", true).specificity(&Pattern::new("a*b", true)),
+            Ordering::Equal
+        );
     }
 
     #[test]
