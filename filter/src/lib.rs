@@ -121,7 +121,14 @@ impl Root {
             Ok(c) => c,
             Err(problems) => {
                 for p in problems {
-                    abi::log(Level::Error, &format!("toolgate: configuration: {p}"));
+                    // A problem of the whole document is already named `configuration`.
+                    let p = p.to_string();
+                    let sep = if p.starts_with("configuration:") {
+                        ""
+                    } else {
+                        "configuration: "
+                    };
+                    abi::log(Level::Error, &format!("toolgate: {sep}{p}"));
                 }
                 return false;
             }

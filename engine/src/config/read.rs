@@ -132,7 +132,15 @@ pub(crate) fn choice<T: Copy>(
         .as_str()
         .and_then(|s| options.iter().find(|(n, _)| s.eq_str(n)).map(|(_, t)| *t));
     if found.is_none() {
-        problems.push(path, format!("{} is not {what}", quote(v)), one_of(&names));
+        let expected = if v.as_str().is_some() {
+            one_of(&names)
+        } else {
+            // `1` for `"1"`: say that it must be text.
+            let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+            let quoted: Vec<&str> = quoted.iter().map(String::as_str).collect();
+            format!("a string, {}", one_of(&quoted))
+        };
+        problems.push(path, format!("{} is not {what}", quote(v)), expected);
     }
     found
 }

@@ -70,13 +70,20 @@ impl Engine {
         configured: Option<&str>,
         e: &Exhausted<'_>,
     ) -> Denial {
-        let unit = if e.per_call { "calls" } else { "units" };
+        let plural =
+            |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+        let unit = if e.per_call {
+            plural(e.max, "call", "calls")
+        } else {
+            plural(e.max, "unit", "units")
+        };
         let why = format!(
-            "rate limit of {} {unit} per {} reached (counter \"{}\"); retry in {} seconds",
+            "rate limit of {} {unit} per {} reached (counter \"{}\"); retry in {} {}",
             e.max,
             e.window.name(),
             e.counter,
-            e.reset
+            e.reset,
+            plural(e.reset, "second", "seconds"),
         );
         let mut d = self.denial(
             c_kind,
