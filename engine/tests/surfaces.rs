@@ -74,6 +74,35 @@ fn read(h: &mut Harness, uri: &str) -> toolgate_engine::outcome::Outcome {
 }
 
 #[test]
+fn hidden_uris_answer_to_the_readings_rule_keys_answer_to() {
+    // A hidden URI with a query is hidden without its query too, as a rule key is.
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","resources":{"hide":["git://repo?ref=main"],
+            "rules":{"db://t?mode=admin":{"action":"deny"}}}}"#,
+    );
+    for uri in [
+        "git://repo?ref=main",
+        "git://repo?ref=main&x=1",
+        "git://repo",
+        "GIT://repo",
+    ] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::Hidden),
+            "{uri}"
+        );
+    }
+    for uri in ["db://t?mode=admin", "db://t?mode=admin&x=1", "db://t"] {
+        assert_eq!(
+            reason(&read(&mut h, uri)),
+            Some(Reason::ToolDenied),
+            "{uri}"
+        );
+    }
+    assert!(forwarded(&read(&mut h, "git://other")));
+}
+
+#[test]
 fn resource_rules_under_both_readings() {
     let mut h = Harness::new(RESOURCES);
     assert!(forwarded(&read(&mut h, "file:///srv/readme.md")));

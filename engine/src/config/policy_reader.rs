@@ -464,11 +464,11 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
                 path: path.rule(),
             });
         }
-        // A hidden URI is also hidden as servers read it.
+        // A hidden URI is also hidden under every reading a rule key answers to: as
+        // servers read it, and that without its query (see `Surface::index`).
         if kind == Kind::Resource {
-            let lenient = crate::uri::normalize(&name);
-            if lenient != name {
-                surface.hide.push(Pattern::new(&lenient, false));
+            for reading in crate::uri::readings(&name).into_iter().skip(1) {
+                surface.hide.push(Pattern::new(&reading, false));
             }
         }
         surface.hide.push(pattern);
