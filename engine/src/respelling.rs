@@ -21,9 +21,11 @@ pub fn bare(name: &str) -> String {
     NameKey::letters(name).map_or_else(String::new, |k| k.as_str().to_string())
 }
 
-/// `name`'s words, lower-cased and joined by `_`. Words end at `_`, `-` and `.`, and
-/// where camelCase starts one (`cacheCas`, `HTTPServer`): `cache-cas`, `cacheCas` and
-/// `Cache.CAS` are all `cache_cas`. A glob's `*` stays in place (`delete-*` is `delete_*`),
+/// `name`'s words, lower-cased and joined by `_`. Words end at `_`, `-` and `.`, where
+/// camelCase starts one (`cacheCas`, `HTTPServer`), and between letters and digits (as
+/// lodash's `words` and pydantic's `to_snake` split them: `admin2faReset` is
+/// `admin_2_fa_reset`, as is `admin_2fa_reset`): `cache-cas`, `cacheCas` and `Cache.CAS`
+/// are all `cache_cas`. A glob's `*` stays in place (`delete-*` is `delete_*`),
 /// so globs keep matching whole words: `delete_*` does not take `deleted_items`.
 pub fn words(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 8);
@@ -35,6 +37,11 @@ pub fn words(name: &str) -> String {
             split = true;
             prev = c;
             continue;
+        }
+        if (c.is_ascii_digit() && prev.is_ascii_alphabetic())
+            || (c.is_ascii_alphabetic() && prev.is_ascii_digit())
+        {
+            split = true;
         }
         if c.is_ascii_uppercase() {
             let next_lower = bytes.peek().is_some_and(u8::is_ascii_lowercase);
@@ -194,7 +201,19 @@ mod tests {
         }
         assert_eq!(words("HTTPServer"), "http_server");
         assert_eq!(words("getHTTP"), "get_http");
-        assert_eq!(words("v2Api"), "v2_api");
+        // Between letters and digits too: libraries split there differently (pydantic's
+        // `to_snake` makes `admin2faReset` `admin_2fa_reset`, lodash `admin_2_fa_reset`),
+        // so every such split is one form.
+        assert_eq!(words("v2Api"), "v_2_api");
+        for name in [
+            "admin2faReset",
+            "admin_2fa_reset",
+            "admin2FaReset",
+            "Admin-2-FA-Reset",
+        ] {
+            assert_eq!(words(name), "admin_2_fa_reset", "{name}");
+        }
+        assert!(Pattern::new(&words("admin_*"), true).matches(&words("admin2faReset")));
         assert_eq!(words("delete-*"), "delete_*");
         assert_eq!(words("*Delete"), "*delete");
         assert_eq!(words("cachecas"), "cachecas");

@@ -86,11 +86,7 @@ fn hidden_uris_answer_to_the_readings_rule_keys_answer_to() {
         "git://repo",
         "GIT://repo",
     ] {
-        assert_eq!(
-            reason(&read(&mut h, uri)),
-            Some(Reason::Hidden),
-            "{uri}"
-        );
+        assert_eq!(reason(&read(&mut h, uri)), Some(Reason::Hidden), "{uri}");
     }
     for uri in ["db://t?mode=admin", "db://t?mode=admin&x=1", "db://t"] {
         assert_eq!(
