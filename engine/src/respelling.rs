@@ -145,6 +145,14 @@ impl Respellings {
         self.lone.get(entry).copied().unwrap_or(false)
     }
 
+    /// The most specific glob entry matching `name`'s word form.
+    pub fn word_glob(&self, name: &str) -> Option<usize> {
+        if self.globs.is_empty() || !is_tool_name(name) {
+            return None;
+        }
+        most_specific(&self.globs, &words(name)).map(|(_, i)| *i)
+    }
+
     /// What the respellings of `name` meet; `None` unless it is a valid tool name.
     pub fn meet(&self, name: &str) -> Option<Met<'_>> {
         if !is_tool_name(name) {

@@ -1472,3 +1472,29 @@ fn a_call_the_server_turns_away_gives_its_local_counts_back() {
         Some(Reason::RateLimited)
     );
 }
+
+#[test]
+fn a_respelled_hidden_name_is_answered_as_its_visible_neighbours_are() {
+    // Under `default: allow` a hidden tool gets the denial of the glob it falls under, as
+    // sent or as a server respells it: nothing tells it from a visible neighbour.
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"allow","hide":["secret_tool"],
+            "tools":{"secret_*":{"action":"deny","reason":"Secret tools are off limits."}}}"#,
+    );
+    let shown = |h: &mut Harness, name: &str| {
+        let o = h.call("k", name, "{}");
+        reply_body(&o).replace(name, "NAME")
+    };
+    for (hidden, visible) in [
+        ("secret_tool", "secret_other"),
+        ("secretTool", "secretOther"),
+        ("secret-tool", "secret-other"),
+        ("SecretTool", "SecretOther"),
+    ] {
+        assert_eq!(shown(&mut h, hidden), shown(&mut h, visible), "{hidden}");
+    }
+    assert_eq!(
+        reason(&h.call("k", "secretTool", "{}")),
+        Some(Reason::Hidden)
+    );
+}

@@ -405,8 +405,8 @@ impl Engine {
 
     /// The denial of a hidden name, as operators see it (`hidden`), told to the agent as
     /// a name the policy does not name would be: a name that is no valid name is refused
-    /// as such, a glob rule that denies its neighbours denies it alike, and otherwise it is
-    /// not allowed by the default. Its own rules (reason, conditions, limits) never show.
+    /// as such, a glob rule that denies its neighbours (as sent or respelled) denies it
+    /// alike, and otherwise it is not allowed by the default. Its own rules (reason, conditions, limits) never show.
     fn hidden_denial(&self, surface: &Surface, name: &str, reading: &str, rule: String) -> Denial {
         let kind = surface.kind;
         let (reason, shown_rule, why, configured) =
@@ -414,10 +414,15 @@ impl Engine {
                 let (reason, why) = invalid_name(kind);
                 (reason, "params".to_string(), why.to_string(), None)
             } else {
-                match surface
-                    .lookup_glob(reading)
-                    .and_then(|r| Some((action_denial(kind, r)?, r)))
-                {
+                // A glob the name meets as sent, else as a server respells it (`secretTool`
+                // is `secret_tool` to it, and `secret_*` denies its visible neighbours).
+                let glob = surface.lookup_glob(reading).or_else(|| {
+                    surface
+                        .respellings
+                        .word_glob(reading)
+                        .and_then(|i| surface.entries.get(i))
+                });
+                match glob.and_then(|r| Some((action_denial(kind, r)?, r))) {
                     Some(((reason, path, why), r)) => (reason, path, why, r.reason.as_deref()),
                     None => (
                         Reason::NotAllowed,
