@@ -141,6 +141,17 @@ pub fn normalize(uri: &str) -> String {
 /// and that without its query and fragment, each also with its segments read as a server
 /// coerces a template variable ([`coerced`]) (without repeats).
 pub fn readings(uri: &str) -> Vec<String> {
+    readings_of(uri, true)
+}
+
+/// The readings of `uri` that name the very resource it names to some server: those of
+/// [`readings`] that keep its query and fragment. Two policy URIs sharing one are one
+/// resource written twice.
+pub fn same_resource(uri: &str) -> Vec<String> {
+    readings_of(uri, false)
+}
+
+fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
     let lenient = normalize(uri);
     let mut out = vec![uri.to_string()];
     // Python's `urlparse(…).path`, Node's `URL.pathname` and Go's `url.Parse(…).Path` drop
@@ -155,7 +166,11 @@ pub fn readings(uri: &str) -> Vec<String> {
             )
         });
     for whole in std::iter::once(&lenient).chain(hostless.as_ref()) {
-        for r in [split_any(whole, b"?#").0, whole.as_str()] {
+        let cut = split_any(whole, b"?#").0;
+        for r in [cut, whole.as_str()] {
+            if !without_query && r.len() != whole.len() {
+                continue;
+            }
             for r in [r.to_string(), coerced(r)] {
                 if !out.contains(&r) {
                     out.push(r);

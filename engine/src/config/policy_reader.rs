@@ -373,6 +373,9 @@ fn read_entries(
     }
     let mut names: Vec<String> = Vec::new();
     let mut by_name = SortedNames::default();
+    // Resource URIs by what they read as to servers: two keys reading alike are one
+    // resource with two rules, which would meet a request by its spelling alone.
+    let mut resources: std::collections::HashMap<String, String> = Default::default();
     for (name, rules) in v.members() {
         let name = name.decode().into_owned();
         let p = path.key(&name);
@@ -398,6 +401,27 @@ fn read_entries(
                 continue;
             }
             Err(slot) => by_name.insert(slot, names.len()),
+        }
+        if kind == Kind::Resource {
+            let readings = crate::uri::same_resource(&name);
+            if let Some((reading, other)) =
+                readings.iter().find_map(|r| Some((r, resources.get(r)?)))
+            {
+                problems.push(
+                    &p,
+                    format!(
+                        "{} names the resource {} names (servers read both as {})",
+                        quoted(&name),
+                        quoted(other),
+                        quoted(reading)
+                    ),
+                    "one rule per resource",
+                );
+                continue;
+            }
+            for r in readings {
+                resources.entry(r).or_insert_with(|| name.clone());
+            }
         }
         names.push(name.clone());
         if let Some(r) = read_rules(kind, rules, &name, &p, counters, problems) {

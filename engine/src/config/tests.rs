@@ -310,3 +310,28 @@ fn malformed_documents() {
         1
     );
 }
+
+#[test]
+fn two_resource_rules_for_one_resource_are_refused() {
+    // Keys servers read as one URI would meet a request by its spelling alone.
+    for (a, b) in [
+        ("file:///srv/secret.txt", "file:///srv/%73ecret.txt"),
+        (
+            "file:///srv/%73ecret.txt",
+            "file://localhost/srv/secret.txt",
+        ),
+        ("FILE:///srv/x", "file:///srv/./x"),
+        ("users://7/profile", "users://007/profile"),
+    ] {
+        let doc = format!(
+            r#"{{"version":"1","default":"allow","resources":{{"rules":{{"{a}":{{}},"{b}":{{"action":"deny"}}}}}}}}"#
+        );
+        let p = problems(&doc);
+        assert_eq!(p.len(), 1, "{a} {b}: {p:?}");
+        assert!(p[0].ends_with("; expected one rule per resource"), "{p:?}");
+    }
+    // A rule for the URI without its query is another resource's: the more specific rule.
+    ok(
+        r#"{"version":"1","default":"allow","resources":{"rules":{"db://t":{},"db://t?mode=admin":{"action":"deny"}}}}"#,
+    );
+}
