@@ -11,7 +11,7 @@
 //! those of the most specific glob matching the name's *word* form, and any hiding either
 //! form meets. They only ever add denials and counted limits, never take one away.
 
-use crate::names::{is_tool_name, NameKey};
+use crate::names::{is_listable_name, is_tool_name, NameKey};
 use crate::pattern::{most_specific, Pattern};
 use crate::policy::Rules;
 
@@ -102,7 +102,7 @@ impl Respellings {
         let mut r = Respellings::default();
         for (i, e) in entries.iter().enumerate() {
             if e.pattern.is_exact() {
-                if is_tool_name(&e.name) {
+                if is_listable_name(&e.name) {
                     r.exact.push((bare(&e.name), i));
                 }
             } else {
@@ -111,7 +111,7 @@ impl Respellings {
         }
         for p in hide {
             if p.is_exact() {
-                if is_tool_name(p.as_str()) {
+                if is_listable_name(p.as_str()) {
                     r.hide_exact.push(bare(p.as_str()));
                 }
             } else {
@@ -153,9 +153,13 @@ impl Respellings {
         most_specific(&self.globs, &words(name)).map(|(_, i)| *i)
     }
 
-    /// What the respellings of `name` meet; `None` unless it is a valid tool name.
+    /// What the respellings of `name` meet; `None` unless it is a valid tool name, or one
+    /// a policy may list exactly (`cache/delete`, which an aggregator may route to
+    /// `cache_delete`: it meets exact entries and hidden names by its letters and digits,
+    /// never a glob).
     pub fn meet(&self, name: &str) -> Option<Met<'_>> {
-        if !is_tool_name(name) {
+        let tool_name = is_tool_name(name);
+        if !tool_name && !is_listable_name(name) {
             return None;
         }
         let letters = NameKey::letters(name)?;
@@ -170,7 +174,8 @@ impl Respellings {
                     .count(),
             )
             .unwrap_or_default();
-        let worded = (!self.globs.is_empty() || !self.hide_globs.is_empty()).then(|| words(name));
+        let worded = (tool_name && (!self.globs.is_empty() || !self.hide_globs.is_empty()))
+            .then(|| words(name));
         let glob = match (&worded, exact.is_empty()) {
             (Some(w), true) => most_specific(&self.globs, w).map(|(_, i)| *i),
             _ => None,

@@ -1498,3 +1498,22 @@ fn a_respelled_hidden_name_is_answered_as_its_visible_neighbours_are() {
         Some(Reason::Hidden)
     );
 }
+
+#[test]
+fn a_listed_name_outside_tool_names_meets_the_entries_of_its_letters() {
+    // An aggregator may route `cache/delete` to `cache_delete`: listing the former does
+    // not admit what the policy denies or hides under the latter.
+    let mut h = Harness::new(
+        r#"{"version":"1","default":"deny","hide":["cache_flush"],
+            "tools":{"cache/delete":{},"cache/flush":{},"cache/get":{},"cache_delete":{"action":"deny"}}}"#,
+    );
+    assert_eq!(
+        reason(&h.call("k", "cache/delete", "{}")),
+        Some(Reason::ToolDenied)
+    );
+    assert_eq!(
+        reason(&h.call("k", "cache/flush", "{}")),
+        Some(Reason::Hidden)
+    );
+    assert!(forwarded(&h.call("k", "cache/get", "{}")));
+}
