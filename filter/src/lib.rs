@@ -123,7 +123,7 @@ impl Root {
                 for p in problems {
                     // A problem of the whole document is already named `configuration`.
                     let p = p.to_string();
-                    let sep = if p.starts_with("configuration:") {
+                    let sep = if p.as_bytes().starts_with(b"configuration:") {
                         ""
                     } else {
                         "configuration: "

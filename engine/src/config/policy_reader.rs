@@ -375,7 +375,7 @@ fn read_entries(
     let mut by_name = SortedNames::default();
     // Resource URIs by what they read as to servers: two keys reading alike are one
     // resource with two rules, which would meet a request by its spelling alone.
-    let mut resources: std::collections::HashMap<String, String> = Default::default();
+    let mut resources: Vec<(String, usize)> = Vec::new();
     for (name, rules) in v.members() {
         let name = name.decode().into_owned();
         let p = path.key(&name);
@@ -386,6 +386,30 @@ fn read_entries(
                 name_expected(kind),
             );
             continue;
+        }
+        let mut read_as = Vec::new();
+        if kind == Kind::Resource {
+            let readings = crate::uri::same_resource(&name);
+            let other = readings.iter().find_map(|r| {
+                let at = resources
+                    .binary_search_by(|(k, _)| k.as_str().cmp(r.as_str()))
+                    .ok()?;
+                Some((r, name_at(&names, resources.get(at)?.1)))
+            });
+            if let Some((reading, other)) = other {
+                problems.push(
+                    &p,
+                    format!(
+                        "{} names the resource {} names (servers read both as {})",
+                        quoted(&name),
+                        quoted(other),
+                        quoted(reading)
+                    ),
+                    "one rule per resource",
+                );
+                continue;
+            }
+            read_as = readings;
         }
         match by_name.find(kind, &name, &|i| name_at(&names, i)) {
             Ok(other) => {
@@ -402,25 +426,9 @@ fn read_entries(
             }
             Err(slot) => by_name.insert(slot, names.len()),
         }
-        if kind == Kind::Resource {
-            let readings = crate::uri::same_resource(&name);
-            if let Some((reading, other)) =
-                readings.iter().find_map(|r| Some((r, resources.get(r)?)))
-            {
-                problems.push(
-                    &p,
-                    format!(
-                        "{} names the resource {} names (servers read both as {})",
-                        quoted(&name),
-                        quoted(other),
-                        quoted(reading)
-                    ),
-                    "one rule per resource",
-                );
-                continue;
-            }
-            for r in readings {
-                resources.entry(r).or_insert_with(|| name.clone());
+        for r in read_as {
+            if let Err(at) = resources.binary_search_by(|(k, _)| k.as_str().cmp(r.as_str())) {
+                resources.insert(at, (r, names.len()));
             }
         }
         names.push(name.clone());

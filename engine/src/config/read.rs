@@ -132,17 +132,30 @@ pub(crate) fn choice<T: Copy>(
         .as_str()
         .and_then(|s| options.iter().find(|(n, _)| s.eq_str(n)).map(|(_, t)| *t));
     if found.is_none() {
-        let expected = if v.as_str().is_some() {
-            one_of(&names)
-        } else {
-            // `1` for `"1"`: say that it must be text.
-            let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-            let quoted: Vec<&str> = quoted.iter().map(String::as_str).collect();
-            format!("a string, {}", one_of(&quoted))
-        };
-        problems.push(path, format!("{} is not {what}", quote(v)), expected);
+        not_a_choice(v, path, what, &names, problems);
     }
     found
+}
+
+/// The problem of a value that is none of `names` (not generic: [`choice`] is
+/// instantiated per option type).
+fn not_a_choice(v: Value<'_>, path: &Path, what: &str, names: &[&str], problems: &mut Problems) {
+    let expected = if v.as_str().is_some() {
+        one_of(names)
+    } else {
+        // `1` for `"1"`: say that it must be text.
+        let mut quoted = String::from("a string, ");
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                quoted.push_str(if i + 1 == names.len() { " or " } else { ", " });
+            }
+            quoted.push('"');
+            quoted.push_str(n);
+            quoted.push('"');
+        }
+        quoted
+    };
+    problems.push(path, format!("{} is not {what}", quote(v)), expected);
 }
 
 /// An integer in `min..=max`.
