@@ -152,7 +152,9 @@ enum Expect {
 pub struct Validator {
     stack: Vec<Frame>,
     keys: Vec<KeySpan>,
-    order: Vec<u32>,
+    order: Vec<KeyForm>,
+    /// The compared forms of a large object's keys, one after another (see [`check_keys`]).
+    forms: Vec<u8>,
     /// Where containers and long strings end, in document order (see [`Skips`]).
     spans: Vec<Span>,
     /// How many spans one document may record.
@@ -165,6 +167,7 @@ impl Default for Validator {
             stack: Vec::new(),
             keys: Vec::new(),
             order: Vec::new(),
+            forms: Vec::new(),
             spans: Vec::new(),
             max_spans: MAX_SPANS,
         }
@@ -381,7 +384,7 @@ impl Validator {
         self.close_span(frame, close);
         let from = frame.map_or(self.keys.len(), |f| f.keys_from);
         let keys = self.keys.get(from..).unwrap_or(&[]);
-        let result = check_keys(text, keys, rule, &mut self.order);
+        let result = check_keys(text, keys, rule, &mut self.order, &mut self.forms);
         self.keys.truncate(from);
         result
     }
@@ -396,17 +399,6 @@ fn compare(text: &str, a: KeySpan, b: KeySpan, rule: KeyRule) -> Ordering {
     match rule {
         KeyRule::Exact => a.chars().cmp(b.chars()),
         _ => Folded::new(a.chars()).cmp(Folded::new(b.chars())),
-    }
-}
-
-/// How two plain keys (see [`plain_key`]) compare: as [`compare`] has them, byte by byte.
-fn compare_plain(x: &[u8], y: &[u8], rule: KeyRule) -> Ordering {
-    match rule {
-        KeyRule::Exact => x.cmp(y),
-        _ => x
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .cmp(y.iter().map(u8::to_ascii_lowercase)),
     }
 }
 
@@ -430,6 +422,21 @@ fn duplicate(text: &str, a: KeySpan, b: KeySpan) -> Error {
     }
 }
 
+/// A key of a large object and where its compared form lies in the scratch bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyForm {
+    key: u32,
+    start: u32,
+    end: u32,
+}
+
+fn push_chars(out: &mut Vec<u8>, chars: impl Iterator<Item = char>) {
+    let mut b = [0u8; 4];
+    for c in chars {
+        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    }
+}
+
 /// Objects with up to this many members compare every pair (most pairs differ in length, a
 /// single comparison); larger ones sort first.
 const PAIRWISE_KEYS: usize = 8;
@@ -440,7 +447,8 @@ fn check_keys(
     text: &str,
     keys: &[KeySpan],
     rule: KeyRule,
-    order: &mut Vec<u32>,
+    order: &mut Vec<KeyForm>,
+    forms: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if keys.len() <= PAIRWISE_KEYS {
         // Each key is classified once, not once per pair.
@@ -468,38 +476,46 @@ fn check_keys(
         }
         return Ok(());
     }
-    // Each key is classified once: a plain key's index carries the top bit.
-    const PLAIN: u32 = 1 << 31;
-    let raw = |k: &KeySpan| {
-        text.as_bytes()
-            .get(k.start as usize..k.end as usize)
-            .unwrap_or(&[])
-    };
+    // Each key's compared form (unescaped, and folded unless exact) is written once, so
+    // the sort compares bytes (UTF-8's byte order is its code points'), not re-folding
+    // both keys at every comparison: with many long non-ASCII keys that was n log n folds
+    // of whole keys.
+    forms.clear();
     order.clear();
-    order.extend(keys.iter().enumerate().filter_map(|(i, k)| {
-        let i = u32::try_from(i).ok().filter(|&i| i < PLAIN)?;
-        Some(if plain_key(raw(k)).is_some() {
-            i | PLAIN
-        } else {
-            i
-        })
-    }));
-    let at = |i: u32| {
-        keys.get((i & !PLAIN) as usize)
-            .copied()
-            .unwrap_or(KeySpan { start: 0, end: 0 })
-    };
-    let cmp = |x: u32, y: u32| {
-        if x & y & PLAIN != 0 {
-            compare_plain(raw(&at(x)), raw(&at(y)), rule)
-        } else {
-            compare(text, at(x), at(y), rule)
+    for (i, k) in keys.iter().enumerate() {
+        let start = forms.len();
+        let raw = text
+            .as_bytes()
+            .get(k.start as usize..k.end as usize)
+            .unwrap_or(&[]);
+        match (plain_key(raw), rule) {
+            (Some(p), KeyRule::Exact) => forms.extend_from_slice(p),
+            (Some(p), _) => forms.extend(p.iter().map(u8::to_ascii_lowercase)),
+            (None, KeyRule::Exact) => push_chars(forms, key_str(text, *k).chars()),
+            (None, _) => push_chars(forms, Folded::new(key_str(text, *k).chars())),
         }
-    };
-    crate::sort::heapsort(order, |&x, &y| cmp(x, y).is_lt());
+        let (Ok(key), Ok(start), Ok(end)) = (
+            u32::try_from(i),
+            u32::try_from(start),
+            u32::try_from(forms.len()),
+        ) else {
+            return Err(Error {
+                kind: ErrorKind::TooLarge,
+                offset: k.start as usize,
+            });
+        };
+        order.push(KeyForm { key, start, end });
+    }
+    let form = |f: &KeyForm| forms.get(f.start as usize..f.end as usize).unwrap_or(&[]);
+    crate::sort::heapsort(order, |x, y| form(x) < form(y));
     for pair in order.windows(2) {
-        if let [x, y] = *pair {
-            if cmp(x, y) == Ordering::Equal {
+        if let [x, y] = pair {
+            if form(x) == form(y) {
+                let at = |f: &KeyForm| {
+                    keys.get(f.key as usize)
+                        .copied()
+                        .unwrap_or(KeySpan { start: 0, end: 0 })
+                };
                 return Err(duplicate(text, at(x), at(y)));
             }
         }
