@@ -363,7 +363,9 @@ impl Condition {
                     max_depth: NESTED_DEPTH,
                     keys: KeyRule::Exact,
                 };
-                let inner = match Validator::new().validate(text.as_bytes(), exact) {
+                // Indexed, so the reading steps over what the check scanned.
+                let mut validator = Validator::new();
+                let inner = match validator.validate_indexed(text.as_bytes(), exact) {
                     Ok(inner) => self.lenient(Some(inner), segments, judged, found),
                     Err(e) if python_parses(text.as_bytes(), e) => found(Truth::Unsure),
                     // Not JSON to any parser: a string like any other.
@@ -443,7 +445,15 @@ impl Condition {
             Op::Lte(n) => ordering(n, v, |o| o != Ordering::Greater),
             Op::Gt(n) => ordering(n, v, |o| o == Ordering::Greater),
             Op::Gte(n) => ordering(n, v, |o| o != Ordering::Less),
-            Op::Regex(re) => text_truth(v, &|t| re.is_match(t)),
+            Op::Regex(re) => {
+                let truth = text_truth(v, &|t| re.is_match(t));
+                // Out of steps, a search answers nothing: unsure (see `regex::budget`).
+                if crate::regex::exhausted() {
+                    Truth::Unsure
+                } else {
+                    truth
+                }
+            }
             Op::Contains(lit) => contains(lit, v),
         }
     }

@@ -1517,3 +1517,34 @@ fn a_listed_name_outside_tool_names_meets_the_entries_of_its_letters() {
     );
     assert!(forwarded(&h.call("k", "cache/get", "{}")));
 }
+
+#[test]
+fn regex_searches_share_a_step_budget_and_running_out_fails_closed() {
+    // `[a-z]{1,100}x` costs about 200 steps a character: over a megabyte of letters that
+    // would be seconds of a worker. Out of steps, the condition is unsure.
+    let cfg = |cond: &str| {
+        format!(
+            r#"{{"policy":{{"version":"1","default":"deny","tools":{{"t":{{{cond}}}}}}},"max_body_bytes":4194304}}"#
+        )
+    };
+    let mut deny = Harness::new(&cfg(
+        r#""deny_if":[{"path":"args.q","op":"regex","value":"[a-z]{1,100}x"}]"#,
+    ));
+    let mut require = Harness::new(&cfg(
+        r#""require":[{"path":"args.q","op":"regex","value":"[a-z]{1,100}$"}]"#,
+    ));
+    let small = format!(r#"{{"q":"{}"}}"#, "a".repeat(1000));
+    let large = format!(r#"{{"q":"{}"}}"#, "a".repeat(3 << 20));
+    assert!(forwarded(&deny.call("k", "t", &small)));
+    assert!(forwarded(&require.call("k", "t", &small)));
+    assert_eq!(
+        reason(&deny.call("k", "t", &large)),
+        Some(Reason::DenyIfMatched)
+    );
+    assert_eq!(
+        reason(&require.call("k", "t", &large)),
+        Some(Reason::RequireFailed)
+    );
+    // Each request has a budget of its own.
+    assert!(forwarded(&deny.call("k", "t", &small)));
+}

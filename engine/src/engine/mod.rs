@@ -580,6 +580,9 @@ impl Engine {
     ) -> Outcome {
         let s = &self.config.settings;
         let report = self.base_report(Some(info));
+        crate::regex::budget(
+            REGEX_STEPS.saturating_add(REGEX_STEPS_PER_BYTE.saturating_mul(body.len() as u64)),
+        );
         if body.len() > s.max_body_bytes {
             return self.refuse(
                 Rejection::BodyTooLarge,
@@ -864,6 +867,13 @@ fn counter_owners(policy: &Policy) -> Vec<Option<String>> {
 /// Whether a request opens a tunnel: after a WebSocket upgrade or a CONNECT, messages
 /// travel as frames of one endless body that cannot be judged one by one, and no MCP
 /// transport needs either (Envoy drops h2c upgrades itself).
+/// The steps the regular-expression searches of one request may take (see
+/// [`crate::regex::budget`]): a base and so many per byte of its body, about 60 ms and
+/// 120 ms per MiB of a worker's time at most. Patterns as policies write them take a few
+/// steps a byte (`^secret`, `(?i)(password|token)\s*[:=]\s*\S{8,}`).
+const REGEX_STEPS: u64 = 1 << 22;
+const REGEX_STEPS_PER_BYTE: u64 = 8;
+
 fn opens_a_tunnel(method: &[u8], headers: &HeaderList<'_>) -> bool {
     method.eq_ignore_ascii_case(b"CONNECT")
         || http::values(headers, "upgrade").any(|v| !http::trim(v).eq_ignore_ascii_case(b"h2c"))

@@ -121,9 +121,15 @@ struct Frame {
     span: Option<usize>,
 }
 
-/// How many spans one request records: enough for the envelope, params and arguments of
-/// a call and their members; past it navigation scans (memory stays bounded).
+/// How many spans one request records at least: enough for the envelope, params and
+/// arguments of a call and their members. A larger document may record one per 16 bytes
+/// (every long string and larger container it can hold): were navigation to scan past a
+/// full record, a value nested `d` deep would be scanned `d` times.
 const MAX_SPANS: usize = 64;
+
+/// Containers shorter than this are not recorded (their span is dropped when they close):
+/// scanning them costs less than looking them up, and they cannot use the record up.
+const SMALL_CONTAINER: usize = 64;
 
 /// How many spans an answer records ([`Validator::for_answers`]): a list of a few hundred
 /// entries, each walked member by member when it is filtered, at 8 bytes a span.
@@ -157,8 +163,10 @@ pub struct Validator {
     forms: Vec<u8>,
     /// Where containers and long strings end, in document order (see [`Skips`]).
     spans: Vec<Span>,
-    /// How many spans one document may record.
+    /// How many spans one document may record at least.
     max_spans: usize,
+    /// How many the document being checked may record.
+    room: usize,
 }
 
 impl Default for Validator {
@@ -170,6 +178,7 @@ impl Default for Validator {
             forms: Vec::new(),
             spans: Vec::new(),
             max_spans: MAX_SPANS,
+            room: MAX_SPANS,
         }
     }
 }
@@ -219,6 +228,7 @@ impl Validator {
         self.stack.clear();
         self.keys.clear();
         self.spans.clear();
+        self.room = self.max_spans.max(src.len() / 16);
         if src.starts_with(BOM) {
             return err(ErrorKind::ByteOrderMark, 0);
         }
@@ -247,7 +257,7 @@ impl Validator {
 
     /// Starts recording a span at `open`, if the record has room.
     fn open_span(&mut self, open: usize) -> Option<usize> {
-        if self.spans.len() >= self.max_spans {
+        if self.spans.len() >= self.room {
             return None;
         }
         // Offsets fit: the document was checked to be under 4 GiB.
@@ -260,11 +270,15 @@ impl Validator {
 
     /// Ends the innermost container's span after the byte at `close`.
     fn close_span(&mut self, frame: Option<Frame>, close: usize) {
-        if let Some(s) = frame
-            .and_then(|f| f.span)
-            .and_then(|i| self.spans.get_mut(i))
-        {
+        let Some(i) = frame.and_then(|f| f.span) else {
+            return;
+        };
+        if let Some(s) = self.spans.get_mut(i) {
             s.end = close as u32 + 1;
+            // A small container's spans are all dropped, its own last: it is the last.
+            if (s.end - s.open) < SMALL_CONTAINER as u32 && i + 1 == self.spans.len() {
+                self.spans.pop();
+            }
         }
     }
 

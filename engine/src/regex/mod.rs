@@ -20,6 +20,7 @@ mod parse;
 mod program;
 
 use program::Program;
+pub use program::{budget, exhausted};
 use std::fmt;
 
 /// Why a pattern was refused.

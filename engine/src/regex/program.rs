@@ -11,6 +11,34 @@ use super::Error;
 /// branches, the longest, is 5,445).
 pub(super) const MAX_INSTRUCTIONS: usize = 8_192;
 
+thread_local! {
+    /// Steps the searches of the request being decided may still take (see [`budget`]).
+    static STEPS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Gives the searches of one request `steps` steps in all. A search costs up to
+/// (haystack × program) steps: a pattern with many states over a large argument (such as
+/// `[a-z]{1,100}x` over a megabyte) would otherwise take seconds of a worker. Once the
+/// steps are spent every search fails at once and [`exhausted`] says so, and the conditions
+/// asked are unsure: a `deny_if` denies, a `require` fails.
+pub fn budget(steps: u64) {
+    STEPS_LEFT.with(|s| s.set(steps));
+}
+
+/// Whether the request's searches have run out of steps.
+pub fn exhausted() -> bool {
+    STEPS_LEFT.with(|s| s.get() == 0)
+}
+
+/// Takes `n` steps; false once none are left.
+fn step(n: usize) -> bool {
+    STEPS_LEFT.with(|s| {
+        let left = s.get().saturating_sub(n as u64);
+        s.set(left);
+        left > 0
+    })
+}
+
 /// One step of the automaton.
 #[derive(Clone, Copy, Debug)]
 enum Inst {
@@ -71,6 +99,9 @@ impl Program {
             let Some(c) = here else {
                 return false;
             };
+            if !step(now.dense.len() + 1) {
+                return false;
+            }
             let after = chars.next();
             for &pc in &now.dense {
                 if let Some(Inst::Class(id)) = self.insts.get(pc as usize) {
