@@ -494,6 +494,13 @@ fn negate(t: Truth) -> Truth {
 /// string). Into a string: a number equal to it and an array of one such element (as
 /// JavaScript's `==` reads them), or a boolean spelled as it. `null` is no value.
 fn equality(lit: &Owned, v: Value<'_>) -> Truth {
+    equality_folded(lit, v, None)
+}
+
+/// [`equality`], with `v`'s folded text when it is a string already folded (a value compared
+/// with many literals is folded once: invisible characters the fold drops would otherwise
+/// be walked again for each literal).
+fn equality_folded(lit: &Owned, v: Value<'_>, folded: Option<&str>) -> Truth {
     if lit.equals(v) {
         return Truth::Holds;
     }
@@ -514,10 +521,13 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
         // `.strip()`), or a number spelled another way, for a server that takes the
         // argument as a number.
         (Owned::String(s), Kind::String) => {
-            v.as_str().is_some_and(|t| fold_eq(t.chars(), s.chars()))
-                || Number::parse(s.trim()).is_some_and(|a| {
-                    lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
-                })
+            let same = match folded {
+                Some(f) => f.chars().eq(Folded::new(s.chars())),
+                None => v.as_str().is_some_and(|t| fold_eq(t.chars(), s.chars())),
+            };
+            same || Number::parse(s.trim()).is_some_and(|a| {
+                lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
+            })
         }
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
@@ -562,9 +572,13 @@ fn lax_reading(v: Value<'_>) -> Option<String> {
 }
 
 fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
+    let folded: Option<String> = (lits.len() > 1)
+        .then(|| v.as_str())
+        .flatten()
+        .map(|t| Folded::new(t.chars()).collect());
     let mut truth = Truth::Fails;
     for lit in lits {
-        match equality(lit, v) {
+        match equality_folded(lit, v, folded.as_deref()) {
             Truth::Holds => return Truth::Holds,
             Truth::Unsure => truth = Truth::Unsure,
             _ => {}

@@ -111,19 +111,14 @@ impl ListRules<'_> {
     /// pending id is filtered, not only the first (a client might read a later duplicate),
     /// and any other by its shape: a server that keys its answers by id alone sends the
     /// answer to a list request onto the stream of another request with the same id.
-    fn message(&self, msg: Value<'_>, pending: &[PendingList]) -> Result<Option<String>, String> {
+    /// `awaited`: the pending ids' keys ([`id_key`]).
+    fn message(&self, msg: Value<'_>, awaited: &[String]) -> Result<Option<String>, String> {
         if msg.kind() != JsonKind::Object {
             return Ok(None);
         }
         check_member_names(msg, &ENVELOPE_KEYS, "response").map_err(|e| e.0)?;
         let id = msg.get("id").and_then(id_key);
-        let awaited = pending.iter().any(|p| {
-            crate::json::parse_strict(p.id.as_bytes(), 2)
-                .ok()
-                .and_then(id_key)
-                .is_some_and(|k| Some(k) == id)
-        });
-        if awaited {
+        if id.is_some_and(|id| awaited.contains(&id)) {
             self.filter_message(msg)
         } else {
             self.by_shape(msg)
@@ -234,7 +229,16 @@ impl ListRules<'_> {
         let root = validator
             .validate_indexed(body, self.json_options())
             .map_err(|e| e.to_string())?;
-        each_message(root, |m| self.message(m, pending))
+        // Each pending id is read once, not once per message of a batch answer.
+        let awaited: Vec<String> = pending
+            .iter()
+            .filter_map(|p| {
+                crate::json::parse_strict(p.id.as_bytes(), 2)
+                    .ok()
+                    .and_then(id_key)
+            })
+            .collect();
+        each_message(root, |m| self.message(m, &awaited))
     }
 
     /// Answers are read strictly; keys that only resemble the names read (envelope, result,
