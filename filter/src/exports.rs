@@ -3,7 +3,7 @@
 //!
 //! This replaces an SDK dispatcher: its trait objects link every host-call wrapper of the
 //! SDK (each with a panic path) and look contexts up through SipHash maps on every
-//! callback. Here contexts live in maps keyed by the host's ids with an identity hash, a
+//! callback. Here contexts live in vectors sorted by the host's ids, a
 //! callback holds its own reference to its context and no borrow of the maps (so a host that
 //! calls back into the module, or deletes the context, from inside a host call finds the
 //! maps free and the running context busy), and an id the host never created fails closed
@@ -12,8 +12,6 @@
 use crate::abi;
 use crate::{Root, Stream};
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
@@ -27,27 +25,47 @@ pub enum Action {
     Pause = 1,
 }
 
-/// Context ids and call tokens are small host-assigned integers: hashing them is waste.
-#[derive(Default)]
-struct IdHasher(u64);
+/// Values by host-assigned id (context ids, call tokens), sorted by id: the host hands ids
+/// out in increasing order, so an insert lands at the end and a lookup is a binary search,
+/// with no hasher nor hash table linked into the module.
+struct ById<V>(Vec<(u32, V)>);
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n);
+impl<V> Default for ById<V> {
+    fn default() -> Self {
+        ById(Vec::new())
     }
 }
 
-type ById<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+impl<V> ById<V> {
+    fn at(&self, id: u32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+
+    fn get(&self, id: &u32) -> Option<&V> {
+        let i = self.at(*id).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, id: u32, value: V) {
+        match self.at(id) {
+            Ok(i) => {
+                if let Some(e) = self.0.get_mut(i) {
+                    e.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (id, value)),
+        }
+    }
+
+    fn remove(&mut self, id: &u32) -> Option<V> {
+        let i = self.at(*id).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&u32, &mut V) -> bool) {
+        self.0.retain_mut(|(k, v)| keep(k, v));
+    }
+}
 
 /// Every context of this VM.
 #[derive(Default)]
