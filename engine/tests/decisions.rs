@@ -1548,3 +1548,23 @@ fn regex_searches_share_a_step_budget_and_running_out_fails_closed() {
     // Each request has a budget of its own.
     assert!(forwarded(&deny.call("k", "t", &small)));
 }
+
+#[test]
+fn a_respelled_hidden_name_denied_by_default_is_hidden_to_operators() {
+    let mut h =
+        Harness::new(r#"{"version":"1","default":"deny","hide":["h_x"],"tools":{"cache_get":{}}}"#);
+    for name in ["h_x", "hX", "h-x"] {
+        let o = h.call("k", name, "{}");
+        assert_eq!(reason(&o), Some(Reason::Hidden), "{name}");
+        // The agent is told what any name the policy does not allow is told.
+        assert!(
+            reply_body(&o).contains(r#""reason":"not_allowed","rule":"default""#),
+            "{name}: {}",
+            reply_body(&o)
+        );
+    }
+    assert_eq!(
+        reason(&h.call("k", "other", "{}")),
+        Some(Reason::NotAllowed)
+    );
+}

@@ -262,7 +262,13 @@ impl Engine {
         // A tool or prompt name is also judged as servers may respell it: what its
         // respellings meet beyond the name as sent can only deny it or count it more.
         let lone = as_sent.is_some_and(|id| surface.respellings.add_nothing_to(id.0));
-        if let Some(met) = (out.denial.is_none() && !lone)
+        // Denied by the default as sent, a name whose respelling is hidden is still hidden
+        // to operators (the agent is told the same either way).
+        let by_default = out
+            .denial
+            .as_ref()
+            .is_some_and(|d| d.reason == Reason::NotAllowed);
+        if let Some(met) = ((out.denial.is_none() || by_default) && !lone)
             .then(|| surface.respelled(&decoded))
             .flatten()
         {
@@ -270,7 +276,7 @@ impl Engine {
             if met.hidden {
                 let (rules, denial) = self.judge_name(surface, None, true, arguments, usage);
                 self.merge(&mut out, surface, &decoded, rules, denial);
-            } else {
+            } else if out.denial.is_none() {
                 for i in met.entries() {
                     let Some(r) = surface.entries.get(i) else {
                         continue;
