@@ -154,11 +154,11 @@ def test_callers_without_a_credential_are_one_grant_per_address_whatever_they_fo
         assert r.is_error and r.meta["toolgate/decision"]["reason"] == "rate_limited", (forged, text(r))
 
 
-def test_calls_the_server_turns_away_use_no_quota(procs, memcached_mcp):
+def test_calls_the_server_turns_away_use_no_shared_quota(procs, memcached_mcp):
     """The memcached server (behind mcp-proxy) answers a call on an expired session with 404
-    and runs nothing: such calls give their counts back, so an agent that reconnects after
-    its session expired keeps its quota, and callers the server refuses cannot spend it."""
-    envoy = procs.add(Envoy(procs.dir, seed_with(max=2), memcached_mcp.port).start())
+    and runs nothing: such calls give their global counts back, so callers the server
+    refuses cannot spend a limit every caller shares."""
+    envoy = procs.add(Envoy(procs.dir, seed_with(max=2, scope="global"), memcached_mcp.port).start())
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                        "params": {"name": "cache_cas", "arguments": cas_args(0)}})
     for _ in range(4):

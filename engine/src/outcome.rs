@@ -290,7 +290,7 @@ pub struct Reply {
 pub struct Forward {
     /// The limits the request was counted against (for `RateLimit` headers).
     pub limits: Vec<LimitState>,
-    /// The local counts it took, given back if the server refuses it (see
+    /// The local `global` counts it took, given back if the server refuses it (see
     /// [`crate::Engine::refused_upstream`]).
     pub held: Vec<(CounterId, Held)>,
     /// List requests whose responses must be filtered.

@@ -1431,10 +1431,10 @@ fn upgrades_and_connect_are_refused_before_the_stream_opens() {
 }
 
 #[test]
-fn a_call_the_server_turns_away_gives_its_local_counts_back() {
+fn a_call_the_server_turns_away_gives_its_global_counts_back() {
     let mut h = Harness::new(
         r#"{"version":"1","default":"deny","tools":{"t":{"limits":[
-            {"counter":"c","window":"minute","max":1,"scope":"grant"},
+            {"counter":"c","window":"minute","max":4,"scope":"grant"},
             {"counter":"g","window":"hour","max":1,"scope":"global"}]}}}"#,
     );
     let forward = |o: toolgate_engine::outcome::Outcome| match o.verdict {
@@ -1442,18 +1442,23 @@ fn a_call_the_server_turns_away_gives_its_local_counts_back() {
         other => panic!("expected a forward, got {other:?}"),
     };
     // An expired session (404), missing credentials (401), a malformed request (400): the
-    // call never ran, so it counts against neither limit.
+    // call never ran, so callers the server refuses do not spend everyone's limit. The
+    // caller's own count stays (four calls use its four).
     for status in [&b"404"[..], b"401", b"400", b"429"] {
         let mut f = forward(h.call("Bearer a", "t", "{}"));
-        assert_eq!(f.held.len(), 2);
+        assert_eq!(f.held.len(), 1);
         assert_eq!(
             h.engine.refused_upstream(status, &mut f, &h.store),
             Ok(true)
         );
         assert!(f.held.is_empty() && f.limits.is_empty());
     }
+    assert_eq!(
+        reason(&h.call("Bearer a", "t", "{}")),
+        Some(Reason::RateLimited)
+    );
     // A call that ran, or may have (a 5xx), keeps its counts.
-    let mut f = forward(h.call("Bearer a", "t", "{}"));
+    let mut f = forward(h.call("Bearer b", "t", "{}"));
     assert_eq!(
         h.engine.refused_upstream(b"503", &mut f, &h.store),
         Ok(false)
@@ -1462,15 +1467,16 @@ fn a_call_the_server_turns_away_gives_its_local_counts_back() {
         h.engine.refused_upstream(b"200", &mut f, &h.store),
         Ok(false)
     );
-    assert_eq!(f.held.len(), 2);
+    assert_eq!(f.held.len(), 1);
     assert_eq!(
-        reason(&h.call("Bearer a", "t", "{}")),
+        reason(&h.call("Bearer c", "t", "{}")),
         Some(Reason::RateLimited)
     );
-    assert_eq!(
-        reason(&h.call("Bearer b", "t", "{}")),
-        Some(Reason::RateLimited)
+    // Without a global limit nothing is held, and no status need be read.
+    let mut own = Harness::new(
+        r#"{"version":"1","default":"deny","tools":{"t":{"limits":[{"counter":"c","window":"minute","max":4}]}}}"#,
     );
+    assert!(forward(own.call("Bearer a", "t", "{}")).held.is_empty());
 }
 
 #[test]

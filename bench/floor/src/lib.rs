@@ -176,8 +176,6 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
         if self.makes("response") {
-            // Toolgate reads the status of a counted call's answer (a 4xx gives it back).
-            let _ = self.get_http_response_header(":status");
             self.add_http_response_header(
                 "ratelimit-policy",
                 "\"cache_cas_rate\";q=1000000000;w=60",

@@ -11,7 +11,7 @@ use crate::outcome::{
     CallOutcome, CallReport, Forward, LimitState, Outcome, Reason, Reply, Report, ToolLabel,
     Verdict,
 };
-use crate::policy::Kind;
+use crate::policy::{CounterId, Kind, Scope};
 use crate::ratelimit::{CasStore, Clock};
 use crate::reply::{self, Denial};
 use crate::rls;
@@ -297,7 +297,22 @@ impl Engine {
             let (limits, held) = if denied {
                 (Vec::new(), Vec::new())
             } else {
-                (tally.limits, tally.held)
+                // Only counts every caller shares are given back if the server turns the
+                // request away (see `Engine::refused_upstream`): reading the answer's status
+                // costs a host call, worth it where refused callers would spend others'
+                // budget, not for a caller's own.
+                let policy = self.policy();
+                let shared = |id: &CounterId| {
+                    policy
+                        .counter(*id)
+                        .is_some_and(|d| d.scope == Scope::Global)
+                };
+                let held = tally
+                    .held
+                    .into_iter()
+                    .filter(|(id, _)| shared(id))
+                    .collect();
+                (tally.limits, held)
             };
             return Outcome {
                 verdict: Verdict::Forward(Forward {

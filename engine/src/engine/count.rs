@@ -290,13 +290,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Gives back the local counts of a forwarded request the server turned away, given the
-    /// status of its answer: an HTTP 4xx means no message in it ran (an expired session,
-    /// missing credentials, a malformed request: the SDKs answer a message that ran, even
-    /// with an error, with 200), so the calls it carried never happened and, counted, would
-    /// let callers the server refuses spend other callers' limits. A 5xx keeps them: the
-    /// call may have run before the failure. Fleet-wide counts stay (the rate limit
-    /// service protocol has no release). `Err` says why a count could not be given back.
+    /// Gives back the `global` counts of a forwarded request the server turned away, given
+    /// the status of its answer: an HTTP 4xx means no message in it ran (an expired
+    /// session, missing credentials, a malformed request: the SDKs answer a message that
+    /// ran, even with an error, with 200), so the calls it carried never happened and,
+    /// counted, would let callers the server refuses spend every caller's limit. A 5xx
+    /// keeps them: the call may have run before the failure. Per-grant and per-session
+    /// counts stay (a caller's own), and so do fleet-wide ones (the rate limit service
+    /// protocol has no release). `Err` says why a count could not be given back.
     pub fn refused_upstream(
         &self,
         status: &[u8],
