@@ -205,10 +205,10 @@ enum Response {
     Replace(String),
 }
 
-/// A JSON answer being read to its end. Envoy holds it while it is small; past
-/// [`HELD_BY_ENVOY`] the module takes it out of the stream chunk by chunk, so that Envoy's
-/// connection buffer limit (1 MiB by default, 32 KiB in Envoy Gateway) never cuts a larger
-/// answer short; `max_response_bytes` bounds it.
+/// A JSON answer being read to its end. The module takes it out of the stream chunk by
+/// chunk (Envoy holds none of it, so its connection buffer limit, 1 MiB by default and
+/// 32 KiB in Envoy Gateway, never cuts a larger answer short) and writes it back whole at
+/// its end; `max_response_bytes` bounds it. An answer in one chunk is filtered in place.
 struct JsonAnswer {
     /// The list answers awaited.
     lists: Vec<PendingList>,
@@ -217,9 +217,6 @@ struct JsonAnswer {
     /// What the module has taken out of the stream so far.
     taken: Vec<u8>,
 }
-
-/// The most of a JSON answer left for Envoy to hold.
-const HELD_BY_ENVOY: usize = 16 << 10;
 
 /// Counts and logs an answer withheld because it could not be checked.
 fn withheld(shared: &Shared, why: &str) {
@@ -712,9 +709,6 @@ impl Stream {
                 withheld(&shared, "it is larger than max_response_bytes");
                 self.response = Response::Replace(unfilterable(&answer.lists, &answer.ids));
             } else if !end_of_stream {
-                if answer.taken.is_empty() && size <= HELD_BY_ENVOY {
-                    return Action::Pause;
-                }
                 match abi::buffer(body, 0, size) {
                     Ok(chunk) => {
                         answer.taken.extend_from_slice(&chunk);
@@ -798,18 +792,11 @@ impl Stream {
     }
 
     fn on_response_trailers(&mut self) -> Action {
-        // Trailers end the body: a JSON answer Envoy holds is filtered now. One the module
-        // has taken out of the stream cannot be written back here: it stays withheld.
-        if let (Response::Json(answer), Some(shared)) = (&self.response, self.shared.clone()) {
-            if !answer.taken.is_empty() {
-                withheld(&shared, "a large answer ended with trailers");
-                self.response = Response::Pass;
-                return Action::Continue;
-            }
-            let max = shared.engine.config().settings.max_response_bytes;
-            let size = abi::buffer(abi::Buffer::ResponseBody, 0, max.saturating_add(1))
-                .map_or(0, |b| b.len());
-            return self.on_response_body(size, true);
+        // Trailers end the body. A JSON answer the module has taken out of the stream
+        // cannot be written back here (no MCP transport sends trailers): it stays withheld.
+        if let (Response::Json(_), Some(shared)) = (&self.response, self.shared.clone()) {
+            withheld(&shared, "the answer ended with trailers");
+            self.response = Response::Pass;
         }
         Action::Continue
     }
