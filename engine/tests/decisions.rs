@@ -1503,6 +1503,24 @@ fn a_respelled_hidden_name_is_answered_as_its_visible_neighbours_are() {
         reason(&h.call("k", "secretTool", "{}")),
         Some(Reason::Hidden)
     );
+    // The same whatever the default, and where an allowing glob meets the name as sent.
+    for policy in [
+        r#"{"version":"1","default":"deny","hide":["secretTool"],
+            "tools":{"secret_*":{"action":"deny","reason":"R"}}}"#,
+        r#"{"version":"1","default":"deny","hide":["secretTool"],
+            "tools":{"secret*":{},"secret_*":{"action":"deny","reason":"R"}}}"#,
+        r#"{"version":"1","default":"allow","hide":["secretTool"],
+            "tools":{"secret*":{},"secret_*":{"action":"deny","reason":"R"}}}"#,
+    ] {
+        let mut h = Harness::new(policy);
+        for (hidden, visible) in [("secretTool", "secretFoo"), ("secret-tool", "secret-foo")] {
+            assert_eq!(
+                shown(&mut h, hidden),
+                shown(&mut h, visible),
+                "{hidden} under {policy}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -415,29 +415,40 @@ impl Engine {
     /// alike, and otherwise it is not allowed by the default. Its own rules (reason, conditions, limits) never show.
     fn hidden_denial(&self, surface: &Surface, name: &str, reading: &str, rule: String) -> Denial {
         let kind = surface.kind;
-        let (reason, shown_rule, why, configured) =
-            if kind != Kind::Resource && !crate::names::is_tool_name(reading) {
-                let (reason, why) = invalid_name(kind);
-                (reason, "params".to_string(), why.to_string(), None)
-            } else {
-                // A glob the name meets as sent, else as a server respells it (`secretTool`
-                // is `secret_tool` to it, and `secret_*` denies its visible neighbours).
-                let glob = surface.lookup_glob(reading).or_else(|| {
-                    surface
-                        .respellings
-                        .word_glob(reading)
-                        .and_then(|i| surface.entries.get(i))
-                });
-                match glob.and_then(|r| Some((action_denial(kind, r)?, r))) {
-                    Some(((reason, path, why), r)) => (reason, path, why, r.reason.as_deref()),
-                    None => (
-                        Reason::NotAllowed,
-                        surface.rule_path("default"),
-                        NOT_ALLOWED.to_string(),
-                        None,
-                    ),
-                }
+        let (reason, shown_rule, why, configured) = if kind != Kind::Resource
+            && !crate::names::is_tool_name(reading)
+        {
+            let (reason, why) = invalid_name(kind);
+            (reason, "params".to_string(), why.to_string(), None)
+        } else {
+            // As a visible name is judged: by the glob it meets as sent, else by the
+            // default; where neither denies, by the glob it meets as a server respells
+            // it (`secretTool` is `secret_tool` to it, and `secret_*` may deny).
+            fn denies(kind: Kind, r: &Rules) -> Option<((Reason, String, String), Option<&str>)> {
+                action_denial(kind, r).map(|d| (d, r.reason.as_deref()))
+            }
+            let respelled = || {
+                surface
+                    .respellings
+                    .word_glob(reading)
+                    .and_then(|i| surface.entries.get(i))
+                    .and_then(|r| denies(kind, r))
             };
+            let glob = match surface.lookup_glob(reading) {
+                Some(r) => denies(kind, r).or_else(respelled),
+                None if surface.default == DefaultAction::Deny => None,
+                None => respelled(),
+            };
+            match glob {
+                Some(((reason, path, why), configured)) => (reason, path, why, configured),
+                None => (
+                    Reason::NotAllowed,
+                    surface.rule_path("default"),
+                    NOT_ALLOWED.to_string(),
+                    None,
+                ),
+            }
+        };
         let mut d = self.denial(kind, name, Reason::Hidden, rule, configured, &why);
         d.shown_as = Some((reason, shown_rule));
         d
