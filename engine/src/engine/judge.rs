@@ -415,40 +415,41 @@ impl Engine {
     /// alike, and otherwise it is not allowed by the default. Its own rules (reason, conditions, limits) never show.
     fn hidden_denial(&self, surface: &Surface, name: &str, reading: &str, rule: String) -> Denial {
         let kind = surface.kind;
-        let (reason, shown_rule, why, configured) = if kind != Kind::Resource
-            && !crate::names::is_tool_name(reading)
-        {
-            let (reason, why) = invalid_name(kind);
-            (reason, "params".to_string(), why.to_string(), None)
-        } else {
-            // As a visible name is judged: by the glob it meets as sent, else by the
-            // default; where neither denies, by the glob it meets as a server respells
-            // it (`secretTool` is `secret_tool` to it, and `secret_*` may deny).
-            fn denies(kind: Kind, r: &Rules) -> Option<((Reason, String, String), Option<&str>)> {
-                action_denial(kind, r).map(|d| (d, r.reason.as_deref()))
-            }
-            let respelled = || {
-                surface
-                    .respellings
-                    .word_glob(reading)
-                    .and_then(|i| surface.entries.get(i))
-                    .and_then(|r| denies(kind, r))
+        let (reason, shown_rule, why, configured) =
+            if kind != Kind::Resource && !crate::names::is_tool_name(reading) {
+                let (reason, why) = invalid_name(kind);
+                (reason, "params".to_string(), why.to_string(), None)
+            } else {
+                // As a visible name is judged: by the glob it meets as sent, else by the
+                // default; where neither denies, by the glob it meets as a server respells
+                // it (`secretTool` is `secret_tool` to it, and `secret_*` may deny).
+                /// A glob's denial (reason, rule path, message) and its configured reason.
+                type GlobDenial<'r> = ((Reason, String, String), Option<&'r str>);
+                fn denies(kind: Kind, r: &Rules) -> Option<GlobDenial<'_>> {
+                    action_denial(kind, r).map(|d| (d, r.reason.as_deref()))
+                }
+                let respelled = || {
+                    surface
+                        .respellings
+                        .word_glob(reading)
+                        .and_then(|i| surface.entries.get(i))
+                        .and_then(|r| denies(kind, r))
+                };
+                let glob = match surface.lookup_glob(reading) {
+                    Some(r) => denies(kind, r).or_else(respelled),
+                    None if surface.default == DefaultAction::Deny => None,
+                    None => respelled(),
+                };
+                match glob {
+                    Some(((reason, path, why), configured)) => (reason, path, why, configured),
+                    None => (
+                        Reason::NotAllowed,
+                        surface.rule_path("default"),
+                        NOT_ALLOWED.to_string(),
+                        None,
+                    ),
+                }
             };
-            let glob = match surface.lookup_glob(reading) {
-                Some(r) => denies(kind, r).or_else(respelled),
-                None if surface.default == DefaultAction::Deny => None,
-                None => respelled(),
-            };
-            match glob {
-                Some(((reason, path, why), configured)) => (reason, path, why, configured),
-                None => (
-                    Reason::NotAllowed,
-                    surface.rule_path("default"),
-                    NOT_ALLOWED.to_string(),
-                    None,
-                ),
-            }
-        };
         let mut d = self.denial(kind, name, Reason::Hidden, rule, configured, &why);
         d.shown_as = Some((reason, shown_rule));
         d
