@@ -376,6 +376,9 @@ fn read_entries(
     // Resource URIs by what they read as to servers: two keys reading alike are one
     // resource with two rules, which would meet a request by its spelling alone.
     let mut resources: Vec<(String, usize)> = Vec::new();
+    // Globs by what they match: `admin**` is `admin*`, and to a server respelling names
+    // `admin-*` is `admin_*`. Two such keys would meet a name by their order alone.
+    let mut globs: Vec<(String, usize)> = Vec::new();
     for (name, rules) in v.members() {
         let name = name.decode().into_owned();
         let p = path.key(&name);
@@ -386,6 +389,35 @@ fn read_entries(
                 name_expected(kind),
             );
             continue;
+        }
+        let glob = name.contains('*').then(|| {
+            let mut one = String::with_capacity(name.len());
+            for c in name.chars() {
+                if !(c == '*' && one.ends_with('*')) {
+                    one.push(c);
+                }
+            }
+            if kind == Kind::Resource {
+                one
+            } else {
+                crate::respelling::words(&one)
+            }
+        });
+        if let Some(g) = &glob {
+            if let Ok(at) = globs.binary_search_by(|(k, _)| k.as_str().cmp(g)) {
+                let other = globs.get(at).map_or("", |(_, i)| name_at(&names, *i));
+                problems.push(
+                    &p,
+                    format!(
+                        "{} matches what {} matches (both read as {})",
+                        quoted(&name),
+                        quoted(other),
+                        quoted(g)
+                    ),
+                    "one rule per glob",
+                );
+                continue;
+            }
         }
         let mut read_as = Vec::new();
         if kind == Kind::Resource {
@@ -429,6 +461,11 @@ fn read_entries(
         for r in read_as {
             if let Err(at) = resources.binary_search_by(|(k, _)| k.as_str().cmp(r.as_str())) {
                 resources.insert(at, (r, names.len()));
+            }
+        }
+        if let Some(g) = glob {
+            if let Err(at) = globs.binary_search_by(|(k, _)| k.as_str().cmp(&g)) {
+                globs.insert(at, (g, names.len()));
             }
         }
         names.push(name.clone());

@@ -335,3 +335,24 @@ fn two_resource_rules_for_one_resource_are_refused() {
         r#"{"version":"1","default":"allow","resources":{"rules":{"db://t":{},"db://t?mode=admin":{"action":"deny"}}}}"#,
     );
 }
+
+#[test]
+fn two_globs_matching_alike_are_refused() {
+    // `admin**` is `admin*`; to a server respelling names, `admin-*` is `admin_*`: which of
+    // two such keys met a name depended on their order.
+    for (a, b) in [
+        ("admin*", "admin**"),
+        ("admin_*", "admin-*"),
+        ("a*b", "A**B"),
+    ] {
+        let doc = format!(
+            r#"{{"version":"1","default":"allow","tools":{{"{a}":{{}},"{b}":{{"action":"deny"}}}}}}"#
+        );
+        let p = problems(&doc);
+        assert_eq!(p.len(), 1, "{a} {b}: {p:?}");
+        assert!(p[0].ends_with("; expected one rule per glob"), "{p:?}");
+    }
+    ok(r#"{"version":"1","default":"allow","tools":{"admin*":{},"admin_*":{"action":"deny"}}}"#);
+    let doc = r#"{"version":"1","default":"allow","resources":{"rules":{"file:///a/*":{},"file:///a/**":{"action":"deny"}}}}"#;
+    assert_eq!(problems(doc).len(), 1);
+}
