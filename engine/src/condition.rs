@@ -679,11 +679,20 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
         Kind::Null => false,
         Kind::Bool => test(v.raw()),
         Kind::Number => {
-            test(v.raw())
-                || v.as_number().is_some_and(|n| {
-                    n.whole_digits().is_some_and(|n| test(&n))
-                        || n.truncated().is_some_and(|n| test(&n))
-                })
+            let raw = v.raw();
+            // Other spellings only where they may differ (a plain integer under 2^63, such
+            // as `0`, is its own whole and truncated reading): an array of many numbers is
+            // not searched three times over.
+            let plain = raw.len() < 19 && raw.bytes().all(|b| b.is_ascii_digit());
+            test(raw)
+                || (!plain
+                    && v.as_number().is_some_and(|n| {
+                        let whole = n.whole_digits();
+                        whole.as_deref().is_some_and(|w| w != raw && test(w))
+                            || n.truncated().is_some_and(|t| {
+                                t != raw && whole.as_deref() != Some(&t) && test(&t)
+                            })
+                    }))
         }
         Kind::Array | Kind::Object => v
             .elements()

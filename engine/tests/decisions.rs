@@ -474,7 +474,8 @@ fn conditions_see_numbers_as_integer_bindings_and_lax_parsers_read_them() {
         "ssh3":{"deny_if":[{"path":"args.port","op":"in","value":[22,23]}]},
         "ssh4":{"deny_if":[{"path":"args.port","op":"contains","value":"22"}]},
         "list":{"require":[{"path":"args.offset","op":"gte","value":0}]},
-        "list2":{"deny_if":[{"path":"args.offset","op":"lt","value":0}]}}}"#,
+        "list2":{"deny_if":[{"path":"args.offset","op":"lt","value":0}]},
+        "neg":{"deny_if":[{"path":"args.n","op":"regex","value":"^-"}]}}}"#,
     );
     let (deny, pass) = (false, true);
     for (tool, args, forwards) in [
@@ -500,6 +501,10 @@ fn conditions_see_numbers_as_integer_bindings_and_lax_parsers_read_them() {
         ("ssh3", r#"{"port":24.5}"#, pass),
         ("list", r#"{"offset":9e18}"#, pass),
         ("list2", r#"{"offset":12.5}"#, pass),
+        // A plain integer from 2^63 up is the most negative int64 to Go.
+        ("neg", r#"{"n":9223372036854775808}"#, deny),
+        ("neg", r#"{"n":[1,9223372036854775808]}"#, deny),
+        ("neg", r#"{"n":922337203685477580}"#, pass),
     ] {
         let o = h.call("k", tool, args);
         assert_eq!(forwarded(&o), forwards, "{tool} {args}");
