@@ -411,8 +411,9 @@ impl Engine {
 
     /// The denial of a hidden name, as operators see it (`hidden`), told to the agent as
     /// a name the policy does not name would be: a name that is no valid name is refused
-    /// as such, a glob rule that denies its neighbours (as sent or respelled) denies it
-    /// alike, and otherwise it is not allowed by the default. Its own rules (reason, conditions, limits) never show.
+    /// as such, a glob rule that denies its neighbours (as sent, or where neither that nor
+    /// the default decides, respelled) denies it alike, and otherwise it is not allowed by
+    /// the default. Its own rules (reason, conditions, limits) never show.
     fn hidden_denial(&self, surface: &Surface, name: &str, reading: &str, rule: String) -> Denial {
         let kind = surface.kind;
         let (reason, shown_rule, why, configured) =
@@ -423,25 +424,22 @@ impl Engine {
                 // As a visible name is judged: by the glob it meets as sent, else by the
                 // default; where neither denies, by the glob it meets as a server respells
                 // it (`secretTool` is `secret_tool` to it, and `secret_*` may deny).
-                /// A glob's denial (reason, rule path, message) and its configured reason.
-                type GlobDenial<'r> = ((Reason, String, String), Option<&'r str>);
-                fn denies(kind: Kind, r: &Rules) -> Option<GlobDenial<'_>> {
-                    action_denial(kind, r).map(|d| (d, r.reason.as_deref()))
-                }
+                let denies = |r: &&Rules| action_denial(kind, r).is_some();
                 let respelled = || {
                     surface
                         .respellings
                         .word_glob(reading)
                         .and_then(|i| surface.entries.get(i))
-                        .and_then(|r| denies(kind, r))
+                        .filter(denies)
                 };
                 let glob = match surface.lookup_glob(reading) {
-                    Some(r) => denies(kind, r).or_else(respelled),
+                    Some(r) if denies(&r) => Some(r),
+                    Some(_) => respelled(),
                     None if surface.default == DefaultAction::Deny => None,
                     None => respelled(),
                 };
-                match glob {
-                    Some(((reason, path, why), configured)) => (reason, path, why, configured),
+                match glob.and_then(|r| Some((action_denial(kind, r)?, r))) {
+                    Some(((reason, path, why), r)) => (reason, path, why, r.reason.as_deref()),
                     None => (
                         Reason::NotAllowed,
                         surface.rule_path("default"),

@@ -864,20 +864,22 @@ fn counter_owners(policy: &Policy) -> Vec<Option<String>> {
     owners.into_iter().map(Option::flatten).collect()
 }
 
-/// Whether a request opens a tunnel: after a WebSocket upgrade or a CONNECT, messages
-/// travel as frames of one endless body that cannot be judged one by one, and no MCP
-/// transport needs either (Envoy drops h2c upgrades itself).
 /// The steps the regular-expression searches of one request may take (see
 /// [`crate::regex::budget`]): a base and so many per byte of its body, about 60 ms and
 /// 120 ms per MiB of a worker's time at most. Patterns as policies write them take a few
 /// steps a byte (`^secret`, `(?i)(password|token)\s*[:=]\s*\S{8,}`).
 const REGEX_STEPS: u64 = 1 << 22;
+/// The steps added per byte of the body (see [`REGEX_STEPS`]).
 const REGEX_STEPS_PER_BYTE: u64 = 8;
 
+/// Whether a request opens a tunnel: after a WebSocket upgrade or a CONNECT, messages
+/// travel as frames of one endless body that cannot be judged one by one, and no MCP
+/// transport needs either (Envoy drops h2c upgrades itself).
 fn opens_a_tunnel(method: &[u8], headers: &HeaderList<'_>) -> bool {
     method.eq_ignore_ascii_case(b"CONNECT")
         || http::values(headers, "upgrade").any(|v| !http::trim(v).eq_ignore_ascii_case(b"h2c"))
 }
 
+/// Why a tunnel is refused ([`opens_a_tunnel`]).
 const TUNNEL_REFUSED: &str =
     "Upgrade and CONNECT open a stream Toolgate cannot judge; POST each message";
