@@ -136,7 +136,7 @@ impl Pattern {
 
 /// The literal pieces of a glob between its `*`s. A run of `*` is one: an empty piece
 /// between two would have to be found after the last character.
-fn pieces(glob: &str) -> Vec<String> {
+pub(crate) fn pieces(glob: &str) -> Vec<String> {
     let all: Vec<&str> = glob.split('*').collect();
     let last = all.len().saturating_sub(1);
     all.iter()

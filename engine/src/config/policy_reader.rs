@@ -128,6 +128,30 @@ fn compare_names(kind: Kind, a: &str, b: &str) -> Ordering {
 #[derive(Default)]
 struct SortedNames(Vec<usize>);
 
+/// What earlier entries read as (a URI's readings, a glob's collapsed form), sorted, each
+/// with the entry's index in the list of names.
+#[derive(Default)]
+struct Readings(Vec<(String, usize)>);
+
+impl Readings {
+    /// The first of `readings` an earlier entry reads as, and that entry's index.
+    fn first_of<'r>(&self, readings: &'r [String]) -> Option<(&'r String, usize)> {
+        readings.iter().find_map(|r| {
+            let at = self.0.binary_search_by(|(k, _)| k.cmp(r)).ok()?;
+            Some((r, self.0.get(at)?.1))
+        })
+    }
+
+    /// Records that the entry at `index` reads as each of `readings`.
+    fn insert(&mut self, readings: impl IntoIterator<Item = String>, index: usize) {
+        for r in readings {
+            if let Err(at) = self.0.binary_search_by(|(k, _)| k.cmp(&r)) {
+                self.0.insert(at, (r, index));
+            }
+        }
+    }
+}
+
 impl SortedNames {
     /// The position in the list of a name equal to `name` (`Ok`), else `Err` with where
     /// [`SortedNames::insert`] puts it; `at` reads the list.
@@ -375,10 +399,10 @@ fn read_entries(
     let mut by_name = SortedNames::default();
     // Resource URIs by what they read as to servers: two keys reading alike are one
     // resource with two rules, which would meet a request by its spelling alone.
-    let mut resources: Vec<(String, usize)> = Vec::new();
+    let mut resources = Readings::default();
     // Globs by what they match: `admin**` is `admin*`, and to a server respelling names
     // `admin-*` is `admin_*`. Two such keys would meet a name by their order alone.
-    let mut globs: Vec<(String, usize)> = Vec::new();
+    let mut globs = Readings::default();
     for (name, rules) in v.members() {
         let name = name.decode().into_owned();
         let p = path.key(&name);
@@ -391,12 +415,7 @@ fn read_entries(
             continue;
         }
         let glob = name.contains('*').then(|| {
-            let mut one = String::with_capacity(name.len());
-            for c in name.chars() {
-                if !(c == '*' && one.ends_with('*')) {
-                    one.push(c);
-                }
-            }
+            let one = crate::pattern::pieces(&name).join("*");
             if kind == Kind::Resource {
                 one
             } else {
@@ -404,8 +423,8 @@ fn read_entries(
             }
         });
         if let Some(g) = &glob {
-            if let Ok(at) = globs.binary_search_by(|(k, _)| k.as_str().cmp(g)) {
-                let other = globs.get(at).map_or("", |(_, i)| name_at(&names, *i));
+            if let Some((_, at)) = globs.first_of(std::slice::from_ref(g)) {
+                let other = name_at(&names, at);
                 problems.push(
                     &p,
                     format!(
@@ -422,12 +441,9 @@ fn read_entries(
         let mut read_as = Vec::new();
         if kind == Kind::Resource {
             let readings = crate::uri::same_resource(&name);
-            let other = readings.iter().find_map(|r| {
-                let at = resources
-                    .binary_search_by(|(k, _)| k.as_str().cmp(r.as_str()))
-                    .ok()?;
-                Some((r, name_at(&names, resources.get(at)?.1)))
-            });
+            let other = resources
+                .first_of(&readings)
+                .map(|(r, at)| (r, name_at(&names, at)));
             if let Some((reading, other)) = other {
                 problems.push(
                     &p,
@@ -458,16 +474,8 @@ fn read_entries(
             }
             Err(slot) => by_name.insert(slot, names.len()),
         }
-        for r in read_as {
-            if let Err(at) = resources.binary_search_by(|(k, _)| k.as_str().cmp(r.as_str())) {
-                resources.insert(at, (r, names.len()));
-            }
-        }
-        if let Some(g) = glob {
-            if let Err(at) = globs.binary_search_by(|(k, _)| k.as_str().cmp(&g)) {
-                globs.insert(at, (g, names.len()));
-            }
-        }
+        resources.insert(read_as, names.len());
+        globs.insert(glob, names.len());
         names.push(name.clone());
         if let Some(r) = read_rules(kind, rules, &name, &p, counters, problems) {
             out.push(r);
