@@ -1,35 +1,42 @@
 //! One small in-place sort for the few places that need one (the standard library's sorts
 //! add tens of kilobytes to the module per element type).
 
-/// Sorts `v` by `less`: heapsort, O(n log n) whatever the input, no allocation.
+/// Sorts `v` by `less`: heapsort, O(n log n) whatever the input, no allocation. The sort
+/// itself is one function for every element type (through [`heap_by`]), not a copy each.
 pub(crate) fn heapsort<T>(v: &mut [T], mut less: impl FnMut(&T, &T) -> bool) {
-    let mut sift = |v: &mut [T], mut root: usize, end: usize| loop {
+    heap_by(v.len(), &mut |i, j, swap| {
+        if swap {
+            v.swap(i, j);
+            false
+        } else {
+            matches!((v.get(i), v.get(j)), (Some(a), Some(b)) if less(a, b))
+        }
+    });
+}
+
+/// Heapsort of `n` elements through `at(i, j, swap)`: swaps elements `i` and `j` when
+/// `swap`, else tells whether element `i` is less than element `j`.
+fn heap_by(n: usize, at: &mut dyn FnMut(usize, usize, bool) -> bool) {
+    let sift = |at: &mut dyn FnMut(usize, usize, bool) -> bool, mut root: usize, end: usize| loop {
         let mut child = 2 * root + 1;
         if child >= end {
             break;
         }
-        if child + 1 < end {
-            if let (Some(a), Some(b)) = (v.get(child), v.get(child + 1)) {
-                if less(a, b) {
-                    child += 1;
-                }
-            }
+        if child + 1 < end && at(child, child + 1, false) {
+            child += 1;
         }
-        match (v.get(root), v.get(child)) {
-            (Some(r), Some(c)) if less(r, c) => {
-                v.swap(root, child);
-                root = child;
-            }
-            _ => break,
+        if !at(root, child, false) {
+            break;
         }
+        at(root, child, true);
+        root = child;
     };
-    let n = v.len();
     for i in (0..n / 2).rev() {
-        sift(v, i, n);
+        sift(at, i, n);
     }
     for end in (1..n).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
+        at(0, end, true);
+        sift(at, 0, end);
     }
 }
 
