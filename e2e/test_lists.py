@@ -153,10 +153,10 @@ def test_hidden_templates_are_neither_listed_nor_completed(procs, modern):
 
     direct = run(go(f"http://127.0.0.1:{rec.port}/mcp"))
     assert direct["file:///secret/{name}"] == ["key.pem", "db-password.txt"], direct
-    assert direct["templates"] == ["file:///secret/{name}", "file:///srv/{name}", "notes://{name}{?v}"], direct
+    assert direct["templates"] == ["file:///secret/{name}", "file:///srv/{name}", "file://docs/{+path}", "notes://{name}{?v}"], direct
     before = len(rec.calls())
     got = run(go(envoy.url))
-    assert got == {"templates": ["file:///srv/{name}", "notes://{name}{?v}"],
+    assert got == {"templates": ["file:///srv/{name}", "file://docs/{+path}", "notes://{name}{?v}"],
                    "file:///secret/{name}": "not_allowed", "file:///srv/{name}": ["k1", "k2"],
                    "admin_reset": "not_allowed", "summarize": ["k1", "k2"]}, got
     assert [c["name"] for c in rec.calls()[before:]] == ["file:///srv/{name}", "summarize"]

@@ -14,10 +14,11 @@ import threading
 from typing import Annotated
 
 import uvicorn
-from pydantic import Field
+from pydantic import BaseModel, Field
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import Completion, InputRequiredResult
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.path_security import safe_join
 
 server = MCPServer("recording", instructions="Records every tool call it executes.")
 _lock = threading.Lock()
@@ -106,6 +107,40 @@ async def slow(steps: int, ctx: Context) -> str:
         await ctx.report_progress(i + 1, steps, f"step {i + 1}")
         await asyncio.sleep(0.1)
     return f"done after {steps} steps"
+
+
+@server.tool()
+def share(path: str, expires_at: int | None = 3600) -> str:
+    """Shares a file by link, expiring after `expires_at` seconds (never, if None)."""
+    record("tool", "share", {"path": path, "expires_at": expires_at})
+    return f"shared {path}"
+
+
+class DeployOptions(BaseModel):
+    force: bool = False
+
+
+@server.tool()
+def deploy(service: str, options: DeployOptions) -> str:
+    """Deploys a service."""
+    record("tool", "deploy", {"service": service, "options": options.model_dump()})
+    return f"deployed {service}"
+
+
+@server.tool()
+def read_file(path: str) -> str:
+    """Reads a file: records the path the server would open (as `os.path.normpath` reads it)."""
+    record("tool", "read_file", {"path": path, "opens": os.path.normpath(path)})
+    return f"contents of {path}"
+
+
+@server.resource("file://docs/{+path}")
+def doc(path: str) -> str:
+    """A document, opened as the SDK's own `safe_join` pattern opens it (records which)."""
+    docs = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(RECORD)), "docs"))
+    opened = os.path.relpath(safe_join(docs, path), docs)
+    record("resource", f"file://docs/{opened}", {"path": path})
+    return f"document {opened}"
 
 
 @server.resource("file:///srv/readme.md")

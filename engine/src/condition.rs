@@ -338,8 +338,8 @@ impl Condition {
     }
 
     /// The lenient reading from `v` down `segments`: every member whose key folds to a
-    /// segment (a lenient server may take any), and a string that holds a JSON array or
-    /// object read as well as that container. Strings inside strings are followed to the
+    /// segment (a lenient server may take any), and a string that holds a JSON array,
+    /// object or `null` read as well as that value. Strings inside strings are followed to the
     /// end: each level doubles the escapes, so the body's size bounds how deep that goes.
     /// A value equal to `judged` (the exact reading's) is not judged again.
     fn lenient(
@@ -353,11 +353,15 @@ impl Condition {
         let text = v.and_then(|v| v.as_str()).filter(|s| {
             matches!(
                 first_after_whitespace(s.raw().as_bytes()),
-                Some(b'[' | b'{' | b'\\')
+                Some(b'[' | b'{' | b'n' | b'\\')
             )
         });
         if let Some(text) = text.map(|s| s.decode()) {
-            if matches!(first_after_whitespace(text.as_bytes()), Some(b'[' | b'{')) {
+            // The Python SDK reads `"null"` given for a parameter not typed `str` as `None`.
+            if matches!(
+                first_after_whitespace(text.as_bytes()),
+                Some(b'[' | b'{' | b'n')
+            ) {
                 // Exact keys: this reading takes every member a folded key matches.
                 let exact = Options {
                     max_depth: NESTED_DEPTH,
@@ -497,19 +501,26 @@ fn equality(lit: &Owned, v: Value<'_>) -> Truth {
     equality_folded(lit, v, None)
 }
 
-/// [`equality`], with `v`'s folded text when it is a string already folded (a value compared
-/// with many literals is folded once: invisible characters the fold drops would otherwise
-/// be walked again for each literal).
-fn equality_folded(lit: &Owned, v: Value<'_>, folded: Option<&str>) -> Truth {
-    if lit.equals(v) {
-        return Truth::Holds;
-    }
+/// A string value's readings, worked out once when it is compared with many literals
+/// (invisible characters the fold drops, or a long path, would otherwise be walked again
+/// for each literal).
+struct StringForms {
+    /// Folded as [`Folded`] folds it.
+    folded: String,
+    /// As [`crate::uri::path_reading`] reads it.
+    path: Option<String>,
+}
+
+/// [`equality`], with `v`'s readings when it is a string already read.
+fn equality_folded(lit: &Owned, v: Value<'_>, forms: Option<&StringForms>) -> Truth {
     let unsure = match (lit, v.kind()) {
+        (Owned::Null, Kind::Null) => return Truth::Holds,
         (_, Kind::Null) => null_coerces_to(lit),
-        (Owned::Bool(_), Kind::Bool) => false,
-        (Owned::Number(n), Kind::Number) => v
-            .as_number()
-            .is_some_and(|m| as_integer_near(m, n.as_number())),
+        (Owned::Bool(b), Kind::Bool) => return bool_truth(v.as_bool() == Some(*b)),
+        (Owned::Number(n), Kind::Number) => match v.as_number() {
+            Some(m) if m.compare(n.as_number()).is_eq() => return Truth::Holds,
+            m => m.is_some_and(|m| as_integer_near(m, n.as_number())),
+        },
         (Owned::Number(_) | Owned::Bool(_), _) => true,
         (Owned::String(s), Kind::Number) => match (Number::parse(s.trim()), v.as_number()) {
             (Some(a), Some(b)) => as_integer_near(b, a),
@@ -521,19 +532,37 @@ fn equality_folded(lit: &Owned, v: Value<'_>, folded: Option<&str>) -> Truth {
         // `.strip()`), or a number spelled another way, for a server that takes the
         // argument as a number.
         (Owned::String(s), Kind::String) => {
-            let same = match folded {
-                Some(f) => f.chars().eq(Folded::new(s.chars())),
+            if v.as_str().is_some_and(|t| t.eq_str(s)) {
+                return Truth::Holds;
+            }
+            let same = match forms {
+                Some(f) => f.folded.chars().eq(Folded::new(s.chars())),
                 None => v.as_str().is_some_and(|t| fold_eq(t.chars(), s.chars())),
             };
-            same || Number::parse(s.trim()).is_some_and(|a| {
-                lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
-            })
+            // `/etc//passwd/` opens `/etc/passwd`.
+            let same_path = || {
+                crate::uri::path_reading(s).is_some_and(|p| match forms {
+                    Some(f) => f.path.as_ref() == Some(&p),
+                    None => {
+                        v.as_str()
+                            .and_then(|t| crate::uri::path_reading(&t.decode()))
+                            == Some(p)
+                    }
+                })
+            };
+            same || same_path()
+                || Number::parse(s.trim()).is_some_and(|a| {
+                    lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
+                })
         }
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
             e.next()
                 .is_some_and(|first| equality(lit, first) != Truth::Fails)
                 && e.next().is_none()
+        }
+        (Owned::Array(_) | Owned::Object(_), kind) if kind == lit.kind() => {
+            return containers(lit, v)
         }
         _ => false,
     };
@@ -543,6 +572,64 @@ fn equality_folded(lit: &Owned, v: Value<'_>, folded: Option<&str>) -> Truth {
         Truth::Fails
     }
 }
+
+/// Containers as a lax server compares them: elements in order, members by folded name (a
+/// pydantic model ignores members it does not declare), each pair by [`equality`]. Equal
+/// when every pair is, under the same names, none left over; unsure when every pair may
+/// be. A value past [`LAX_CONTAINER_BYTES`] is not walked: unsure.
+fn containers(lit: &Owned, v: Value<'_>) -> Truth {
+    if v.raw().len() > LAX_CONTAINER_BYTES {
+        return Truth::Unsure;
+    }
+    let mut truth = Truth::Holds;
+    let matched = match lit {
+        Owned::Array(items) => {
+            let mut e = v.elements();
+            items.iter().all(|i| {
+                let t = e.next().map_or(Truth::Fails, |x| equality(i, x));
+                if t == Truth::Unsure {
+                    truth = t;
+                }
+                t != Truth::Fails
+            }) && e.next().is_none()
+        }
+        Owned::Object(members) => {
+            if v.members().count() != members.len() {
+                truth = Truth::Unsure;
+            }
+            members.iter().all(|(k, lit)| {
+                let mut best = Truth::Fails;
+                for (key, x) in v.members() {
+                    if alias_chars(key.chars()).eq(alias_chars(k.chars())) {
+                        match equality(lit, x) {
+                            Truth::Holds if key.eq_str(k) => {
+                                best = Truth::Holds;
+                                break;
+                            }
+                            Truth::Fails => {}
+                            _ => best = Truth::Unsure,
+                        }
+                    }
+                }
+                if best == Truth::Unsure {
+                    truth = best;
+                }
+                best != Truth::Fails
+            })
+        }
+        _ => false,
+    };
+    if matched {
+        truth
+    } else {
+        Truth::Fails
+    }
+}
+
+/// The size of an array or object past which it is not compared member by member with a
+/// container literal (each member may be walked once per literal member): such a value
+/// is unsure.
+const LAX_CONTAINER_BYTES: usize = 4096;
 
 /// Whether a server may read number `m` as `lit`: a double blurs them, or binding `m` to
 /// an integer makes it `lit` (`0.5` is 0 to Go's mcp-go and Jackson, see
@@ -572,13 +659,16 @@ fn lax_reading(v: Value<'_>) -> Option<String> {
 }
 
 fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
-    let folded: Option<String> = (lits.len() > 1)
+    let forms = (lits.len() > 1)
         .then(|| v.as_str())
         .flatten()
-        .map(|t| Folded::new(t.chars()).collect());
+        .map(|t| StringForms {
+            folded: Folded::new(t.chars()).collect(),
+            path: crate::uri::path_reading(&t.decode()),
+        });
     let mut truth = Truth::Fails;
     for lit in lits {
-        match equality_folded(lit, v, folded.as_deref()) {
+        match equality_folded(lit, v, forms.as_ref()) {
             Truth::Holds => return Truth::Holds,
             Truth::Unsure => truth = Truth::Unsure,
             _ => {}
@@ -668,6 +758,10 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             normalised.as_deref().is_some_and(|t| {
                 test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
             }) ||
+            // `//secret/./x` is `/secret/x` to a server opening the path.
+            text.as_deref()
+                .and_then(crate::uri::path_reading)
+                .is_some_and(|p| text.as_deref() != Some(p.as_str()) && test(&p)) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
@@ -1188,5 +1282,147 @@ mod tests {
         }
         assert_eq!(eval(&ports, r#"{"port":"24"}"#), (false, false));
         assert_eq!(eval(&ports, r#"{"port":"22"}"#), (true, true));
+    }
+
+    #[test]
+    fn the_json_text_null_in_a_string_is_null() {
+        // The Python SDK's `pre_parse_json` makes `"null"` None for a parameter not typed
+        // `str`, so `share(path, expires_at: int | None = 3600)` runs with no expiry.
+        let never = cond("args.expires_at", Op::Eq(lit("null")));
+        for v in [r#""null""#, r#"" null\n""#, r#""\u006eull""#, "null"] {
+            assert!(eval(&never, &format!(r#"{{"expires_at":{v}}}"#)).1, "{v}");
+        }
+        let expiring = cond("args.expires_at", Op::Neq(lit("null")));
+        assert_eq!(eval(&expiring, r#"{"expires_at":"null"}"#), (false, true));
+        assert!(eval(&expiring, r#"{"expires_at":3600}"#).0);
+        for v in [r#""nullx""#, r#""none""#, r#""nul""#] {
+            assert!(!eval(&never, &format!(r#"{{"expires_at":{v}}}"#)).1, "{v}");
+        }
+    }
+
+    #[test]
+    fn paths_are_read_as_a_server_opening_them_reads_them() {
+        let secret = cond(
+            "args.path",
+            Op::In(vec![lit(r#""/etc/passwd""#), lit(r#""/etc/shadow""#)]),
+        );
+        let one = cond("args.path", Op::Eq(lit(r#""/etc/passwd""#)));
+        let under = cond("args.path", Op::Regex(Regex::new("^/secret/").unwrap()));
+        for v in [
+            "/etc/passwd/",
+            "/etc//passwd",
+            "/etc/./passwd",
+            "/tmp/../etc/passwd",
+            "//etc/passwd",
+        ] {
+            let args = format!(r#"{{"path":"{v}"}}"#);
+            assert_eq!(eval(&secret, &args), (false, true), "{v}");
+            assert_eq!(eval(&one, &args), (false, true), "{v}");
+        }
+        for v in ["//secret/x", "/srv/../secret/x", "/./secret/x"] {
+            assert!(eval(&under, &format!(r#"{{"path":"{v}"}}"#)).1, "{v}");
+        }
+        for v in ["/etc/passwd2", "etc/passwd", "/srv/etc/passwd"] {
+            let args = format!(r#"{{"path":"{v}"}}"#);
+            assert_eq!(eval(&secret, &args), (false, false), "{v}");
+            assert_eq!(eval(&one, &args), (false, false), "{v}");
+        }
+        assert!(!eval(&under, r#"{"path":"secret/x"}"#).1);
+    }
+
+    #[test]
+    fn containers_are_compared_as_a_lax_server_reads_them() {
+        let force = cond("args.options", Op::Eq(lit(r#"{"force":true}"#)));
+        for v in [
+            r#"{"force":"true"}"#,
+            r#"{"force":1}"#,
+            r#"{"Force":true}"#,
+            r#"{"force":true,"dry_run":false}"#,
+        ] {
+            assert_eq!(
+                eval(&force, &format!(r#"{{"options":{v}}}"#)),
+                (false, true),
+                "{v}"
+            );
+        }
+        assert_eq!(eval(&force, r#"{"options":{"force":true}}"#), (true, true));
+        assert_eq!(
+            eval(&force, r#"{"options":{"force":false}}"#),
+            (false, false)
+        );
+        assert_eq!(eval(&force, r#"{"options":{}}"#), (false, false));
+        let not_forced = cond("args.options", Op::Neq(lit(r#"{"force":true}"#)));
+        assert_eq!(
+            eval(&not_forced, r#"{"options":{"force":"yes"}}"#),
+            (false, true)
+        );
+        let hosts = cond(
+            "args.db",
+            Op::In(vec![lit(r#"{"host":"prod-db","port":5432}"#)]),
+        );
+        for v in [
+            r#"{"host":"prod-db","port":"5432"}"#,
+            r#"{"host":"PROD-DB","port":5432}"#,
+        ] {
+            assert!(eval(&hosts, &format!(r#"{{"db":{v}}}"#)).1, "{v}");
+        }
+        assert!(!eval(&hosts, r#"{"db":{"host":"dev-db","port":5432}}"#).1);
+        let argv = cond("args.argv", Op::Eq(lit(r#"["rm","-rf","/"]"#)));
+        assert!(eval(&argv, r#"{"argv":["RM","-rf","/"]}"#).1);
+        assert!(!eval(&argv, r#"{"argv":["rm","-rf"]}"#).1);
+        assert!(!eval(&argv, r#"{"argv":["rm","-rf","/","x"]}"#).1);
+        let ceo = cond(
+            "args.to",
+            Op::Contains(lit(r#"{"email":"ceo@corp.example"}"#)),
+        );
+        assert!(eval(&ceo, r#"{"to":[{"email":"CEO@corp.example"}]}"#).1);
+        // Too large to walk member by member: unsure.
+        let big = format!(
+            r#"{{"options":{{"force":false,"pad":"{}"}}}}"#,
+            "x".repeat(5000)
+        );
+        assert_eq!(eval(&force, &big), (false, true));
+    }
+
+    #[test]
+    fn numbers_a_double_rounds_to_whole_are_read_whole() {
+        let port = cond("args.port", Op::Regex(Regex::new("^22$").unwrap()));
+        let id = cond("args.id", Op::Contains(lit(r#""1000""#)));
+        for v in [
+            "21.9999999999999999",
+            "22.0000000000000001",
+            "[21.9999999999999999]",
+            r#""21.9999999999999999""#,
+            "-0.0e0",
+        ] {
+            let (_, denied) = eval(&port, &format!(r#"{{"port":{v}}}"#));
+            assert_eq!(denied, v != "-0.0e0", "{v}");
+        }
+        assert!(eval(&id, r#"{"id":999.99999999999999}"#).1);
+        assert!(!eval(&port, r#"{"port":21.99}"#).1);
+        let minus = cond("args.n", Op::Regex(Regex::new("^-22$").unwrap()));
+        assert!(eval(&minus, r#"{"n":-22.0}"#).1);
+    }
+
+    #[test]
+    fn structural_equality() {
+        let v = |s: &'static str| parse_strict(s.as_bytes(), 16).unwrap();
+        let obj = lit(r#"{"a":[1,"x",null],"b":true}"#);
+        assert_eq!(
+            equality(&obj, v(r#"{"b":true,"a":[1.0,"\u0078",null]}"#)),
+            Truth::Holds
+        );
+        assert_eq!(equality(&obj, v(r#"{"b":true,"a":[1,"x"]}"#)), Truth::Fails);
+        assert_eq!(
+            equality(&obj, v(r#"{"b":true,"A":[1,"x",null]}"#)),
+            Truth::Unsure
+        );
+        assert_eq!(
+            equality(&obj, v(r#"{"b":true,"a":[1,"x",null],"c":0}"#)),
+            Truth::Unsure
+        );
+        assert_eq!(equality(&lit("1"), v(r#""1""#)), Truth::Unsure);
+        assert_eq!(equality(&lit(r#""é""#), v(r#""\u00e9""#)), Truth::Holds);
+        assert_eq!(equality(&lit("[]"), v("{}")), Truth::Fails);
     }
 }

@@ -1,5 +1,6 @@
 //! Resource URIs as lenient servers might read them: percent-escapes decoded, the scheme
-//! lower-cased, `.` and `..` segments resolved and repeated slashes collapsed; then as a
+//! lower-cased, `.` and `..` segments resolved and repeated slashes collapsed (and a path's
+//! trailing slash dropped, as a server opening the path reads it); then as a
 //! WHATWG URL parser serialises that (JavaScript's `new URL`, which the TypeScript SDK looks
 //! resources up by); and each without its query and fragment (the Python SDK matches a
 //! template with a query expansion whatever follows the path). Resource rules are checked
@@ -110,7 +111,9 @@ pub(crate) fn percent_decode(s: &str) -> String {
     crate::lossy::lossy(&cur).into_owned()
 }
 
-fn resolve_path(path: &str) -> String {
+/// `path` with `.` and `..` resolved and repeated slashes collapsed, after a `/` when
+/// `rooted`; a directory's trailing slash kept when `dir`.
+fn resolve_path(path: &str, dir: bool, rooted: bool) -> String {
     let mut out: Vec<&str> = Vec::new();
     for seg in path.split('/') {
         match seg {
@@ -121,14 +124,35 @@ fn resolve_path(path: &str) -> String {
             s => out.push(s),
         }
     }
-    let mut p = String::from("/");
+    let mut p = String::from(if rooted { "/" } else { "" });
     push_joined(&mut p, &mut out.iter().copied(), "/");
     // `a/.` and `a/b/..` are the directory `a/`, as URL parsers read them.
-    let dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
-    if dir && !out.is_empty() {
+    let is_dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if dir && is_dir && !out.is_empty() {
         p.push('/');
     }
     p
+}
+
+/// A path as a server opening a file or routing a request reads it (`pathlib`,
+/// `os.path.normpath`, Go's `filepath.Clean`, Node's `path.resolve`, Express's non-strict
+/// routes): `.` and `..` resolved, repeated and trailing slashes dropped. `None` for text
+/// without a `/`, which names no path.
+pub(crate) fn path_reading(path: &str) -> Option<String> {
+    path.contains('/')
+        .then(|| resolve_path(path, false, path.starts_with('/')))
+}
+
+/// `uri` without the slashes that end its path, when more than its scheme and the slashes
+/// after it are left: the same file to a server that opens the path, the same route to a
+/// non-strict router (see [`path_reading`]).
+fn without_trailing_slash(uri: &str) -> Option<String> {
+    let (path, tail) = split_any(uri, b"?#");
+    let b = path.as_bytes();
+    let end = b.len() - b.iter().rev().take_while(|&&c| c == b'/').count();
+    let colon = b.iter().position(|&c| c == b':').map_or(0, |i| i + 1);
+    let start = colon + b.iter().skip(colon).take_while(|&&c| c == b'/').count();
+    (end < b.len() && end > start).then(|| format!("{}{tail}", path.get(..end).unwrap_or("")))
 }
 
 /// The lenient reading of a URI: how servers read it (see the module's comment). Policy
@@ -171,8 +195,10 @@ fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
             if !without_query && r.len() != whole.len() {
                 continue;
             }
-            for r in [r.to_string(), coerced(r)] {
-                if !out.contains(&r) {
+            // `file://docs/secret.txt/` (and `/.`, `%2F`) opens `secret.txt` to `pathlib`.
+            let file = without_trailing_slash(r).unwrap_or_default();
+            for r in [r.to_string(), coerced(r), file] {
+                if !r.is_empty() && !out.contains(&r) {
                     out.push(r);
                 }
             }
@@ -338,7 +364,7 @@ fn read(decoded: &str) -> String {
         push_url_host(&mut out, &authority, special, file, default_port);
     }
     if special || path.starts_with('/') {
-        let mut resolved = resolve_path(path);
+        let mut resolved = resolve_path(path, true, true);
         // Python's `url2pathname` upper-cases a Windows drive letter (`/c:/x` is `C:\x`).
         if file && resolved.as_bytes().get(2) == Some(&b':') {
             if let Some(drive) = resolved.get_mut(1..2) {
@@ -521,9 +547,35 @@ mod tests {
         has("http://1.2.65535/x", "http://1.2.255.255/x");
         has("http://1.2.65536/x", "http://1.2.65536/x");
         has("https://example.com./x", "https://example.com/x");
-        // `a/.` and `a/b/..` are the directory `a/`.
+        // `a/.` and `a/b/..` are the directory `a/`, and a server opening that path (or
+        // routing it non-strictly) reads it as `a`.
         has("https://h/admin/.", "https://h/admin/");
         has("https://h/admin/x/..", "https://h/admin/");
+        for uri in [
+            "file://docs/secret.txt/",
+            "file://docs/secret.txt/.",
+            "file://docs/secret.txt%2F",
+            "file://docs/secret.txt//",
+            "file://docs/x/../secret.txt/",
+        ] {
+            has(uri, "file://docs/secret.txt");
+        }
+        has("https://h/admin/?q=1", "https://h/admin?q=1");
+        has("https://h/admin/?q=1", "https://h/admin");
+        for root in ["file:///", "https://h/", "notes://a/", "urn:x/"] {
+            let r = readings(root);
+            assert!(r.iter().all(|x| x.len() + 1 >= root.len()), "{root}: {r:?}");
+        }
+        assert_eq!(
+            path_reading("/etc//./x/../passwd/").as_deref(),
+            Some("/etc/passwd")
+        );
+        assert_eq!(
+            path_reading("x/../etc/passwd/").as_deref(),
+            Some("etc/passwd")
+        );
+        assert_eq!(path_reading("/").as_deref(), Some("/"));
+        assert_eq!(path_reading("passwd"), None);
         // Beyond these readings: refused.
         for unreadable in [
             "https://int\u{ad}ernal.example/x",

@@ -322,6 +322,8 @@ fn two_resource_rules_for_one_resource_are_refused() {
         ),
         ("FILE:///srv/x", "file:///srv/./x"),
         ("users://7/profile", "users://007/profile"),
+        // A server opening the path reads `docs/` as `docs`.
+        ("file:///srv/docs/", "file:///srv/docs"),
     ] {
         let doc = format!(
             r#"{{"version":"1","default":"allow","resources":{{"rules":{{"{a}":{{}},"{b}":{{"action":"deny"}}}}}}}}"#

@@ -5,7 +5,7 @@
 //! on their first 15 or so significant digits; [`Number::near`] reports such pairs so the
 //! conditions can treat them as doubtful.
 
-use crate::digits::shift_in;
+use crate::digits::{push_decimal, shift_in};
 use std::cmp::Ordering;
 
 /// A validated JSON number literal, borrowed.
@@ -194,18 +194,23 @@ impl<'a> Number<'a> {
         }
     }
 
-    /// A whole, non-negative number below 10^21 as JavaScript and Python write it (`22.0`,
-    /// `2.2e1` and `220e-1` are `22`); `None` for any other.
+    /// The whole number a double holds for this one, below 10^19 in magnitude, as
+    /// JavaScript and Python's `int` write it: `22.0`, `2.2e1` and `220e-1` are `22`, `-22.0`
+    /// is `-22`, and `21.9999999999999999` (which a double rounds up) is `22` too. `None`
+    /// for a number with a fraction a double keeps.
     pub fn whole_digits(&self) -> Option<String> {
         let d = Decimal::of(self.raw);
-        let digits = usize::try_from(d.exp)
-            .ok()
-            .filter(|&e| e >= d.len && e <= 21);
-        match digits {
-            _ if d.is_zero() => Some("0".into()),
-            Some(n) if !d.negative => Some((0..n).map(|i| char::from(b'0' + d.digit(i))).collect()),
-            _ => None,
-        }
+        let n = usize::try_from(d.exp).unwrap_or(0);
+        let down = (0..n).try_fold(0u64, |v, i| shift_in(v, 10, u64::from(d.digit(i))))?;
+        let sign = if d.negative && !d.is_zero() { "-" } else { "" };
+        [down, down.checked_add(1)?]
+            .into_iter()
+            .map(|w| {
+                let mut text = sign.to_string();
+                push_decimal(&mut text, w);
+                text
+            })
+            .find(|w| Number::parse(w).is_some_and(|w| w.compare(*self).is_eq() || w.near(*self)))
     }
 
     /// What a server binding the number to an integer may make of it, when that is not the
@@ -319,6 +324,32 @@ mod tests {
 
     fn n(s: &str) -> Number<'_> {
         Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn whole_as_a_double_holds_it() {
+        for (raw, want) in [
+            ("22", Some("22")),
+            ("22.0", Some("22")),
+            ("2.2e1", Some("22")),
+            ("220e-1", Some("22")),
+            ("-22.0", Some("-22")),
+            ("0", Some("0")),
+            ("-0.0", Some("0")),
+            ("1e18", Some("1000000000000000000")),
+            // A double rounds these to the whole number beside them.
+            ("21.9999999999999999", Some("22")),
+            ("999.99999999999999", Some("1000")),
+            ("-99.999999999999999", Some("-100")),
+            ("0.99999999999999999", Some("1")),
+            ("22.0000000000000001", Some("22")),
+            ("22.9", None),
+            ("0.5", None),
+            ("0.00000000000000001", None),
+            ("1e22", None),
+        ] {
+            assert_eq!(n(raw).whole_digits().as_deref(), want, "{raw}");
+        }
     }
 
     #[test]

@@ -1,0 +1,103 @@
+"""Argument conditions and resource rules against the readings a real server makes: the
+official Python SDK server runs each hostile spelling below as the forbidden value (shown
+by sending it straight to the server), and through Toolgate every one is denied and none
+runs."""
+import json
+
+from harness import Envoy, Recording
+from raw import request
+
+POLICY = {
+    "version": "1", "default": "allow",
+    "tools": {
+        "share": {"deny_if": [{"path": "args.expires_at", "op": "eq", "value": None}]},
+        "deploy": {"deny_if": [{"path": "args.options", "op": "eq", "value": {"force": True}}]},
+        "read_file": {"deny_if": [{"path": "args.path", "op": "in", "value": ["/etc/passwd", "/etc/shadow"]}]},
+        "cache_cas": {"deny_if": [{"path": "args.cas", "op": "regex", "value": "^22$"}]},
+    },
+    "resources": {"rules": {
+        "file://docs/secret.txt": {"action": "deny"},
+        "file://docs/report.pdf": {"limits": [{"counter": "report_reads", "window": "minute", "max": 1}]},
+    }},
+}
+
+# (tool, arguments as JSON text, what the server runs it with)
+HOSTILE = [
+    ("share", '{"path":"/srv/a.pdf","expires_at":"null"}', {"expires_at": None}),
+    ("share", '{"path":"/srv/a.pdf","expires_at":" null\\n"}', {"expires_at": None}),
+    ("deploy", '{"service":"api","options":{"force":"true"}}', {"options": {"force": True}}),
+    ("deploy", '{"service":"api","options":{"force":1,"dry":0}}', {"options": {"force": True}}),
+    ("read_file", '{"path":"/etc//passwd"}', {"opens": "/etc/passwd"}),
+    ("read_file", '{"path":"/tmp/../etc/shadow"}', {"opens": "/etc/shadow"}),
+    ("read_file", '{"path":"/etc/./passwd"}', {"opens": "/etc/passwd"}),
+    ("cache_cas", '{"key":"k","value":"v","cas":21.9999999999999999}', {"cas": 22}),
+    ("cache_cas", '{"key":"k","value":"v","cas":22.0000000000000001}', {"cas": 22}),
+]
+ALLOWED = [
+    ("share", '{"path":"/srv/a.pdf","expires_at":60}'),
+    ("deploy", '{"service":"api","options":{"force":false}}'),
+    ("read_file", '{"path":"/etc/hosts"}'),
+    ("cache_cas", '{"key":"k","value":"v","cas":23}'),
+]
+
+
+def tool_call(port, name, arguments, headers=()):
+    body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"%s","arguments":%s}}' % (name, arguments)
+    return request(port, body, headers=[("authorization", "Bearer conditions"), *headers])
+
+
+def read(port, uri):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}})
+    return request(port, body, headers=[("authorization", "Bearer conditions")]).json()
+
+
+def test_argument_readings_a_real_server_makes_are_judged(procs):
+    rec = procs.add(Recording(procs.dir, json_response=True, stateless=True).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+
+    # Straight to the server: each hostile spelling runs as the forbidden value.
+    for name, arguments, runs_as in HOSTILE:
+        assert "result" in tool_call(rec.port, name, arguments).json()
+        ran = rec.calls(name)[-1]["arguments"]
+        assert {k: ran[k] for k in runs_as} == runs_as, (name, arguments, ran)
+    before = len(rec.calls())
+
+    for name, arguments, _ in HOSTILE:
+        r = tool_call(envoy.port, name, arguments).json()
+        assert r["result"]["isError"], (name, arguments, r)
+        assert r["result"]["_meta"]["toolgate/decision"]["reason"] == "deny_if_matched", r
+    assert len(rec.calls()) == before, "no hostile spelling ran"
+
+    for name, arguments in ALLOWED:
+        r = tool_call(envoy.port, name, arguments).json()
+        assert not r["result"].get("isError"), (name, arguments, r)
+    assert [c["name"] for c in rec.calls()[before:]] == [n for n, _ in ALLOWED]
+
+
+def test_resource_paths_a_server_opens_as_a_denied_or_limited_file(procs):
+    """The SDK's own pattern for serving files (`file://docs/{+path}` and `safe_join`) opens
+    `secret.txt` for `secret.txt/`, `secret.txt/.` and `secret.txt%2F`."""
+    rec = procs.add(Recording(procs.dir, json_response=True, stateless=True).start())
+    envoy = procs.add(Envoy(procs.dir, POLICY, rec.port).start())
+    spellings = ["file://docs/secret.txt/", "file://docs/secret.txt/.", "file://docs/secret.txt%2F",
+                 "file://docs/x/../secret.txt//"]
+
+    def opened():
+        return [c["name"] for c in rec.calls() if c["kind"] == "resource"]
+
+    for uri in spellings:
+        assert "result" in read(rec.port, uri), uri
+    assert opened() == ["file://docs/secret.txt"] * len(spellings)
+
+    for uri in ["file://docs/secret.txt"] + spellings:
+        r = read(envoy.port, uri)
+        assert r["error"]["data"]["reason"] == "tool_denied", (uri, r)
+    # One read of the report a minute, however it is spelled.
+    reads = [read(envoy.port, uri) for uri in
+             ["file://docs/report.pdf", "file://docs/report.pdf/", "file://docs/report.pdf/.", "file://docs/report.pdf%2F"]]
+    if any(r.get("error", {}).get("data", {}).get("reason") != "rate_limited" for r in reads[1:]):
+        # The first read may have met a minute's end; the next minute allows one more.
+        assert sum("result" in r for r in reads) <= 2, reads
+    assert "result" in reads[0], reads
+    assert opened()[len(spellings):] in (["file://docs/report.pdf"], ["file://docs/report.pdf"] * 2)
+
