@@ -2,6 +2,7 @@
 official Python SDK server runs each hostile spelling below as the forbidden value (shown
 by sending it straight to the server), and through Toolgate every one is denied and none
 runs."""
+import datetime
 import json
 
 from harness import Envoy, Recording
@@ -101,3 +102,21 @@ def test_resource_paths_a_server_opens_as_a_denied_or_limited_file(procs):
     assert "result" in reads[0], reads
     assert opened()[len(spellings):] in (["file://docs/report.pdf"], ["file://docs/report.pdf"] * 2)
 
+
+def test_a_denial_names_the_limit_that_stays_spent_longest(procs):
+    """With a minute limit and a day limit both spent, Retry-After says when the day's ends:
+    an agent retrying after the minute's would only be refused again."""
+    rec = procs.add(Recording(procs.dir, json_response=True, stateless=True).start())
+    policy = {"version": "1", "default": "allow", "tools": {"echo": {"limits": [
+        {"counter": "per_minute", "window": "minute", "max": 1},
+        {"counter": "per_day", "window": "day", "max": 1}]}}}
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+    assert "result" in tool_call(envoy.port, "echo", '{"text":"a"}').json()
+    r = tool_call(envoy.port, "echo", '{"text":"b"}')
+    now = datetime.datetime.now(datetime.timezone.utc)
+    to_midnight = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+    retry = int(r.header("retry-after"))
+    assert abs(retry - to_midnight) <= 2, (retry, to_midnight)
+    assert r.header("ratelimit").startswith('"per_day";r=0;'), r.header("ratelimit")
+    assert f"retry in {retry} seconds" in r.json()["result"]["content"][0]["text"]
+    assert [c["arguments"]["text"] for c in rec.calls("echo")] == ["a"]

@@ -318,13 +318,14 @@ fn ratelimit_headers_come_only_on_responses_to_counted_calls() {
     let w = envoy.worker(0);
     let ex = w.send(mcp_as("k", call(1, "cache_cas", "{}")));
     let r = ex.response.as_ref().unwrap();
+    // Longest window first, as limits are counted.
     assert_eq!(
         r.header("ratelimit-policy"),
-        Some("\"cas\";q=30;w=60, \"all\";q=100;w=3600")
+        Some("\"all\";q=100;w=3600, \"cas\";q=30;w=60")
     );
     assert_eq!(
         r.header("ratelimit"),
-        Some("\"cas\";r=29;t=60, \"all\";r=99;t=1740")
+        Some("\"all\";r=99;t=1740, \"cas\";r=29;t=60")
     );
     assert_eq!(r.header("retry-after"), None);
     // A passing method is not counted: no headers.

@@ -153,6 +153,11 @@ impl Engine {
                 None => groups.push((l.counter, l, amount)),
             }
         }
+        // The longest window first: when several limits are spent, the denial names the
+        // one that stays spent longest (windows are aligned, so a longer one never ends
+        // sooner), and an agent that retries when told is not refused again then.
+        let window_secs = |id: CounterId| policy.counter(id).map_or(0, |d| d.window.seconds());
+        crate::sort::heapsort(&mut groups, |a, b| window_secs(a.0) > window_secs(b.0));
         let retries = self.config.settings.cas_retries.get();
         for (id, limit, amount) in groups {
             let fail = |why: &str| {
