@@ -122,7 +122,7 @@ impl Root {
             Err(problems) => {
                 for p in problems {
                     // A problem of the whole document is already named `configuration`.
-                    let p = p.to_string();
+                    let p = p.text();
                     let sep = if p.as_bytes().starts_with(b"configuration:") {
                         ""
                     } else {

@@ -1,7 +1,5 @@
 //! JSON paths for configuration messages: `tools.cache_cas.limits[0].window`.
 
-use std::fmt;
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
     Key(String),
@@ -43,8 +41,8 @@ impl Path {
             Some(Segment::Key(k)) if k == "policy" => Path {
                 segments: self.segments.get(1..).unwrap_or(&[]).to_vec(),
             }
-            .to_string(),
-            _ => self.to_string(),
+            .text(),
+            _ => self.text(),
         }
     }
 }
@@ -56,24 +54,35 @@ fn is_plain_key(k: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Path {
+    /// The path as messages write it (built by hand: formatting machinery for one type
+    /// weighs more in the module than this).
+    pub fn text(&self) -> String {
         if self.segments.is_empty() {
-            return f.write_str("configuration");
+            return "configuration".into();
         }
+        let mut out = String::new();
         for (i, s) in self.segments.iter().enumerate() {
             match s {
                 Segment::Key(k) if is_plain_key(k) => {
                     if i > 0 {
-                        f.write_str(".")?;
+                        out.push('.');
                     }
-                    f.write_str(k)?;
+                    out.push_str(k);
                 }
-                Segment::Key(k) => write!(f, "[{}]", crate::reply::quoted(k))?,
-                Segment::Index(n) => write!(f, "[{n}]")?,
+                Segment::Key(k) => {
+                    out.push('[');
+                    crate::reply::push_json_string(&mut out, k);
+                    out.push(']');
+                }
+                Segment::Index(n) => {
+                    out.push('[');
+                    crate::digits::push_decimal(&mut out, u64::try_from(*n).unwrap_or(u64::MAX));
+                    out.push(']');
+                }
             }
         }
-        Ok(())
+        out
     }
 }
 
@@ -89,12 +98,12 @@ mod tests {
             .key("limits")
             .index(0)
             .key("window");
-        assert_eq!(p.to_string(), "tools.cache_cas.limits[0].window");
+        assert_eq!(p.text(), "tools.cache_cas.limits[0].window");
         assert_eq!(
-            Path::root().key("tools").key("db.query").to_string(),
+            Path::root().key("tools").key("db.query").text(),
             "tools[\"db.query\"]"
         );
-        assert_eq!(Path::root().to_string(), "configuration");
-        assert_eq!(Path::root().key("hide").index(2).to_string(), "hide[2]");
+        assert_eq!(Path::root().text(), "configuration");
+        assert_eq!(Path::root().key("hide").index(2).text(), "hide[2]");
     }
 }

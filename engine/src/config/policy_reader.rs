@@ -239,7 +239,7 @@ impl Counters {
                 self.seen.push(SeenCounter {
                     name: name.clone(),
                     window,
-                    at: window_path.to_string(),
+                    at: window_path.text(),
                     ids: [None; 3],
                 });
                 self.seen.len() - 1

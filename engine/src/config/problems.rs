@@ -14,13 +14,21 @@ pub struct Problem {
     pub expected: String,
 }
 
+impl Problem {
+    /// `path: found; expected expected` (built by hand, as the module logs it: formatting
+    /// machinery weighs more in the module than this).
+    pub fn text(&self) -> String {
+        let mut s = self.path.clone();
+        for part in [": ", &self.found, "; expected ", &self.expected] {
+            s.push_str(part);
+        }
+        s
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}; expected {}",
-            self.path, self.found, self.expected
-        )
+        f.write_str(&self.text())
     }
 }
 
@@ -32,7 +40,7 @@ impl Problems {
     /// Records a problem at `path`.
     pub fn push(&mut self, path: &Path, found: impl fmt::Display, expected: impl fmt::Display) {
         self.0.push(Problem {
-            path: path.to_string(),
+            path: path.text(),
             found: found.to_string(),
             expected: expected.to_string(),
         });
