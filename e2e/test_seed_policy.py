@@ -155,22 +155,41 @@ def test_callers_without_a_credential_are_one_grant_per_address_whatever_they_fo
 
 
 def test_calls_the_server_turns_away_use_no_shared_quota(procs, memcached_mcp):
-    """The memcached server (behind mcp-proxy) answers a call on an expired session with 404
-    and runs nothing: such calls give their global counts back, so callers the server
-    refuses cannot spend a limit every caller shares."""
+    """The memcached server (behind mcp-proxy) refuses a call from a client that accepts
+    neither JSON nor an event stream with 406, before running anything: such calls give
+    their global counts back, so callers the server refuses cannot spend a limit every
+    caller shares."""
     envoy = procs.add(Envoy(procs.dir, seed_with(max=2, scope="global"), memcached_mcp.port).start())
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                        "params": {"name": "cache_cas", "arguments": cas_args(0)}})
     for _ in range(4):
-        r = request(envoy.port, body=body, headers=[("authorization", "Bearer expired"),
-                                                    ("mcp-session-id", "0" * 32)])
-        assert r.status in (400, 404), (r.status, r.body)
-        assert "rate_limited" not in r.body.decode()
+        r = request(envoy.port, body=body, headers=[("authorization", "Bearer refused")], accept="text/html")
+        assert r.status == 406, (r.status, r.body)
 
     async def go():
-        async with session(envoy.url, {"authorization": "Bearer expired"}) as s:
+        async with session(envoy.url, {"authorization": "Bearer refused"}) as s:
             return [(await s.call_tool("cache_cas", cas_args(i))) for i in range(3)]
 
     results = run(go())
     assert [r.is_error and "rate limit" in text(r) for r in results] == [False, False, True], \
         [text(r) for r in results]
+
+
+def test_calls_that_ran_keep_their_global_counts_whatever_the_status(procs):
+    """The Python SDK's 2026-07-28 transport answers a handler's error with 400: a tool that
+    pays and then asks for sampling (no back-channel there) runs and is answered 400. Its
+    global count stays, so the limit holds: two payments, then denials."""
+    from harness import Recording
+    rec = procs.add(Recording(procs.dir, json_response=True, stateless=True).start())
+    policy = {"version": "1", "default": "deny",
+              "tools": {"pay": {"limits": [{"counter": "payments", "window": "hour", "max": 2, "scope": "global"}]}}}
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"}}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "pay", "arguments": {"to": "mallory", "amount": 1000}, "_meta": meta}})
+    headers = [("authorization", "Bearer payer"), ("mcp-protocol-version", "2026-07-28"),
+               ("mcp-method", "tools/call"), ("mcp-name", "pay")]
+    statuses = [request(envoy.port, body=body, headers=headers).status for _ in range(4)]
+    assert statuses == [400, 400, 200, 200], statuses
+    assert len(rec.calls("pay")) == 2

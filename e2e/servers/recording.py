@@ -16,7 +16,7 @@ from typing import Annotated
 import uvicorn
 from pydantic import BaseModel, Field
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import Completion, InputRequiredResult
+from mcp_types import Completion, InputRequiredResult, SamplingMessage, TextContent
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.path_security import safe_join
 
@@ -107,6 +107,17 @@ async def slow(steps: int, ctx: Context) -> str:
         await ctx.report_progress(i + 1, steps, f"step {i + 1}")
         await asyncio.sleep(0.1)
     return f"done after {steps} steps"
+
+
+@server.tool()
+async def pay(to: str, amount: int, ctx: Context) -> str:
+    """Pays, then asks the client's model for a receipt: on a 2026-07-28 request, which has
+    no back-channel, the SDK answers the call that ran with HTTP 400."""
+    record("tool", "pay", {"to": to, "amount": amount})
+    receipt = await ctx.session.create_message(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=f"receipt for {amount}"))],
+        max_tokens=50)
+    return f"paid; {receipt.content}"
 
 
 @server.tool()

@@ -558,7 +558,7 @@ fn equality_folded(lit: &Owned, v: Value<'_>, forms: Option<&StringForms>) -> Tr
         (Owned::String(_), Kind::Array) => {
             let mut e = v.elements();
             e.next()
-                .is_some_and(|first| equality(lit, first) != Truth::Fails)
+                .is_some_and(|first| equality_folded(lit, first, forms) != Truth::Fails)
                 && e.next().is_none()
         }
         (Owned::Array(_) | Owned::Object(_), kind) if kind == lit.kind() => {
@@ -659,8 +659,12 @@ fn lax_reading(v: Value<'_>) -> Option<String> {
 }
 
 fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
+    // A string, or the first of an array's (one string is read as that string).
     let forms = (lits.len() > 1)
-        .then(|| v.as_str())
+        .then(|| {
+            v.as_str()
+                .or_else(|| v.elements().next().and_then(|e| e.as_str()))
+        })
         .flatten()
         .map(|t| StringForms {
             folded: Folded::new(t.chars()).collect(),
@@ -750,8 +754,17 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
     let unsure = match v.kind() {
         Kind::String => {
             let text = v.as_str().map(|s| s.decode());
+            let path = text
+                .as_deref()
+                .and_then(crate::uri::path_reading)
+                .filter(|p| text.as_deref() != Some(p.as_str()));
             if text.as_deref().is_some_and(test) {
-                return Truth::Holds;
+                // An absolute path holds only if the path a server opens matches too:
+                // `require: path regex ^/srv/data/` is not met by `/srv/data/../../etc/passwd`.
+                return match path {
+                    Some(p) if p.starts_with('/') && !test(&p) => Truth::Unsure,
+                    _ => Truth::Holds,
+                };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
             let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
@@ -759,9 +772,7 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
             }) ||
             // `//secret/./x` is `/secret/x` to a server opening the path.
-            text.as_deref()
-                .and_then(crate::uri::path_reading)
-                .is_some_and(|p| text.as_deref() != Some(p.as_str()) && test(&p)) ||
+            path.is_some_and(|p| test(&p)) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
@@ -1328,6 +1339,22 @@ mod tests {
             assert_eq!(eval(&one, &args), (false, false), "{v}");
         }
         assert!(!eval(&under, r#"{"path":"secret/x"}"#).1);
+        // `..` past a relative path's start climbs to `/` from most working directories.
+        for v in ["../../../../../../../../etc/passwd", "./x/../../etc/passwd"] {
+            assert!(eval(&secret, &format!(r#"{{"path":"{v}"}}"#)).1, "{v}");
+        }
+        // One string in an array is read as that string, its path too.
+        assert!(eval(&secret, r#"{"path":["/etc//passwd"]}"#).1);
+        // `require` holds only if the path a server opens matches too.
+        let inside = cond("args.path", Op::Regex(Regex::new("^/srv/data/").unwrap()));
+        assert!(eval(&inside, r#"{"path":"/srv/data/a/b.txt"}"#).0);
+        assert!(eval(&inside, r#"{"path":"/srv/data/a//b.txt/"}"#).0);
+        assert_eq!(
+            eval(&inside, r#"{"path":"/srv/data/../../etc/passwd"}"#),
+            (false, true)
+        );
+        let site = cond("args.url", Op::Regex(Regex::new("^https://ok/").unwrap()));
+        assert_eq!(eval(&site, r#"{"url":"https://ok/a"}"#), (true, true));
     }
 
     #[test]

@@ -115,16 +115,17 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// `rooted`; a directory's trailing slash kept when `dir`.
 fn resolve_path(path: &str, dir: bool, rooted: bool) -> String {
     let mut out: Vec<&str> = Vec::new();
+    // A `..` past the start of a relative path climbs from the working directory, and the
+    // kernel stops it at `/`: `../../../../etc/passwd` is `/etc/passwd` from most.
+    let mut climbed = false;
     for seg in path.split('/') {
         match seg {
             "" | "." => {}
-            ".." => {
-                out.pop();
-            }
+            ".." => climbed |= out.pop().is_none(),
             s => out.push(s),
         }
     }
-    let mut p = String::from(if rooted { "/" } else { "" });
+    let mut p = String::from(if rooted || climbed { "/" } else { "" });
     push_joined(&mut p, &mut out.iter().copied(), "/");
     // `a/.` and `a/b/..` are the directory `a/`, as URL parsers read them.
     let is_dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
@@ -576,6 +577,14 @@ mod tests {
         );
         assert_eq!(path_reading("/").as_deref(), Some("/"));
         assert_eq!(path_reading("passwd"), None);
+        assert_eq!(
+            path_reading("../../../etc/passwd").as_deref(),
+            Some("/etc/passwd")
+        );
+        assert_eq!(
+            path_reading("./x/../../etc/passwd").as_deref(),
+            Some("/etc/passwd")
+        );
         // Beyond these readings: refused.
         for unreadable in [
             "https://int\u{ad}ernal.example/x",

@@ -339,9 +339,10 @@ fn actions_and_conditions() {
     assert_eq!(reason(&o), Some(Reason::DenyIfMatched));
     assert!(reply_body(&o).contains(r#"must not match the pattern"#));
     assert!(forwarded(&h.call("k", "read", r#"{"path":"/srv/a"}"#)));
+    // The path a server opens is `/etc`, which `^/srv/` does not match.
     assert_eq!(
         reason(&h.call("k", "read", r#"{"path":"/srv/../etc"}"#)),
-        Some(Reason::DenyIfMatched)
+        Some(Reason::RequireFailed)
     );
     assert_eq!(
         reason(&h.call("k", "read", r#"{"path":"/etc"}"#)),
@@ -1446,10 +1447,11 @@ fn a_call_the_server_turns_away_gives_its_global_counts_back() {
         Verdict::Forward(f) => f,
         other => panic!("expected a forward, got {other:?}"),
     };
-    // An expired session (404), missing credentials (401), a malformed request (400): the
-    // call never ran, so callers the server refuses do not spend everyone's limit. The
-    // caller's own count stays (four calls use its four).
-    for status in [&b"404"[..], b"401", b"400", b"429"] {
+    // Missing credentials (401, 403), a transport's refusal of the method, `Accept`, size
+    // or content type (405, 406, 413, 415): the call never ran, so callers the server
+    // refuses do not spend everyone's limit. The caller's own count stays (four calls use
+    // its four).
+    for status in [&b"401"[..], b"403", b"406", b"415"] {
         let mut f = forward(h.call("Bearer a", "t", "{}"));
         assert_eq!(f.held.len(), 1);
         assert_eq!(
@@ -1462,12 +1464,15 @@ fn a_call_the_server_turns_away_gives_its_global_counts_back() {
         reason(&h.call("Bearer a", "t", "{}")),
         Some(Reason::RateLimited)
     );
-    // A call that ran, or may have (a 5xx), keeps its counts.
+    // A call that ran, or may have, keeps its counts: a 5xx, and the 400 and 404 the
+    // Python SDK's 2026-07-28 transport answers a handler's error with.
     let mut f = forward(h.call("Bearer b", "t", "{}"));
-    assert_eq!(
-        h.engine.refused_upstream(b"503", &mut f, &h.store),
-        Ok(false)
-    );
+    for status in [&b"503"[..], b"400", b"404", b"429", b"4"] {
+        assert_eq!(
+            h.engine.refused_upstream(status, &mut f, &h.store),
+            Ok(false)
+        );
+    }
     assert_eq!(
         h.engine.refused_upstream(b"200", &mut f, &h.store),
         Ok(false)

@@ -125,6 +125,7 @@ impl Engine {
         } else {
             &[]
         };
+        let window_secs = |id: CounterId| policy.counter(id).map_or(0, |d| d.window.seconds());
         // Limits naming one counter count once: the smallest max, the largest increment.
         let mut groups: Vec<(CounterId, &Limit, u64)> =
             Vec::with_capacity(own.len() + c.also.len() + shared.len());
@@ -150,14 +151,19 @@ impl Engine {
                     }
                     g.2 = g.2.max(amount);
                 }
-                None => groups.push((l.counter, l, amount)),
+                // The longest window first: when several limits are spent, the denial
+                // names the one that stays spent longest (windows are aligned, so a longer
+                // one never ends sooner), and an agent that retries when told is not
+                // refused again then.
+                None => {
+                    let at = groups
+                        .iter()
+                        .position(|g| window_secs(g.0) < window_secs(l.counter))
+                        .unwrap_or(groups.len());
+                    groups.insert(at, (l.counter, l, amount));
+                }
             }
         }
-        // The longest window first: when several limits are spent, the denial names the
-        // one that stays spent longest (windows are aligned, so a longer one never ends
-        // sooner), and an agent that retries when told is not refused again then.
-        let window_secs = |id: CounterId| policy.counter(id).map_or(0, |d| d.window.seconds());
-        crate::sort::heapsort(&mut groups, |a, b| window_secs(a.0) > window_secs(b.0));
         let retries = self.config.settings.cas_retries.get();
         for (id, limit, amount) in groups {
             let fail = |why: &str| {
@@ -296,20 +302,26 @@ impl Engine {
     }
 
     /// Gives back the `global` counts of a forwarded request the server turned away, given
-    /// the status of its answer: an HTTP 4xx means no message in it ran (an expired
-    /// session, missing credentials, a malformed request: the SDKs answer a message that
-    /// ran, even with an error, with 200), so the calls it carried never happened and,
-    /// counted, would let callers the server refuses spend every caller's limit. A 5xx
-    /// keeps them: the call may have run before the failure. Per-grant and per-session
-    /// counts stay (a caller's own), and so do fleet-wide ones (the rate limit service
-    /// protocol has no release). `Err` says why a count could not be given back.
+    /// the status of its answer: 401, 403, 405, 406, 413 and 415 (missing credentials, a
+    /// method, `Accept`, size or content type the transport refuses) come before any
+    /// message is dispatched, so the calls it carried never happened and, counted, would
+    /// let callers the server refuses spend every caller's limit. Every other status keeps
+    /// them: the call ran, or may have. The Python SDK's 2026-07-28 transport answers a
+    /// handler's error with 400 or 404 (a tool that acted, then asked for sampling with no
+    /// back-channel, gets 400), and a 5xx may follow a call that ran. Per-grant and
+    /// per-session counts stay (a caller's own), and so do fleet-wide ones (the rate limit
+    /// service protocol has no release). `Err` says why a count could not be given back.
     pub fn refused_upstream(
         &self,
         status: &[u8],
         forward: &mut Forward,
         store: &impl CasStore,
     ) -> Result<bool, String> {
-        if forward.held.is_empty() || !(status.len() == 3 && status.first() == Some(&b'4')) {
+        let refused = matches!(
+            status,
+            [b'4', b'0', b'1' | b'3' | b'5' | b'6'] | [b'4', b'1', b'3' | b'5']
+        );
+        if forward.held.is_empty() || !refused {
             return Ok(false);
         }
         let mut report = Report::default();

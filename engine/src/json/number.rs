@@ -200,17 +200,19 @@ impl<'a> Number<'a> {
     /// for a number with a fraction a double keeps.
     pub fn whole_digits(&self) -> Option<String> {
         let d = Decimal::of(self.raw);
-        let n = usize::try_from(d.exp).unwrap_or(0);
+        // Checked first: `0e999999999` has that many digits, all zero.
+        let n = usize::try_from(d.exp).unwrap_or(0).min(20);
         let down = (0..n).try_fold(0u64, |v, i| shift_in(v, 10, u64::from(d.digit(i))))?;
-        let sign = if d.negative && !d.is_zero() { "-" } else { "" };
-        [down, down.checked_add(1)?]
-            .into_iter()
-            .map(|w| {
-                let mut text = sign.to_string();
-                push_decimal(&mut text, w);
-                text
-            })
-            .find(|w| Number::parse(w).is_some_and(|w| w.compare(*self).is_eq() || w.near(*self)))
+        [down, down.checked_add(1)?].into_iter().find_map(|w| {
+            let mut t = String::new();
+            if d.negative && w > 0 {
+                t.push('-');
+            }
+            push_decimal(&mut t, w);
+            Number::parse(&t)
+                .is_some_and(|w| w.compare(*self).is_eq() || w.near(*self))
+                .then_some(t)
+        })
     }
 
     /// What a server binding the number to an integer may make of it, when that is not the
@@ -337,6 +339,8 @@ mod tests {
             ("0", Some("0")),
             ("-0.0", Some("0")),
             ("1e18", Some("1000000000000000000")),
+            ("0e99999999999999999999", Some("0")),
+            ("-1e-400", Some("0")),
             // A double rounds these to the whole number beside them.
             ("21.9999999999999999", Some("22")),
             ("999.99999999999999", Some("1000")),
