@@ -543,10 +543,13 @@ fn equality_folded(lit: &Owned, v: Value<'_>, forms: Option<&StringForms>) -> Tr
             let same_path = || {
                 crate::uri::path_reading(s).is_some_and(|p| match forms {
                     Some(f) => f.path.as_ref() == Some(&p),
+                    // Read here for each literal: only up to a path's longest (Linux's
+                    // PATH_MAX), so a long value in nested arrays costs no more than that.
                     None => {
-                        v.as_str()
-                            .and_then(|t| crate::uri::path_reading(&t.decode()))
-                            == Some(p)
+                        v.raw().len() <= 4096
+                            && v.as_str()
+                                .and_then(|t| crate::uri::path_reading(&t.decode()))
+                                == Some(p)
                     }
                 })
             };
@@ -759,10 +762,14 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 .and_then(crate::uri::path_reading)
                 .filter(|p| text.as_deref() != Some(p.as_str()));
             if text.as_deref().is_some_and(test) {
-                // An absolute path holds only if the path a server opens matches too:
-                // `require: path regex ^/srv/data/` is not met by `/srv/data/../../etc/passwd`.
+                // An absolute path with `.` or `..` parts holds only if the path a server
+                // opens matches too: `require: path regex ^/srv/data/` is not met by
+                // `/srv/data/../../etc/passwd` (a trailing or doubled slash changes nothing).
+                let dots = text
+                    .as_deref()
+                    .is_some_and(|t| t.as_bytes().windows(2).any(|w| w == b"/."));
                 return match path {
-                    Some(p) if p.starts_with('/') && !test(&p) => Truth::Unsure,
+                    Some(p) if dots && p.starts_with('/') && !test(&p) => Truth::Unsure,
                     _ => Truth::Holds,
                 };
             }
@@ -1355,6 +1362,17 @@ mod tests {
         );
         let site = cond("args.url", Op::Regex(Regex::new("^https://ok/").unwrap()));
         assert_eq!(eval(&site, r#"{"url":"https://ok/a"}"#), (true, true));
+        // A trailing or doubled slash changes nothing a `require` reads.
+        assert!(eval(&inside, r#"{"path":"/srv/data/"}"#).0);
+        let dir = cond("args.path", Op::Regex(Regex::new("/$").unwrap()));
+        assert!(eval(&dir, r#"{"path":"/tmp/"}"#).0);
+        let unc = cond(
+            "args.path",
+            Op::Regex(Regex::new("^//files/public/").unwrap()),
+        );
+        assert!(eval(&unc, r#"{"path":"//files/public/a.txt"}"#).0);
+        // Nested one-element arrays are read too.
+        assert!(eval(&secret, r#"{"path":[["/etc//passwd"]]}"#).1);
     }
 
     #[test]
