@@ -33,6 +33,48 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
     }
 }
 
+/// Appends `n` in decimal, with a `-` when negative.
+pub(crate) fn push_signed(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_decimal(out, n.unsigned_abs());
+}
+
+/// An integer in decimal for `format!`, as `{n}` writes it, through [`push_decimal`]: core's
+/// `Display` for each integer type is a few hundred bytes of the module.
+pub(crate) struct Decimal {
+    negative: bool,
+    abs: u64,
+}
+
+impl Decimal {
+    pub(crate) fn of(n: u64) -> Decimal {
+        Decimal {
+            negative: false,
+            abs: n,
+        }
+    }
+
+    pub(crate) fn signed(n: i64) -> Decimal {
+        Decimal {
+            negative: n < 0,
+            abs: n.unsigned_abs(),
+        }
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        if self.negative {
+            s.push('-');
+        }
+        push_decimal(&mut s, self.abs);
+        f.write_str(&s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -62,6 +104,13 @@ mod tests {
             let mut s = String::from("x");
             super::push_decimal(&mut s, n);
             assert_eq!(s, format!("x{n}"));
+            assert_eq!(super::Decimal::of(n).to_string(), n.to_string());
+        }
+        for n in [0, -1, 7, -10, 99, i64::MAX, i64::MIN] {
+            let mut s = String::from("x");
+            super::push_signed(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+            assert_eq!(super::Decimal::signed(n).to_string(), n.to_string());
         }
     }
 }

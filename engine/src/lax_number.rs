@@ -2,7 +2,7 @@
 //! and JavaScript's `Number()` (`"0x16"`, `"0b10110"`, `" 2.2e1 "`, `"022"`), as a JSON
 //! number text, so that conditions on a number also meet it spelled as a string.
 
-use crate::digits::shift_in;
+use crate::digits::{push_decimal, shift_in};
 
 /// Longest string read: longer ones are no port, count or id a condition compares.
 const MAX_LEN: usize = 64;
@@ -50,7 +50,9 @@ pub fn lax_number(s: &str) -> Option<String> {
                 let d = u64::from(char::from(c).to_digit(radix)?);
                 n = shift_in(n, u64::from(radix), d)?;
             }
-            return Some(n.to_string());
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            return Some(s);
         }
     }
     let (negative, rest) = match b.first() {

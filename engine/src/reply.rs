@@ -1,9 +1,8 @@
 //! Rendering replies: JSON-RPC denials (as tool results or errors) and refusals.
 
 use crate::config::DenialStyle;
-use crate::digits::push_decimal;
+use crate::digits::{push_decimal, push_signed};
 use crate::outcome::{LimitState, Reason, Rejection, Reply};
-use std::fmt::Write as _;
 
 /// Appends `s` as a JSON string literal.
 pub fn push_json_string(out: &mut String, s: &str) {
@@ -16,7 +15,11 @@ pub fn push_json_string(out: &mut String, s: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+                // `\u` and four lower-case hex digits (`{:04x}` without core's `LowerHex`).
+                out.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(char::from_digit((c as u32 >> shift) & 15, 16).unwrap_or('0'));
+                }
             }
             c => out.push(c),
         }
@@ -65,7 +68,8 @@ fn push_detail(out: &mut String, d: &Denial) {
         push_json_string(out, c);
     }
     if let Some(r) = d.retry_after {
-        let _ = write!(out, ",\"retry_after\":{r}");
+        out.push_str(",\"retry_after\":");
+        push_decimal(out, r);
     }
     out.push('}');
 }
@@ -88,7 +92,9 @@ pub fn push_denial(out: &mut String, id: Option<&str>, style: DenialStyle, code:
             out.push_str("}}}");
         }
         _ => {
-            let _ = write!(out, ",\"error\":{{\"code\":{code},\"message\":");
+            out.push_str(",\"error\":{\"code\":");
+            push_signed(out, code.into());
+            out.push_str(",\"message\":");
             push_json_string(out, &d.message);
             out.push_str(",\"data\":");
             push_detail(out, d);
@@ -99,7 +105,9 @@ pub fn push_denial(out: &mut String, id: Option<&str>, style: DenialStyle, code:
 
 /// The headers of a rate-limited denial: `Retry-After` and the IETF `RateLimit` fields.
 pub fn rate_limit_headers(l: &LimitState, headers: &mut Vec<(String, String)>) {
-    headers.push(("retry-after".into(), l.reset_secs.to_string()));
+    let mut secs = String::new();
+    push_decimal(&mut secs, l.reset_secs);
+    headers.push(("retry-after".into(), secs));
     let state = limit_state_headers(std::slice::from_ref(l));
     headers.extend(state.into_iter().flatten().map(|(k, v)| (k.to_string(), v)));
 }
@@ -159,13 +167,11 @@ pub fn rejection_for(kind: Rejection, detail: &str, id: Option<&str>) -> Reply {
         Rejection::BodyTooLarge => "Request body too large",
         Rejection::UnsupportedMediaType => "Unsupported media type",
     };
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{{\"code\":{},\"message\":",
-        id.unwrap_or("null"),
-        kind.rpc_code()
-    );
+    let mut body = String::from("{\"jsonrpc\":\"2.0\",\"id\":");
+    body.push_str(id.unwrap_or("null"));
+    body.push_str(",\"error\":{\"code\":");
+    push_signed(&mut body, kind.rpc_code().into());
+    body.push_str(",\"message\":");
     push_json_string(&mut body, &format!("{label}: {detail}"));
     body.push_str(",\"data\":{\"reason\":");
     push_json_string(&mut body, kind.code());

@@ -125,7 +125,10 @@ fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
         if l.max.get() > u64::from(u32::MAX) {
             problems.push_at(
                 &at("max"),
-                format!("{} is over 4294967295", l.max),
+                format!(
+                    "{} is over 4294967295",
+                    crate::digits::Decimal::of(l.max.get())
+                ),
                 "a max the rate limit service protocol can carry",
             );
         }

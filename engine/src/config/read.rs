@@ -3,6 +3,7 @@
 
 use super::path::Path;
 use super::problems::Problems;
+use crate::digits::Decimal;
 use crate::json::{Kind, Value};
 use std::fmt::Write as _;
 
@@ -167,9 +168,13 @@ pub(crate) fn integer(
     problems: &mut Problems,
 ) -> Option<i64> {
     let expected = if max == i64::MAX {
-        format!("an integer >= {min}")
+        format!("an integer >= {}", Decimal::signed(min))
     } else {
-        format!("an integer from {min} to {max}")
+        format!(
+            "an integer from {} to {}",
+            Decimal::signed(min),
+            Decimal::signed(max)
+        )
     };
     let int = v
         .as_number()

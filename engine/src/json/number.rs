@@ -5,7 +5,7 @@
 //! on their first 15 or so significant digits; [`Number::near`] reports such pairs so the
 //! conditions can treat them as doubtful.
 
-use crate::digits::{push_decimal, shift_in};
+use crate::digits::{push_decimal, push_signed, shift_in};
 use std::cmp::Ordering;
 
 /// A validated JSON number literal, borrowed.
@@ -315,7 +315,7 @@ impl<'a> Number<'a> {
             s.push(char::from(b'0' + d.digit(i)));
         }
         s.push('e');
-        s.push_str(&d.exp.to_string());
+        push_signed(&mut s, d.exp);
         s
     }
 }

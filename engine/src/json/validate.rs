@@ -104,7 +104,10 @@ impl fmt::Display for Error {
                 "object keys that differ only by case, compatibility form, whitespace or invisible characters"
             }
         };
-        write!(f, "{what} at byte {}", self.offset)
+        let mut s = String::from(what);
+        s.push_str(" at byte ");
+        crate::digits::push_decimal(&mut s, self.offset as u64);
+        f.write_str(&s)
     }
 }
 
