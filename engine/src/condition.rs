@@ -509,6 +509,8 @@ struct StringForms {
     folded: String,
     /// As [`crate::uri::path_reading`] reads it.
     path: Option<String>,
+    /// As [`lax_reading`] reads it.
+    lax: Option<String>,
 }
 
 /// [`equality`], with `v`'s readings when it is a string already read.
@@ -555,7 +557,11 @@ fn equality_folded(lit: &Owned, v: Value<'_>, forms: Option<&StringForms>) -> Tr
             };
             same || same_path()
                 || Number::parse(s.trim()).is_some_and(|a| {
-                    lax_reading(v).is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
+                    match forms {
+                        Some(f) => f.lax.clone(),
+                        None => lax_reading(v),
+                    }
+                    .is_some_and(|b| Number::parse(&b).is_some_and(|b| a.near(b)))
                 })
         }
         (Owned::String(_), Kind::Array) => {
@@ -662,6 +668,10 @@ fn lax_reading(v: Value<'_>) -> Option<String> {
 }
 
 fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
+    // A number is read whole for each literal: past any integer or double's length, unsure.
+    if lits.len() > 1 && v.kind() == Kind::Number && v.raw().len() > 64 {
+        return Truth::Unsure;
+    }
     // A string, or the first of an array's (one string is read as that string).
     let forms = (lits.len() > 1)
         .then(|| {
@@ -669,9 +679,13 @@ fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
                 .or_else(|| v.elements().next().and_then(|e| e.as_str()))
         })
         .flatten()
-        .map(|t| StringForms {
-            folded: Folded::new(t.chars()).collect(),
-            path: crate::uri::path_reading(&t.decode()),
+        .map(|t| {
+            let text = t.decode();
+            StringForms {
+                folded: Folded::new(t.chars()).collect(),
+                path: crate::uri::path_reading(&text),
+                lax: crate::lax_number::lax_number(&text),
+            }
         });
     let mut truth = Truth::Fails;
     for lit in lits {
@@ -1373,6 +1387,14 @@ mod tests {
         assert!(eval(&unc, r#"{"path":"//files/public/a.txt"}"#).0);
         // Nested one-element arrays are read too.
         assert!(eval(&secret, r#"{"path":[["/etc//passwd"]]}"#).1);
+        // As Python's `.strip()` leaves it.
+        assert!(eval(&secret, r#"{"path":" /etc//passwd\n"}"#).1);
+        assert!(eval(&under, r#"{"path":"\t//secret/x"}"#).1);
+        // A number longer than any integer or double is unsure against many literals.
+        let ports = cond("args.port", Op::NotIn(vec![lit("22"), lit("23")]));
+        let long = format!(r#"{{"port":2{}}}"#, "0".repeat(80));
+        assert_eq!(eval(&ports, &long), (false, true));
+        assert_eq!(eval(&ports, r#"{"port":24}"#), (true, true));
     }
 
     #[test]

@@ -140,6 +140,8 @@ fn resolve_path(path: &str, dir: bool, rooted: bool) -> String {
 /// routes): `.` and `..` resolved, repeated and trailing slashes dropped. `None` for text
 /// without a `/`, which names no path.
 pub(crate) fn path_reading(path: &str) -> Option<String> {
+    // Python's `.strip()` first, as the folded readings allow for.
+    let path = path.trim();
     path.contains('/')
         .then(|| resolve_path(path, false, path.starts_with('/')))
 }
