@@ -776,14 +776,16 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 .and_then(crate::uri::path_reading)
                 .filter(|p| text.as_deref() != Some(p.as_str()));
             if text.as_deref().is_some_and(test) {
-                // An absolute path with `.` or `..` parts holds only if the path a server
-                // opens matches too: `require: path regex ^/srv/data/` is not met by
-                // `/srv/data/../../etc/passwd` (a trailing or doubled slash changes nothing).
-                let dots = text
-                    .as_deref()
-                    .is_some_and(|t| t.as_bytes().windows(2).any(|w| w == b"/."));
+                // A path with `.` or `..` parts holds only if the path a server opens
+                // matches too: `require: path regex ^/srv/data/` is not met by
+                // `/srv/data/../../etc/passwd`, nor `^data/` by `data/../secrets` (a trailing
+                // or doubled slash changes nothing; a URL is no path).
+                let dotted = text.as_deref().is_some_and(|t| {
+                    t.split('/').any(|s| s == "." || s == "..")
+                        && !t.as_bytes().windows(3).any(|w| w == b"://")
+                });
                 return match path {
-                    Some(p) if dots && p.starts_with('/') && !test(&p) => Truth::Unsure,
+                    Some(p) if dotted && !test(&p) => Truth::Unsure,
                     _ => Truth::Holds,
                 };
             }
@@ -1376,6 +1378,10 @@ mod tests {
         );
         let site = cond("args.url", Op::Regex(Regex::new("^https://ok/").unwrap()));
         assert_eq!(eval(&site, r#"{"url":"https://ok/a"}"#), (true, true));
+        assert!(eval(&site, r#"{"url":"https://ok/a/../b"}"#).0);
+        let relative = cond("args.path", Op::Regex(Regex::new("^data/").unwrap()));
+        assert!(eval(&relative, r#"{"path":"data/./x"}"#).0);
+        assert!(!eval(&relative, r#"{"path":"data/../secrets/key"}"#).0);
         // A trailing or doubled slash changes nothing a `require` reads.
         assert!(eval(&inside, r#"{"path":"/srv/data/"}"#).0);
         let dir = cond("args.path", Op::Regex(Regex::new("/$").unwrap()));
