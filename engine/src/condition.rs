@@ -681,10 +681,17 @@ fn membership(lits: &[Owned], v: Value<'_>) -> Truth {
         .flatten()
         .map(|t| {
             let text = t.decode();
+            // Only the readings some literal can meet (most lists are plain words).
+            let wants =
+                |of: fn(&str) -> bool| lits.iter().any(|l| matches!(l, Owned::String(s) if of(s)));
             StringForms {
                 folded: Folded::new(t.chars()).collect(),
-                path: crate::uri::path_reading(&text),
-                lax: crate::lax_number::lax_number(&text),
+                path: wants(|s| s.contains('/'))
+                    .then(|| crate::uri::path_reading(&text))
+                    .flatten(),
+                lax: wants(|s| Number::parse(s.trim()).is_some())
+                    .then(|| crate::lax_number::lax_number(&text))
+                    .flatten(),
             }
         });
     let mut truth = Truth::Fails;
@@ -771,10 +778,6 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
     let unsure = match v.kind() {
         Kind::String => {
             let text = v.as_str().map(|s| s.decode());
-            let path = text
-                .as_deref()
-                .and_then(crate::uri::path_reading)
-                .filter(|p| text.as_deref() != Some(p.as_str()));
             if text.as_deref().is_some_and(test) {
                 // A path with `.` or `..` parts holds only if the path a server opens
                 // matches too: `require: path regex ^/srv/data/` is not met by
@@ -784,10 +787,12 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                     t.split('/').any(|s| s == "." || s == "..")
                         && !t.as_bytes().windows(3).any(|w| w == b"://")
                 });
-                return match path {
-                    Some(p) if dotted && !test(&p) => Truth::Unsure,
-                    _ => Truth::Holds,
-                };
+                let escapes = dotted
+                    && text
+                        .as_deref()
+                        .and_then(crate::uri::path_reading)
+                        .is_some_and(|p| !test(&p));
+                return if escapes { Truth::Unsure } else { Truth::Holds };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
             let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
@@ -795,7 +800,9 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
             }) ||
             // `//secret/./x` is `/secret/x` to a server opening the path.
-            path.is_some_and(|p| test(&p)) ||
+            text.as_deref()
+                .and_then(crate::uri::path_reading)
+                .is_some_and(|p| text.as_deref() != Some(p.as_str()) && test(&p)) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
