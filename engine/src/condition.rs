@@ -545,10 +545,10 @@ fn equality_folded(lit: &Owned, v: Value<'_>, forms: Option<&StringForms>) -> Tr
             let same_path = || {
                 crate::uri::path_reading(s).is_some_and(|p| match forms {
                     Some(f) => f.path.as_ref() == Some(&p),
-                    // Read here for each literal: only up to a path's longest (Linux's
-                    // PATH_MAX), so a long value in nested arrays costs no more than that.
+                    // Read here for each literal: only up to a path's longest, so a long
+                    // value in nested arrays costs no more than that.
                     None => {
-                        v.raw().len() <= 4096
+                        v.raw().len() <= PATH_MAX
                             && v.as_str()
                                 .and_then(|t| crate::uri::path_reading(&t.decode()))
                                 == Some(p)
@@ -607,9 +607,13 @@ fn containers(lit: &Owned, v: Value<'_>) -> Truth {
                 truth = Truth::Unsure;
             }
             members.iter().all(|(k, lit)| {
+                let seg = Segment {
+                    name: k.clone(),
+                    alias: alias_key(k),
+                };
                 let mut best = Truth::Fails;
                 for (key, x) in v.members() {
-                    if alias_chars(key.chars()).eq(alias_chars(k.chars())) {
+                    if names(key, &seg, true) {
                         match equality(lit, x) {
                             Truth::Holds if key.eq_str(k) => {
                                 best = Truth::Holds;
@@ -634,6 +638,10 @@ fn containers(lit: &Owned, v: Value<'_>) -> Truth {
         Truth::Fails
     }
 }
+
+/// The longest path Linux opens (`PATH_MAX`): a longer string is not read as a path for
+/// each literal it is compared with.
+const PATH_MAX: usize = 4096;
 
 /// The size of an array or object past which it is not compared member by member with a
 /// container literal (each member may be walked once per literal member): such a value
