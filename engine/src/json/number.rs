@@ -210,7 +210,7 @@ impl<'a> Number<'a> {
             }
             push_decimal(&mut t, w);
             Number::parse(&t)
-                .is_some_and(|w| w.compare(*self).is_eq() || w.near(*self))
+                .is_some_and(|w| w.near(*self))
                 .then_some(t)
         })
     }
