@@ -43,28 +43,28 @@ pub(crate) fn push_signed(out: &mut String, n: i64) {
 
 /// An integer in decimal for `format!`, as `{n}` writes it, through [`push_decimal`]: core's
 /// `Display` for each integer type is a few hundred bytes of the module.
-pub(crate) struct Decimal {
+pub(crate) struct DecimalText {
     negative: bool,
     abs: u64,
 }
 
-impl Decimal {
-    pub(crate) fn of(n: u64) -> Decimal {
-        Decimal {
+impl DecimalText {
+    pub(crate) fn of(n: u64) -> DecimalText {
+        DecimalText {
             negative: false,
             abs: n,
         }
     }
 
-    pub(crate) fn signed(n: i64) -> Decimal {
-        Decimal {
+    pub(crate) fn signed(n: i64) -> DecimalText {
+        DecimalText {
             negative: n < 0,
             abs: n.unsigned_abs(),
         }
     }
 }
 
-impl std::fmt::Display for Decimal {
+impl std::fmt::Display for DecimalText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = String::new();
         if self.negative {
@@ -104,13 +104,13 @@ mod tests {
             let mut s = String::from("x");
             super::push_decimal(&mut s, n);
             assert_eq!(s, format!("x{n}"));
-            assert_eq!(super::Decimal::of(n).to_string(), n.to_string());
+            assert_eq!(super::DecimalText::of(n).to_string(), n.to_string());
         }
         for n in [0, -1, 7, -10, 99, i64::MAX, i64::MIN] {
             let mut s = String::from("x");
             super::push_signed(&mut s, n);
             assert_eq!(s, format!("x{n}"));
-            assert_eq!(super::Decimal::signed(n).to_string(), n.to_string());
+            assert_eq!(super::DecimalText::signed(n).to_string(), n.to_string());
         }
     }
 }

@@ -127,7 +127,7 @@ fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
                 &at("max"),
                 format!(
                     "{} is over 4294967295",
-                    crate::digits::Decimal::of(l.max.get())
+                    crate::digits::DecimalText::of(l.max.get())
                 ),
                 "a max the rate limit service protocol can carry",
             );

@@ -3,7 +3,7 @@
 
 use super::path::Path;
 use super::problems::Problems;
-use crate::digits::Decimal;
+use crate::digits::DecimalText;
 use crate::json::{Kind, Value};
 use std::fmt::Write as _;
 
@@ -168,12 +168,12 @@ pub(crate) fn integer(
     problems: &mut Problems,
 ) -> Option<i64> {
     let expected = if max == i64::MAX {
-        format!("an integer >= {}", Decimal::signed(min))
+        format!("an integer >= {}", DecimalText::signed(min))
     } else {
         format!(
             "an integer from {} to {}",
-            Decimal::signed(min),
-            Decimal::signed(max)
+            DecimalText::signed(min),
+            DecimalText::signed(max)
         )
     };
     let int = v

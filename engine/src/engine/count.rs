@@ -4,7 +4,7 @@
 use super::judge::Call;
 use super::{Engine, Grant};
 use crate::condition::ArgPath;
-use crate::digits::Decimal;
+use crate::digits::DecimalText;
 use crate::json::Value;
 use crate::outcome::{Forward, LimitState, Reason, Report};
 use crate::policy::{CounterId, Increment, Limit, LimitStore, Scope};
@@ -80,10 +80,10 @@ impl Engine {
         };
         let why = format!(
             "rate limit of {} {unit} per {} reached (counter \"{}\"); retry in {} {}",
-            Decimal::of(e.max),
+            DecimalText::of(e.max),
             e.window.name(),
             e.counter,
-            Decimal::of(e.reset),
+            DecimalText::of(e.reset),
             plural(e.reset, "second", "seconds"),
         );
         let mut d = self.denial(

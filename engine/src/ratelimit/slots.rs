@@ -90,7 +90,7 @@ impl CounterKeys {
                 "tg/{namespace}/{}/{}/{}/{slots}",
                 def.name,
                 def.scope.name(),
-                crate::digits::Decimal::of(def.window.seconds())
+                crate::digits::DecimalText::of(def.window.seconds())
             ),
             slots,
         }
