@@ -15,6 +15,8 @@ POLICY = {
         "deploy": {"deny_if": [{"path": "args.options", "op": "eq", "value": {"force": True}}]},
         "read_file": {"deny_if": [{"path": "args.path", "op": "in", "value": ["/etc/passwd", "/etc/shadow"]}]},
         "cache_cas": {"deny_if": [{"path": "args.cas", "op": "regex", "value": "^22$"}]},
+        # Go's RE2 (PolicyLayer's) folds every cased letter under (?i), σ and ς alike.
+        "echo": {"deny_if": [{"path": "args.text", "op": "regex", "value": "(?i)(пароль|κωδικός)"}]},
     },
     "resources": {"rules": {
         "file://docs/secret.txt": {"action": "deny"},
@@ -33,12 +35,15 @@ HOSTILE = [
     ("read_file", '{"path":"/etc/./passwd"}', {"opens": "/etc/passwd"}),
     ("cache_cas", '{"key":"k","value":"v","cas":21.9999999999999999}', {"cas": 22}),
     ("cache_cas", '{"key":"k","value":"v","cas":22.0000000000000001}', {"cas": 22}),
+    ("echo", '{"text":"ПАРОЛЬ: hunter2"}', {"text": "ПАРОЛЬ: hunter2"}),
+    ("echo", '{"text":"ΚΩΔΙΚΌΣ 1234"}', {"text": "ΚΩΔΙΚΌΣ 1234"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),
     ("deploy", '{"service":"api","options":{"force":false}}'),
     ("read_file", '{"path":"/etc/hosts"}'),
     ("cache_cas", '{"key":"k","value":"v","cas":23}'),
+    ("echo", '{"text":"Пароли нет"}'),
 ]
 
 

@@ -151,6 +151,19 @@ fn lower(c: char) -> char {
     c
 }
 
+/// Every character whose simple case folding is another character, as runs: for each
+/// `(first, count, stride, delta)`, `first + k * stride` folds to itself plus `delta` for
+/// `k < count` (`A`–`Z` to `a`–`z`, the Kelvin sign to `k`, `Σ` and `ς` to `σ`).
+/// Characters fold to one another exactly when their foldings are equal, which is what
+/// `(?i)` in a pattern reads.
+pub(crate) fn each_case_folding(f: &mut dyn FnMut(u32, u32, u32, i32)) {
+    f(u32::from(b'A'), 26, 1, 32);
+    for &e in &LOWER {
+        let delta = DELTAS.get(((e >> 8) & 0x7f) as usize).copied().unwrap_or(0);
+        f(e >> 15, (e >> 1) & 0x7f, (e & 1) + 1, delta);
+    }
+}
+
 /// Whether folding drops `c`: a default-ignorable character or a combining mark.
 fn is_skipped(c: char) -> bool {
     let cp = c as u32;

@@ -6,7 +6,9 @@
 )]
 //! Toolgate's regular expressions against regex-lite, the crate whose syntax they take:
 //! random patterns from the whole syntax on random haystacks must get the same answer
-//! from both, and a pattern regex-lite compiles must compile here too.
+//! from both, and a pattern regex-lite compiles must compile here too. Where `(?i)` meets
+//! text outside ASCII, which regex-lite does not fold, the answer is the full `regex`
+//! crate's (Unicode's simple case folding, as Go's RE2 reads `(?i)` too).
 
 use toolgate_engine::regex::Regex;
 
@@ -36,6 +38,14 @@ const ATOMS: &[&str] = &[
     "z",
     "Z",
     "é",
+    "É",
+    "k",
+    "s",
+    "\u{212a}",
+    "ſ",
+    "σ",
+    "Σ",
+    "ς",
     "1",
     "_",
     "-",
@@ -87,6 +97,11 @@ const ATOMS: &[&str] = &[
     "[[:^digit:]x]",
     "[[:word:]-]",
     "[é-ü]",
+    "[À-Þ]",
+    "[^é]",
+    "[j-t]",
+    "[^\u{212a}]",
+    "[α-ω]",
     r"[\x41-\x5a]",
     "[Z-a]",
     "[\r\n]",
@@ -130,7 +145,8 @@ fn pattern(rng: &mut Rng, depth: u32, names: &mut u32) -> String {
 }
 
 const HAY: &[&str] = &[
-    "a", "b", "A", "B", "z", "Z", "é", "ü", "1", "_", "-", " ", "\n", "\r", "\t", ".", "c",
+    "a", "b", "A", "B", "z", "Z", "é", "ü", "1", "_", "-", " ", "\n", "\r", "\t", ".", "c", "É",
+    "Ü", "k", "K", "\u{212a}", "s", "S", "ſ", "σ", "Σ", "ς",
 ];
 
 fn haystack(rng: &mut Rng) -> String {
@@ -158,19 +174,51 @@ fn known_different_answer(pattern: &str) -> bool {
     pattern.contains("(?i") && pattern.contains("[Z-a]")
 }
 
+/// The full crate's reading of a pattern, where it reads it as ours does: not where Perl
+/// classes, POSIX classes or word boundaries are (Unicode's there, ASCII's here).
+fn full(pattern: &str) -> Option<regex::Regex> {
+    let ascii_only = [
+        r"\d", r"\D", r"\w", r"\W", r"\s", r"\S", r"", r"\B", r"\<", r"\>", "[[:",
+    ];
+    if ascii_only.iter().any(|c| pattern.contains(c)) {
+        return None;
+    }
+    regex::Regex::new(pattern).ok()
+}
+
+/// Whether `(?i)` may meet a character outside ASCII: in the text, or in the pattern
+/// as written or as an escape (`\x{212a}` is the Kelvin sign, which folds with `k`).
+fn folds_outside_ascii(pattern: &str, haystack: &str) -> bool {
+    let escapes = [r"\x", r"\u", r"\U"];
+    pattern.contains("(?i")
+        && !(pattern.is_ascii()
+            && haystack.is_ascii()
+            && !escapes.iter().any(|e| pattern.contains(e)))
+}
+
+/// How many answers came from the full crate (where `(?i)` met text outside ASCII).
+static FOLDED_ANSWERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn compare(pattern: &str, haystacks: &[String], failures: &mut Vec<String>) -> bool {
     let theirs = lite(pattern);
     let ours = Regex::new(pattern);
     match (&theirs, &ours) {
         (Ok(theirs), Ok(ours)) => {
-            if known_different_answer(pattern) {
-                return true;
-            }
+            let full = full(pattern);
             for h in haystacks {
-                if theirs.is_match(h) != ours.is_match(h) {
+                let unicode = folds_outside_ascii(pattern, h);
+                let (reference, expected) = match (&full, unicode) {
+                    (Some(full), true) => {
+                        FOLDED_ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ("regex", full.is_match(h))
+                    }
+                    (None, true) => continue,
+                    (_, false) if known_different_answer(pattern) => continue,
+                    (_, false) => ("regex-lite", theirs.is_match(h)),
+                };
+                if expected != ours.is_match(h) {
                     failures.push(format!(
-                        "{pattern:?} on {h:?}: regex-lite {}, ours {}",
-                        theirs.is_match(h),
+                        "{pattern:?} on {h:?}: {reference} {expected}, ours {}",
                         ours.is_match(h)
                     ));
                 }
@@ -217,6 +265,11 @@ fn random_patterns_get_regex_lites_answers() {
         compiled > cases / 2,
         "only {compiled} of {cases} patterns compiled"
     );
+    let folded = FOLDED_ANSWERS.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        folded > cases / 2,
+        "only {folded} answers under (?i) outside ASCII"
+    );
 }
 
 #[test]
@@ -246,6 +299,17 @@ fn tricky_patterns_get_regex_lites_answers() {
         "a{2}",
         "{",
         "}",
+        "ПАРОЛЬ",
+        "Пароль",
+        "\u{212a}",
+        "K",
+        "ς",
+        "Σ",
+        "ẞ",
+        "ǆ",
+        "Ⅸ",
+        "ａ",
+        "ꭰ",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -300,6 +364,21 @@ fn tricky_patterns_get_regex_lites_answers() {
         r"(?i)\W",
         "(?i)é",
         r"(?i)\x61",
+        "(?i)пароль",
+        "(?i)[а-я]+",
+        "(?i)k",
+        "(?i)[^k]",
+        "(?i)\u{212a}",
+        "(?i)σ",
+        "(?i)[^ς]",
+        "(?i)ß",
+        "(?i)ǅ",
+        "(?i)ⅸ",
+        "(?i)Ａ",
+        r"(?i)\x{3a3}",
+        r"(?i)\x{212a}",
+        r"(?i)\u017f",
+        "(?i)[Ꭰ-Ꮿ]",
         "(?m)^$",
         "(?m)$^",
         "(?mR)^$",

@@ -95,11 +95,13 @@ ignorable = [
 ]
 
 
-# Simple lower-case mappings of the other characters, as runs of one delta with a stride
-# of 1 or 2 (Rust's own tables would add kilobytes to the module).
+# Simple case folding of every non-ASCII character, as runs of one delta with a stride
+# of 1 or 2 (Rust's own tables would add kilobytes to the module). Key folding reads it
+# only for characters the tables above leave; `(?i)` in a pattern reads all of it, so the
+# Kelvin sign folds to `k` and fullwidth `Ａ` to `ａ`.
 lower = []
 for cp in range(0x80, 0x110000):
-    if 0xD800 <= cp <= 0xDFFF or cp in m:
+    if 0xD800 <= cp <= 0xDFFF:
         continue
     l = chr(cp).casefold()
     if len(l) != 1:

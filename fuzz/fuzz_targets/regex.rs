@@ -1,6 +1,6 @@
 //! Any pattern on any haystack: Toolgate's regular expressions never panic, compile every
 //! pattern regex-lite compiles (as Toolgate configured it; but for capture names outside
-//! ASCII), and answer as regex-lite does.
+//! ASCII), and answer as regex-lite does (but where `(?i)` may meet text outside ASCII).
 //! The input is the pattern, a NUL byte, then the haystack.
 #![no_main]
 
@@ -21,8 +21,13 @@ fuzz_target!(|data: &[u8]| {
     let unicode_name = !pattern.is_ascii() && pattern.contains('<');
     if let (Ok(theirs), false) = (theirs, unicode_name && ours.is_err()) {
         let ours = ours.unwrap_or_else(|e| panic!("{pattern:?}: regex-lite compiles it, ours: {e}"));
-        // regex-lite folds a class range across both cases under (?i) by one part only.
-        if !(pattern.contains("(?") && pattern.contains('i') && pattern.contains('-')) {
+        // regex-lite folds a class range across both cases under (?i) by one part only, and
+        // ASCII letters only (ours folds every cased letter, as RE2 does: the differential
+        // test holds that part to the full regex crate).
+        let folds = pattern.contains("(?") && pattern.contains('i');
+        let unicode = !(pattern.is_ascii() && haystack.is_ascii())
+            || ["\\x", "\\u", "\\U"].iter().any(|e| pattern.contains(e));
+        if !(folds && (pattern.contains('-') || unicode)) {
             assert_eq!(ours.is_match(haystack), theirs.is_match(haystack), "{pattern:?} on {haystack:?}");
         }
     } else if let Ok(ours) = ours {

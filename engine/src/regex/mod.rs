@@ -1,16 +1,21 @@
 //! Regular expressions for `regex` conditions: regex-lite's syntax (the `regex` crate's,
-//! with ASCII-only Perl classes and case folding and no Unicode classes), compiled at
-//! configure time into an automaton searched in time linear in the haystack.
+//! with ASCII-only Perl classes and no Unicode classes), compiled at configure time into an
+//! automaton searched in time linear in the haystack. `(?i)` folds every cased letter by
+//! Unicode's simple case folding, as Go's RE2 (PolicyLayer's) does: `(?i)пароль` matches
+//! `ПАРОЛЬ`, where regex-lite folds ASCII letters only.
 //!
 //! Ours rather than regex-lite's because a condition only asks yes or no: no captures,
 //! spans or match priorities to track, and none of the crate's capture-name map, hashing,
 //! sorting and error formatting in the module (60 KB of the 253 KB it was, measured
 //! 2026-12-06 with `scripts/build-module`). The differential test against regex-lite
-//! (`tests/regex_differential.rs`) holds the two to the same answers.
+//! (`tests/regex_differential.rs`) holds the two to the same answers, and where `(?i)` meets
+//! text outside ASCII, holds ours to the full `regex` crate's.
 //!
 //! Where the two differ, ours accepts more and reads it as written: a hex escape of a
 //! letter as a class range's end under `(?i)` (`(?i)[\x41-Z]`), and a range across both
-//! cases under `(?i)` folds each part (`(?i)[Z-a]` matches `z`). Ours refuses a capture
+//! cases under `(?i)` folds each part (`(?i)[Z-a]` matches `z`). Under `(?i)` a Perl class
+//! folds before it is negated, as in RE2: `(?i)\w` holds the Kelvin sign (it folds with
+//! `k`) and `(?i)\W` does not. Ours refuses a capture
 //! group name with letters or digits outside ASCII (`(?<é1>x)`), as Go's RE2 syntax does
 //! (PolicyLayer's gateway is written in Go): Unicode's letter tables would cost the module
 //! 2.9 KB for names a condition never reads.
@@ -90,6 +95,18 @@ mod tests {
         assert!(m(r"[[:^alpha:][:digit:]]", "-") && !m(r"^[[:alpha:]]+$", "ab1"));
         assert!(m(r"\x{1F4A9}|\u00e9", "é") && m(r"(?<name>x)(?P<other>y)", "xy"));
         assert!(m(r"\b{start}go\b{end}", "to go now") && !m(r"\<go\>", "gone"));
+    }
+
+    #[test]
+    fn case_insensitive_patterns_fold_every_cased_letter() {
+        assert!(m("(?i)пароль", "ПАРОЛЬ") && m("(?i)ΣΟΦΙΑ", "σοφια") && m("(?i)σ", "ς"));
+        assert!(m("(?i)secret", "\u{17f}ecret") && m("(?i)kelvin", "\u{212a}elvin"));
+        assert!(m("(?i)[а-я]+$", "ЖЖ") && !m("(?i)[^а-я]", "ЖЖ") && !m("пароль", "ПАРОЛЬ"));
+        // Perl classes fold before they are negated, as in Go's RE2: the Kelvin sign and the
+        // long s fold with word characters.
+        assert!(m(r"(?i)\w", "\u{212a}") && m(r"(?i)\w", "\u{17f}") && !m(r"\w", "\u{17f}"));
+        assert!(!m(r"(?i)\W", "\u{212a}") && !m(r"(?i)[\W]", "k") && !m(r"(?i)[^\w]", "\u{17f}"));
+        assert!(m(r"\W", "\u{212a}") && m(r"(?i)[[:upper:]]", "\u{212a}"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub(super) struct Parsed {
 /// The flags a pattern may set with `(?flags)` or `(?flags:…)`.
 #[derive(Clone, Copy, Default)]
 struct Flags {
-    /// `i`: ASCII letters match either case.
+    /// `i`: characters match every case Unicode's simple case folding gives them.
     case_insensitive: bool,
     /// `m`: `^` and `$` match at line ends too.
     multi_line: bool,
@@ -217,11 +217,12 @@ impl<'a> Parser<'a> {
         Ok(Node::leaf(Kind::Class(id)))
     }
 
-    /// A literal character, in both cases under `i`.
+    /// A literal character, in every case under `i`.
     fn literal(&self, c: char) -> Class {
         let mut class = Class::single(c);
-        if self.flags.case_insensitive && c.is_ascii_alphabetic() {
-            class.fold_ascii_case();
+        // ASCII other than letters has no other case.
+        if self.flags.case_insensitive && (c.is_ascii_alphabetic() || !c.is_ascii()) {
+            class.fold_case();
         }
         class
     }
@@ -440,7 +441,7 @@ impl<'a> Parser<'a> {
     /// A character, `.`, `^`, `$` or an escape (`c` already read).
     fn primitive(&mut self, c: char) -> Result<Node, Error> {
         match c {
-            '\\' => match self.escape()? {
+            '\\' => match self.escape(false)? {
                 Escaped::Class(class) => self.class_node(class),
                 Escaped::Look(look) => Ok(Node::leaf(Kind::Look(look))),
             },
@@ -476,11 +477,19 @@ impl<'a> Parser<'a> {
     }
 
     /// After `\`: a character, a Perl class or an assertion.
-    fn escape(&mut self) -> Result<Escaped, Error> {
+    ///
+    /// In a bracketed class (`in_class`) a character comes uncased: the class folds itself.
+    fn escape(&mut self, in_class: bool) -> Result<Escaped, Error> {
         let c = self
             .bump()
             .ok_or(Error("the pattern ends inside an escape"))?;
-        let single = |p: &Parser, c: char| Ok(Escaped::Class(p.literal(c)));
+        let single = |p: &Parser, c: char| {
+            Ok(Escaped::Class(if in_class {
+                Class::single(c)
+            } else {
+                p.literal(c)
+            }))
+        };
         match c {
             '0'..='9' => Err(Error("backreferences are not supported")),
             'p' | 'P' => Err(Error("Unicode classes are not supported")),
@@ -495,6 +504,11 @@ impl<'a> Parser<'a> {
                     _ => "word",
                 };
                 let mut class = posix(name).unwrap_or_default();
+                // Folded before negating, as RE2 does: `(?i)\W` excludes the Kelvin sign,
+                // which folds with `k`.
+                if self.flags.case_insensitive {
+                    class.fold_case();
+                }
                 if c.is_ascii_uppercase() {
                     class.negate();
                 }
@@ -635,7 +649,7 @@ impl<'a> Parser<'a> {
         set.canonicalize();
         // Folding before negating: (?i)[^x] excludes X too.
         if self.flags.case_insensitive {
-            set.fold_ascii_case();
+            set.fold_case();
         }
         if negated {
             set.negate();
@@ -682,11 +696,7 @@ impl<'a> Parser<'a> {
         if c != '\\' {
             return Ok(Class::single(c));
         }
-        let case = self.flags.case_insensitive;
-        self.flags.case_insensitive = false;
-        let escaped = self.escape();
-        self.flags.case_insensitive = case;
-        match escaped? {
+        match self.escape(true)? {
             Escaped::Class(class) => Ok(class),
             Escaped::Look(_) => Err(Error("an assertion cannot be in a character class")),
         }
