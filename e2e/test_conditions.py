@@ -17,6 +17,7 @@ POLICY = {
         "cache_cas": {"deny_if": [{"path": "args.cas", "op": "regex", "value": "^22$"}]},
         # Go's RE2 (PolicyLayer's) folds every cased letter under (?i), σ and ς alike.
         "echo": {"deny_if": [{"path": "args.text", "op": "regex", "value": "(?i)(пароль|κωδικός)"}]},
+        "fetch": {"deny_if": [{"path": "args.url", "op": "regex", "value": "^https?://(127\\.|localhost/)"}]},
     },
     "resources": {"rules": {
         "file://docs/secret.txt": {"action": "deny"},
@@ -37,6 +38,10 @@ HOSTILE = [
     ("cache_cas", '{"key":"k","value":"v","cas":22.0000000000000001}', {"cas": 22}),
     ("echo", '{"text":"ПАРОЛЬ: hunter2"}', {"text": "ПАРОЛЬ: hunter2"}),
     ("echo", '{"text":"ΚΩΔΙΚΌΣ 1234"}', {"text": "ΚΩΔΙΚΌΣ 1234"}),
+    ("fetch", '{"url":"http://2130706433/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://0x7f.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://ops@127.0.0.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"HTTP://LOCALHOST:80/x/../admin"}', {"fetches": "http://127.0.0.1/admin"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),
@@ -44,6 +49,7 @@ ALLOWED = [
     ("read_file", '{"path":"/etc/hosts"}'),
     ("cache_cas", '{"key":"k","value":"v","cas":23}'),
     ("echo", '{"text":"Пароли нет"}'),
+    ("fetch", '{"url":"http://docs.example/127.0.0.1/"}'),
 ]
 
 

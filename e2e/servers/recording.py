@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import threading
 from typing import Annotated
 
+import httpx2
 import uvicorn
 from pydantic import BaseModel, Field
 from mcp.server.mcpserver import Context, MCPServer
@@ -143,6 +145,19 @@ def read_file(path: str) -> str:
     """Reads a file: records the path the server would open (as `os.path.normpath` reads it)."""
     record("tool", "read_file", {"path": path, "opens": os.path.normpath(path)})
     return f"contents of {path}"
+
+
+@server.tool()
+def fetch(url: str) -> str:
+    """Fetches a URL: records the address and path an HTTP client would ask (httpx parses
+    the URL, the system's resolver reads its host), without connecting."""
+    u = httpx2.URL(url)
+    try:
+        address = socket.gethostbyname(u.host)
+    except OSError:
+        address = u.host
+    record("tool", "fetch", {"url": url, "fetches": f"{u.scheme}://{address}{u.path}"})
+    return f"fetched {u}"
 
 
 @server.resource("file://docs/{+path}")

@@ -800,7 +800,17 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                         .as_deref()
                         .and_then(crate::uri::path_reading)
                         .is_some_and(|p| !test(&p));
-                return if escapes { Truth::Unsure } else { Truth::Holds };
+                // So with a URL and the one a client fetches: `require: url regex
+                // ^https://api\.example\.com` is not met by `https://api.example.com@evil/`.
+                let elsewhere = text
+                    .as_deref()
+                    .and_then(|t| crate::uri::url_reading(t, false))
+                    .is_some_and(|u| !test(&u));
+                return if escapes || elsewhere {
+                    Truth::Unsure
+                } else {
+                    Truth::Holds
+                };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
             let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
@@ -811,6 +821,10 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             text.as_deref()
                 .and_then(crate::uri::path_reading)
                 .is_some_and(|p| text.as_deref() != Some(p.as_str()) && test(&p)) ||
+            // `http://2130706433/` and `http://x@127.1/` fetch `http://127.0.0.1/`.
+            text.as_deref()
+                .and_then(|t| crate::uri::url_reading(t, true))
+                .is_some_and(|u| test(&u)) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
@@ -1416,6 +1430,53 @@ mod tests {
         let long = format!(r#"{{"port":2{}}}"#, "0".repeat(80));
         assert_eq!(eval(&ports, &long), (false, true));
         assert_eq!(eval(&ports, r#"{"port":24}"#), (true, true));
+    }
+
+    #[test]
+    fn urls_are_read_as_the_client_fetching_them_reads_them() {
+        let internal = cond(
+            "args.url",
+            Op::Regex(Regex::new(r"^https?://(127\.|localhost/|169\.254\.)").unwrap()),
+        );
+        for v in [
+            "http://2130706433/admin",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "HTTP://LOCALHOST/",
+            "http://user:pw@127.0.0.1/",
+            "http://169.254.169.254./latest",
+            " http://%31%32%37.0.0.1/",
+            "http://localhost:80/",
+            "http:/localhost/x/../",
+        ] {
+            assert!(eval(&internal, &format!(r#"{{"url":"{v}"}}"#)).1, "{v}");
+        }
+        for v in [
+            "http://example.com/127.0.0.1",
+            "https://x/../127.0.0.1",
+            "mailto:127.0.0.1",
+        ] {
+            assert!(!eval(&internal, &format!(r#"{{"url":"{v}"}}"#)).1, "{v}");
+        }
+        // `require` holds only if the URL a client fetches matches too.
+        let api = cond(
+            "args.url",
+            Op::Regex(Regex::new(r"^https://api\.example\.com").unwrap()),
+        );
+        for v in [
+            "https://api.example.com/v1",
+            "https://api.example.com:443/v1/../v2",
+        ] {
+            assert!(eval(&api, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
+        }
+        // Readings only ever make a condition unsure: a `require` fails on them.
+        for v in [
+            "https://api.example.com@evil.test/",
+            "https://api.example.com:x@evil.test/",
+            "https://API.example.com/v1",
+        ] {
+            assert!(!eval(&api, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
+        }
     }
 
     #[test]
