@@ -131,3 +131,30 @@ def test_a_denial_names_the_limit_that_stays_spent_longest(procs):
     assert r.header("ratelimit").startswith('"per_day";r=0;'), r.header("ratelimit")
     assert f"retry in {retry} seconds" in r.json()["result"]["content"][0]["text"]
     assert [c["arguments"]["text"] for c in rec.calls("echo")] == ["a"]
+
+
+def test_require_holds_only_where_every_reading_a_server_makes_matches(procs):
+    """A `require` met by the text as sent but not by what the server makes of it fails: a
+    path whose `..` climbs out (whatever `://` it holds), and text whose NFKC form a
+    normalising server reads."""
+    import unicodedata
+    rec = procs.add(Recording(procs.dir, json_response=True, stateless=True).start())
+    policy = {"version": "1", "default": "allow", "tools": {
+        "read_file": {"require": [{"path": "args.path", "op": "regex", "value": "^/srv/data/"}]},
+        "echo": {"require": [{"path": "args.text", "op": "regex", "value": "^[^<>]*$"}]}}}
+    envoy = procs.add(Envoy(procs.dir, policy, rec.port).start())
+
+    assert "result" in tool_call(rec.port, "read_file", '{"path":"/srv/data/x://../../../etc/passwd"}').json()
+    assert rec.calls("read_file")[-1]["arguments"]["opens"] == "/etc/passwd"
+    assert "result" in tool_call(rec.port, "echo", '{"text":"＜script＞"}').json()
+    assert unicodedata.normalize("NFKC", rec.calls("echo")[-1]["arguments"]["text"]) == "<script>"
+    before = len(rec.calls())
+
+    for name, arguments in [("read_file", '{"path":"/srv/data/x://../../../etc/passwd"}'),
+                            ("echo", '{"text":"＜script＞"}')]:
+        r = tool_call(envoy.port, name, arguments).json()
+        assert r["result"]["_meta"]["toolgate/decision"]["reason"] == "require_failed", (name, r)
+    assert len(rec.calls()) == before
+    for name, arguments in [("read_file", '{"path":"/srv/data/a.txt"}'), ("echo", '{"text":"Zürich"}')]:
+        assert not tool_call(envoy.port, name, arguments).json()["result"].get("isError"), name
+    assert len(rec.calls()) == before + 2

@@ -786,34 +786,26 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
     let unsure = match v.kind() {
         Kind::String => {
             let text = v.as_str().map(|s| s.decode());
-            if text.as_deref().is_some_and(test) {
-                // A path with `.` or `..` parts holds only if the path a server opens
-                // matches too: `require: path regex ^/srv/data/` is not met by
-                // `/srv/data/../../etc/passwd`, nor `^data/` by `data/../secrets` (a trailing
-                // or doubled slash changes nothing; a URL is no path).
-                let dotted = text.as_deref().is_some_and(|t| {
-                    t.split('/').any(|s| s == "." || s == "..")
-                        && !t.as_bytes().windows(3).any(|w| w == b"://")
-                });
-                let escapes = dotted
-                    && text
-                        .as_deref()
-                        .and_then(crate::uri::path_reading)
-                        .is_some_and(|p| !test(&p));
-                // So with a URL and the one a client fetches: `require: url regex
-                // ^https://api\.example\.com` is not met by `https://api.example.com@evil/`.
-                let elsewhere = text
-                    .as_deref()
-                    .and_then(|t| crate::uri::url_reading(t, false))
-                    .is_some_and(|u| !test(&u));
-                return if escapes || elsewhere {
-                    Truth::Unsure
-                } else {
-                    Truth::Holds
-                };
+            if let Some(t) = text.as_deref().filter(|t| test(t)) {
+                // It holds only if every reading a server may make matches too: the URL a
+                // client fetches (`require: url regex ^https://api\.example\.com` is not met
+                // by `https://api.example.com@evil/`); else a path with `.` or `..` parts as
+                // a server opens it (`^/srv/data/` is not met by `/srv/data/../../etc/passwd`,
+                // nor `^data/` by `data/../secrets`; a trailing or doubled slash changes
+                // nothing); and the text as a server normalising it reads it (`^[^<>]*$` is
+                // not met by `＜script＞`).
+                let url = crate::uri::url_reading(t, false);
+                let path = (url.is_none() && t.split('/').any(|s| s == "." || s == ".."))
+                    .then(|| crate::uri::path_reading(t))
+                    .flatten();
+                let normalised = crate::fold::normalised_reading(t, true);
+                let escapes = [url, path, normalised].iter().flatten().any(|r| !test(r));
+                return if escapes { Truth::Unsure } else { Truth::Holds };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
-            let normalised = text.as_deref().and_then(crate::fold::normalised_reading);
+            let normalised = text
+                .as_deref()
+                .and_then(|t| crate::fold::normalised_reading(t, false));
             normalised.as_deref().is_some_and(|t| {
                 test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
             }) ||
@@ -1469,6 +1461,12 @@ mod tests {
         ] {
             assert!(eval(&api, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
         }
+        // Not a URL: a path whose `..` climbs out, whatever `://` it holds.
+        let inside = cond("args.path", Op::Regex(Regex::new("^/srv/data/").unwrap()));
+        for v in ["/srv/data/x://../../../etc/passwd", "/srv/data/a://b/../../../../etc"] {
+            assert!(!eval(&inside, &format!(r#"{{"path":"{v}"}}"#)).0, "{v}");
+        }
+        assert!(eval(&api, r#"{"url":"https://api.example.com/x?next=../../y"}"#).0);
         // Readings only ever make a condition unsure: a `require` fails on them.
         for v in [
             "https://api.example.com@evil.test/",
@@ -1476,6 +1474,20 @@ mod tests {
             "https://API.example.com/v1",
         ] {
             assert!(!eval(&api, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
+        }
+    }
+
+    #[test]
+    fn require_holds_only_if_the_nfkc_reading_matches_too() {
+        let plain = cond("args.key", Op::Regex(Regex::new("^[^<>;/]*$").unwrap()));
+        for v in ["＜script＞", "x； rm -rf ~", "..／..／etc／passwd"] {
+            assert!(!eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
+        }
+        // NFKC keeps letters with accents and marks: they still meet the pattern they match.
+        let city = cond("args.city", Op::Regex(Regex::new("^(Zürich|Genève)$").unwrap()));
+        for v in ["Zürich", "Genève"] {
+            assert!(eval(&city, &format!(r#"{{"city":"{v}"}}"#)).0, "{v}");
+            assert!(eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
         }
     }
 

@@ -38,7 +38,7 @@ enum Mapping {
     Multi(&'static [u8]),
     /// A Hangul syllable's leading, vowel and (if any) trailing jamo.
     Jamo(char, char, Option<char>),
-    /// Already folded.
+    /// A precomposed letter's base letter (already folded).
     Folded(char),
     Other(char),
 }
@@ -96,10 +96,7 @@ fn map_non_ascii(c: char) -> Mapping {
                 })
                 .and_then(char::from_u32);
             if let Some(l) = letter {
-                return match u8::try_from(l) {
-                    Ok(b) => Mapping::Ascii(b),
-                    Err(_) => Mapping::Folded(l),
-                };
+                return Mapping::Folded(l);
             }
         }
     }
@@ -208,8 +205,10 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
 /// and marks) may read it, case kept where the text has it: `ｓｅｃｒｅｔ` and `ſecret` are
 /// `secret`, `e\u{301}` and `é` are `e`. `None` for ASCII text, which reads as itself.
 /// Characters mapped to ASCII come lower case, so a pattern may match more than the
-/// normalised text would: a possible match only.
-pub(crate) fn normalised_reading(text: &str) -> Option<String> {
+/// normalised text would: a possible match only. With `compatible_only`, only characters
+/// whose NFKC form is ASCII are mapped (`＜` is `<`); letters, marks and invisible
+/// characters stay as NFKC keeps them (`Zürich` reads as itself).
+pub(crate) fn normalised_reading(text: &str, compatible_only: bool) -> Option<String> {
     if text.is_ascii() {
         return None;
     }
@@ -220,9 +219,10 @@ pub(crate) fn normalised_reading(text: &str) -> Option<String> {
             continue;
         }
         match map_non_ascii(c) {
-            Mapping::Skip => {}
             Mapping::Ascii(b) => out.push(char::from(b)),
             Mapping::Multi(m) => out.extend(m.iter().map(|&b| char::from(b))),
+            _ if compatible_only => out.push(c),
+            Mapping::Skip => {}
             Mapping::Jamo(l, v, t) => out.extend([Some(l), Some(v), t].into_iter().flatten()),
             Mapping::Folded(c) | Mapping::Other(c) => out.push(c),
         }

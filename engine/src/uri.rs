@@ -148,18 +148,24 @@ pub(crate) fn path_reading(path: &str) -> Option<String> {
 
 /// A URL in an argument as a client fetching it reads it (httpx, JavaScript's `fetch`, Go's
 /// `net/http`; see [`read`]): `http://user@127.1/` and `HTTP://0x7f.0.0.1:80/x/../` are
-/// `http://127.0.0.1/`. With `decoded`, also as a server behind it may: percent-escapes
-/// decoded, tabs and line breaks dropped and a backslash read as a slash (as WHATWG URL
-/// parsers do). `None` for text that is no URL (a scheme, then `//` or a special scheme's
-/// `:`) or that reads as written.
+/// `http://127.0.0.1/`. With `decoded`, percent-escapes decoded first, as a server behind
+/// it may read them. `None` for text that is no URL (a scheme, then `//` or a special
+/// scheme's `:`).
 pub(crate) fn url_reading(text: &str, decoded: bool) -> Option<String> {
     let t = text.trim();
     let (scheme, rest) = t.split_once(':')?;
-    if !(rest.starts_with("//") || special(&scheme.to_ascii_lowercase())) {
-        return None;
-    }
-    let url = if decoded { normalize(t) } else { read(t) };
-    (url != text).then_some(url)
+    let scheme = scheme.to_ascii_lowercase();
+    let named = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+    (named && (rest.starts_with("//") || special(&scheme))).then(|| {
+        if decoded {
+            normalize(t)
+        } else {
+            read(t)
+        }
+    })
 }
 
 /// `uri` without the slashes that end its path, when more than its scheme and the slashes
