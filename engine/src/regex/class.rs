@@ -58,7 +58,10 @@ impl Class {
                         start.saturating_add(lo.saturating_sub(start).div_ceil(stride) * stride);
                     while c <= hi.min(end) {
                         let other = c.wrapping_add_signed(shift);
-                        extra.push((other, other));
+                        // A big class holds most of its members' cases already.
+                        if !self.contains_u32(other) {
+                            extra.push((other, other));
+                        }
                         c = c.saturating_add(stride);
                     }
                 }
