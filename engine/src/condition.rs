@@ -1463,7 +1463,10 @@ mod tests {
         }
         // Not a URL: a path whose `..` climbs out, whatever `://` it holds.
         let inside = cond("args.path", Op::Regex(Regex::new("^/srv/data/").unwrap()));
-        for v in ["/srv/data/x://../../../etc/passwd", "/srv/data/a://b/../../../../etc"] {
+        for v in [
+            "/srv/data/x://../../../etc/passwd",
+            "/srv/data/a://b/../../../../etc",
+        ] {
             assert!(!eval(&inside, &format!(r#"{{"path":"{v}"}}"#)).0, "{v}");
         }
         assert!(eval(&api, r#"{"url":"https://api.example.com/x?next=../../y"}"#).0);
@@ -1484,7 +1487,10 @@ mod tests {
             assert!(!eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
         }
         // NFKC keeps letters with accents and marks: they still meet the pattern they match.
-        let city = cond("args.city", Op::Regex(Regex::new("^(Zürich|Genève)$").unwrap()));
+        let city = cond(
+            "args.city",
+            Op::Regex(Regex::new("^(Zürich|Genève)$").unwrap()),
+        );
         for v in ["Zürich", "Genève"] {
             assert!(eval(&city, &format!(r#"{{"city":"{v}"}}"#)).0, "{v}");
             assert!(eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
