@@ -535,7 +535,7 @@ pub(crate) const RUN: u32 = 1 << 14;
 /// The characters of multi-character mappings, concatenated.
 pub(crate) static MULTI: &str = "ssijljnjdz.....!!???!rsa/ca/sc/oc/unosmteltmfaxiiiiiivviviiviiiix1011121314151617181920(1)(2)(3)(4)(5)(6)(7)(8)(9)(10)(11)(12)(13)(14)(15)(16)(17)(18)(19)(20)1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)(m)(n)(o)(p)(q)(r)(s)(t)(u)(v)(w)(x)(y)(z)::===pte222324252627282930333435363738394044454647484950hgergevltdhpadaaubarovpcdmdm2dm3iunamakakbmbgbcalkcalpfnfmgkghzkhzmhzthzmldlklnmmmcmkmmm2cm2km2mm3cm3km3kpampagparadpsnsmspvnvmvkvpwnwmwkwa.m.bqccco.dbgyhainkkktlmloglxmilmolphp.m.ppmprsrsvwbgalfffiflfflst0,1,2,3,4,5,6,7,8,9,wzhvsdppvwcmrdj";
 
-/// The lower-case deltas [`LOWER`] entries index.
+/// The case-folding deltas [`LOWER`] entries index.
 pub(crate) static DELTAS: [i32; 98] = [
     -42319, -42315, -42308, -42307, -42305, -42282, -42280, -42261, -42258, -38864, -35384, -35332,
     -10815, -10783, -10782, -10780, -10749, -10743, -10727, -8383, -8262, -7615, -7517, -7173,
@@ -547,7 +547,7 @@ pub(crate) static DELTAS: [i32; 98] = [
 ];
 
 /// One entry a run, sorted, four bytes each: `first code point << 15 | delta index << 8 |
-/// count << 1 | (stride - 1)`: `first + k * stride` lower-cases to itself plus
+/// count << 1 | (stride - 1)`: `first + k * stride` case-folds to itself plus
 /// `DELTAS[delta index]`, for `k < count` (stride 1 or 2, count under 128).
 pub(crate) static LOWER: [u32; 201] = [
     0xB5 << 15 | 92 << 8 | 1 << 1 | 0,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate engine/src/fold_table.rs: every non-ASCII code point whose NFKC form (or case
 fold) is pure ASCII, the base letter of every precomposed letter, the combining marks
-they are composed with, the Default_Ignorable_Code_Point ranges, lower-case mappings and
+they are composed with, the Default_Ignorable_Code_Point ranges, simple case foldings and
 the zeros of the Unicode decimal digits.
 
 A lenient server may read a key or name after NFKC normalisation; these are exactly the
@@ -124,14 +124,14 @@ for cp, d in lower:
 deltas = sorted({d for _, _, d, _ in lruns})
 assert len(deltas) < 128
 out.append("")
-out.append("/// The lower-case deltas [`LOWER`] entries index.")
+out.append("/// The case-folding deltas [`LOWER`] entries index.")
 out.append("pub(crate) static DELTAS: [i32; %d] = [" % len(deltas))
 for d in deltas:
     out.append("    %d," % d)
 out.append("];")
 out.append("")
 out.append("/// One entry a run, sorted, four bytes each: `first code point << 15 | delta index << 8 |")
-out.append("/// count << 1 | (stride - 1)`: `first + k * stride` lower-cases to itself plus")
+out.append("/// count << 1 | (stride - 1)`: `first + k * stride` case-folds to itself plus")
 out.append("/// `DELTAS[delta index]`, for `k < count` (stride 1 or 2, count under 128).")
 out.append("pub(crate) static LOWER: [u32; %d] = [" % len(lruns))
 for start, count, delta, stride in lruns:

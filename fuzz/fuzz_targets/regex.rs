@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
         let folds = pattern.contains("(?") && pattern.contains('i');
         let unicode = !(pattern.is_ascii() && haystack.is_ascii())
             || ["\\x", "\\u", "\\U"].iter().any(|e| pattern.contains(e));
-        if !(folds && (pattern.contains('-') || unicode)) {
+        // And it negates a POSIX class before folding it (`(?i)[[:^lower:]]`), RE2 after.
+        if !(folds && (pattern.contains('-') || unicode || pattern.contains("[:^"))) {
             assert_eq!(ours.is_match(haystack), theirs.is_match(haystack), "{pattern:?} on {haystack:?}");
         }
     } else if let Ok(ours) = ours {

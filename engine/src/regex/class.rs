@@ -223,7 +223,7 @@ mod tests {
         });
         let mut cased = Vec::new();
         for (_, orbit) in orbits {
-            let mut ours = Class::of(orbit.iter().map(|&c| (c, c)).collect());
+            let ours = Class::of(orbit.iter().map(|&c| (c, c)).collect());
             for &c in &orbit {
                 let mut one = Class::single(char::from_u32(c).unwrap());
                 one.fold_case();
@@ -233,7 +233,6 @@ mod tests {
                     assert_eq!(theirs(&[(c, c)]), ours.ranges, "U+{c:04X}");
                 }
             }
-            ours.canonicalize();
         }
         // Every other character folds with nothing, here and in regex-syntax.
         let mut uncased = Class::of(cased);

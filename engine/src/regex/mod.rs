@@ -13,9 +13,10 @@
 //!
 //! Where the two differ, ours accepts more and reads it as written: a hex escape of a
 //! letter as a class range's end under `(?i)` (`(?i)[\x41-Z]`), and a range across both
-//! cases under `(?i)` folds each part (`(?i)[Z-a]` matches `z`). Under `(?i)` a Perl class
-//! folds before it is negated, as in RE2: `(?i)\w` holds the Kelvin sign (it folds with
-//! `k`) and `(?i)\W` does not. Ours refuses a capture
+//! cases under `(?i)` folds each part (`(?i)[Z-a]` matches `z`). Under `(?i)` a Perl or
+//! POSIX class folds before it is negated, as in RE2 and the `regex` crate: `(?i)\w` holds
+//! the Kelvin sign (it folds with `k`), `(?i)\W` does not, and `(?i)[[:^lower:]]` holds no
+//! letter (regex-lite's holds every letter). Ours refuses a capture
 //! group name with letters or digits outside ASCII (`(?<é1>x)`), as Go's RE2 syntax does
 //! (PolicyLayer's gateway is written in Go): Unicode's letter tables would cost the module
 //! 2.9 KB for names a condition never reads.
@@ -107,6 +108,25 @@ mod tests {
         assert!(m(r"(?i)\w", "\u{212a}") && m(r"(?i)\w", "\u{17f}") && !m(r"\w", "\u{17f}"));
         assert!(!m(r"(?i)\W", "\u{212a}") && !m(r"(?i)[\W]", "k") && !m(r"(?i)[^\w]", "\u{17f}"));
         assert!(m(r"\W", "\u{212a}") && m(r"(?i)[[:upper:]]", "\u{212a}"));
+        // So do POSIX classes (regex-lite negates them first: its `(?i)[[:^lower:]]` holds `a`).
+        for h in ["k", "\u{212a}", "s", "a", "Z"] {
+            assert!(
+                !m("(?i)[[:^alpha:]]", h) && !m("(?i)[[:^lower:]]", h),
+                "{h}"
+            );
+        }
+        assert!(m("(?i)[[:^alpha:]]", "1") && m("[[:^lower:]]", "A"));
+    }
+
+    #[test]
+    fn classes_are_bounded_even_where_a_repetition_drops_them() {
+        // Each class may cost a fold at configure time; `x{0}` compiles to nothing.
+        let many = format!("(?i){}", "x{0}".repeat(9000));
+        assert_eq!(
+            Regex::new(&many).unwrap_err().to_string(),
+            "too many classes"
+        );
+        assert!(Regex::new(&format!("(?i){}", "x{0}".repeat(8000))).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and so does the tree (stacked repetitions such as `a****` deepen it without a group).
 
 use super::class::{posix, Class};
+use super::program::MAX_INSTRUCTIONS;
 use super::Error;
 
 /// How deep groups and the tree may nest (regex-lite's default nest limit is 250; a policy
@@ -212,7 +213,11 @@ impl<'a> Parser<'a> {
     }
 
     fn class_node(&mut self, class: Class) -> Result<Node, Error> {
-        let id = u32::try_from(self.classes.len()).map_err(|_| Error("too many classes"))?;
+        // Bounded although `x{0}` drops its class: each may cost a fold at configure time.
+        let id = u32::try_from(self.classes.len())
+            .ok()
+            .filter(|&n| (n as usize) < MAX_INSTRUCTIONS)
+            .ok_or(Error("too many classes"))?;
         self.classes.push(class);
         Ok(Node::leaf(Kind::Class(id)))
     }
@@ -503,16 +508,10 @@ impl<'a> Parser<'a> {
                     's' => "space",
                     _ => "word",
                 };
-                let mut class = posix(name).unwrap_or_default();
-                // Folded before negating, as RE2 does: `(?i)\W` excludes the Kelvin sign,
-                // which folds with `k`.
-                if self.flags.case_insensitive {
-                    class.fold_case();
-                }
-                if c.is_ascii_uppercase() {
-                    class.negate();
-                }
-                Ok(Escaped::Class(class))
+                Ok(Escaped::Class(
+                    self.named_class(name, c.is_ascii_uppercase())
+                        .unwrap_or_default(),
+                ))
             }
             'a' => single(self, '\x07'),
             'f' => single(self, '\x0c'),
@@ -711,11 +710,21 @@ impl<'a> Parser<'a> {
             Some(name) => (true, name),
             None => (false, name),
         };
+        let class = self.named_class(name, negated)?;
+        self.pos += 2 + end + 2;
+        Some(class)
+    }
+
+    /// An ASCII class by name, folded under `i` before it is negated, as RE2 does: `(?i)\W`
+    /// and `(?i)[[:^alpha:]]` exclude the Kelvin sign, which folds with `k`.
+    fn named_class(&self, name: &str, negated: bool) -> Option<Class> {
         let mut class = posix(name)?;
+        if self.flags.case_insensitive {
+            class.fold_case();
+        }
         if negated {
             class.negate();
         }
-        self.pos += 2 + end + 2;
         Some(class)
     }
 }
