@@ -405,16 +405,23 @@ impl Policy {
 
     /// Every limit of the policy.
     pub fn limits(&self) -> impl Iterator<Item = &Limit> {
-        let surfaces = [
+        // Collected by plain loops: only loading a configuration asks, and an iterator
+        // chain of flattens expands to a state machine at every use.
+        let mut out = Vec::new();
+        for s in [
             Some(&self.tools),
             self.resources.as_ref(),
             self.prompts.as_ref(),
-        ];
-        surfaces
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s.entries.iter().flat_map(|e| e.limits.iter()))
-            .chain(self.all_tools.iter())
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for e in &s.entries {
+                out.extend(e.limits.iter());
+            }
+        }
+        out.extend(self.all_tools.iter());
+        out.into_iter()
     }
 
     /// Whether any limit keys on the grant or session (so a grant must be identified).
@@ -436,12 +443,14 @@ impl Policy {
             self.tools.lookup(tool).map(|(_, r)| r)
         };
         let met = met.filter(|_| !hidden);
-        let respelled = met.iter().flat_map(|m| self.tools.respelled_rules(m));
-        for r in rules.into_iter().chain(respelled) {
-            for c in r.require.iter().chain(&r.deny_if) {
-                paths.push(&c.path);
+        // Plain loops: chained and flattened iterators expand to a large state machine.
+        if let Some(r) = rules {
+            push_rule_paths(r, &mut paths);
+        }
+        if let Some(m) = &met {
+            for r in self.tools.respelled_rules(m) {
+                push_rule_paths(r, &mut paths);
             }
-            push_increments(&r.limits, &mut paths);
         }
         push_increments(&self.all_tools, &mut paths);
         paths
@@ -455,6 +464,17 @@ impl Policy {
             Kind::Prompt => self.prompts.as_ref(),
         }
     }
+}
+
+/// The paths a rule's conditions and argument-valued increments read, in that order.
+fn push_rule_paths<'a>(r: &'a Rules, paths: &mut Vec<&'a ArgPath>) {
+    for c in &r.require {
+        paths.push(&c.path);
+    }
+    for c in &r.deny_if {
+        paths.push(&c.path);
+    }
+    push_increments(&r.limits, paths);
 }
 
 /// The paths of the argument-valued increments among `limits`.

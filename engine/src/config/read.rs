@@ -129,11 +129,24 @@ pub(crate) fn choice<T: Copy>(
     problems: &mut Problems,
 ) -> Option<T> {
     let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    let at = pick(v, path, what, &names, problems)?;
+    options.get(at).map(|(_, t)| *t)
+}
+
+/// The position of `v` among `names`, or a problem: the part of [`choice`] that does not
+/// depend on its type, compiled once.
+fn pick(
+    v: Value<'_>,
+    path: &Path,
+    what: &str,
+    names: &[&str],
+    problems: &mut Problems,
+) -> Option<usize> {
     let found = v
         .as_str()
-        .and_then(|s| options.iter().find(|(n, _)| s.eq_str(n)).map(|(_, t)| *t));
+        .and_then(|s| names.iter().position(|n| s.eq_str(n)));
     if found.is_none() {
-        not_a_choice(v, path, what, &names, problems);
+        not_a_choice(v, path, what, names, problems);
     }
     found
 }

@@ -203,21 +203,14 @@ impl Engine {
             .counters
             .iter()
             .any(|c| c.scope == Scope::Session);
-        let head_names = HEAD_NAMES
-            .iter()
-            .map(|n| n.to_string())
-            .chain([config.settings.session_header.to_ascii_lowercase()])
-            .chain(
-                config
-                    .settings
-                    .grant_sources
-                    .iter()
-                    .filter_map(|g| match g {
-                        GrantSource::Header(h) => Some(h.to_ascii_lowercase()),
-                        _ => None,
-                    }),
-            )
-            .collect();
+        // A plain loop: a chain of iterators expands to a large state machine.
+        let mut head_names: Vec<String> = HEAD_NAMES.iter().map(|n| n.to_string()).collect();
+        head_names.push(config.settings.session_header.to_ascii_lowercase());
+        for g in &config.settings.grant_sources {
+            if let GrantSource::Header(h) = g {
+                head_names.push(h.to_ascii_lowercase());
+            }
+        }
         let hides_lists = ListRules {
             policy: &config.policy,
             hide_denied_tools: config.settings.hide_denied_tools,
