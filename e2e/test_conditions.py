@@ -42,6 +42,8 @@ HOSTILE = [
     ("fetch", '{"url":"http://0x7f.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://ops@127.0.0.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"HTTP://LOCALHOST:80/x/../admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://evil.example%2F@127.0.0.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://127。0。0。1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),

@@ -794,12 +794,15 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 // nor `^data/` by `data/../secrets`; a trailing or doubled slash changes
                 // nothing); and the text as a server normalising it reads it (`^[^<>]*$` is
                 // not met by `＜script＞`).
-                let url = crate::uri::url_reading(t, false);
-                let path = (url.is_none() && t.split('/').any(|s| s == "." || s == ".."))
-                    .then(|| crate::uri::path_reading(t))
-                    .flatten();
-                let normalised = crate::fold::normalised_reading(t, true);
-                let escapes = [url, path, normalised].iter().flatten().any(|r| !test(r));
+                let mut readings = crate::uri::url_readings(t, false);
+                if readings.is_empty() && t.split('/').any(|s| s == "." || s == "..") {
+                    readings.extend(crate::uri::path_reading(t));
+                }
+                readings.extend(crate::fold::normalised_reading(t, true));
+                // A URL's empty path reads as `/`: `^https://h$` still holds of `https://h`.
+                let escapes = readings
+                    .iter()
+                    .any(|r| r != t && !test(r) && !r.strip_suffix('/').is_some_and(test));
                 return if escapes { Truth::Unsure } else { Truth::Holds };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
@@ -813,10 +816,13 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             text.as_deref()
                 .and_then(crate::uri::path_reading)
                 .is_some_and(|p| text.as_deref() != Some(p.as_str()) && test(&p)) ||
-            // `http://2130706433/` and `http://x@127.1/` fetch `http://127.0.0.1/`.
-            text.as_deref()
-                .and_then(|t| crate::uri::url_reading(t, true))
-                .is_some_and(|u| test(&u)) ||
+            // `http://2130706433/` and `http://x@127.1/` fetch `http://127.0.0.1/`, and so
+            // does `ＨＴＴＰ://１２７.０.０.１/` to a server normalising it first.
+            [text.as_deref(), normalised.as_deref()].iter().flatten().any(|t| {
+                crate::uri::url_readings(t, true)
+                    .iter()
+                    .any(|u| Some(u.as_str()) != text.as_deref() && test(u))
+            }) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
                 test(&t)
@@ -1470,6 +1476,44 @@ mod tests {
             assert!(!eval(&inside, &format!(r#"{{"path":"{v}"}}"#)).0, "{v}");
         }
         assert!(eval(&api, r#"{"url":"https://api.example.com/x?next=../../y"}"#).0);
+        // As a WHATWG parser cleans it first, and with the userinfo cut before decoding.
+        for v in [
+            "http://evil.com%2F@127.0.0.1/admin",
+            "http://x%23@0x7f.1/admin",
+            "http://127。0。0。1/admin",
+            "http://127｡0｡0｡1/",
+            r"http:\\\\127.0.0.1\\admin",
+            r"http://evil.com\\@127.0.0.1/",
+            "ht\\ttp://127.0.0.1/",
+            "\\u0001http://127.0.0.1/",
+            "HTTP://ｌｏｃａｌｈｏｓｔ/",
+        ] {
+            assert!(eval(&internal, &format!(r#"{{"url":"{v}"}}"#)).1, "{v}");
+        }
+        let v1 = cond(
+            "args.url",
+            Op::Regex(Regex::new(r"^http://127\.0\.0\.1/v1/").unwrap()),
+        );
+        for v in [
+            "/v1/%2e%2e/admin",
+            "/v1/.%2E/admin",
+            r"/v1/..\\admin",
+            "/v1/.\\n./admin",
+        ] {
+            let args = format!(r#"{{"url":"http://127.0.0.1{v}"}}"#);
+            assert!(!eval(&v1, &args).0, "{v}");
+        }
+        assert!(eval(&v1, r#"{"url":"http://127.0.0.1/v1/a%20b"}"#).0);
+        // Other schemes keep their userinfo and case; a bare origin holds of `$`.
+        for (pattern, v) in [
+            ("^postgres://readonly@db/", "postgres://readonly@db/app"),
+            ("^s3://Logs-Bucket/", "s3://Logs-Bucket/x"),
+            (r"^https://api\.example\.com$", "https://api.example.com"),
+            ("^[^/]*$", "ws:chat"),
+        ] {
+            let c = cond("args.url", Op::Regex(Regex::new(pattern).unwrap()));
+            assert!(eval(&c, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
+        }
         // Readings only ever make a condition unsure: a `require` fails on them.
         for v in [
             "https://api.example.com@evil.test/",
@@ -1489,9 +1533,9 @@ mod tests {
         // NFKC keeps letters with accents and marks: they still meet the pattern they match.
         let city = cond(
             "args.city",
-            Op::Regex(Regex::new("^(Zürich|Genève)$").unwrap()),
+            Op::Regex(Regex::new("^(Zürich|Genève|Gießen)$").unwrap()),
         );
-        for v in ["Zürich", "Genève"] {
+        for v in ["Zürich", "Genève", "Gießen"] {
             assert!(eval(&city, &format!(r#"{{"city":"{v}"}}"#)).0, "{v}");
             assert!(eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
         }

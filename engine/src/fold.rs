@@ -219,6 +219,8 @@ pub(crate) fn normalised_reading(text: &str, compatible_only: bool) -> Option<St
             continue;
         }
         match map_non_ascii(c) {
+            // `ß` and `ẞ` fold to `ss`, but NFKC keeps them.
+            _ if compatible_only && matches!(c, 'ß' | 'ẞ') => out.push(c),
             Mapping::Ascii(b) => out.push(char::from(b)),
             Mapping::Multi(m) => out.extend(m.iter().map(|&b| char::from(b))),
             _ if compatible_only => out.push(c),

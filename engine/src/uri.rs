@@ -146,26 +146,64 @@ pub(crate) fn path_reading(path: &str) -> Option<String> {
         .then(|| resolve_path(path, false, path.starts_with('/')))
 }
 
-/// A URL in an argument as a client fetching it reads it (httpx, JavaScript's `fetch`, Go's
-/// `net/http`; see [`read`]): `http://user@127.1/` and `HTTP://0x7f.0.0.1:80/x/../` are
-/// `http://127.0.0.1/`. With `decoded`, percent-escapes decoded first, as a server behind
-/// it may read them. `None` for text that is no URL (a scheme, then `//` or a special
-/// scheme's `:`).
-pub(crate) fn url_reading(text: &str, decoded: bool) -> Option<String> {
-    let t = text.trim();
-    let (scheme, rest) = t.split_once(':')?;
-    let scheme = scheme.to_ascii_lowercase();
-    let named = !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
-    (named && (rest.starts_with("//") || special(&scheme))).then(|| {
-        if decoded {
-            normalize(t)
-        } else {
-            read(t)
+/// A URL in an argument as the clients fetching it read it (see [`read`]): as written
+/// (httpx, Go's `net/http`), and as a WHATWG parser (`fetch`) cleans it first: C0 controls
+/// and spaces around it and tabs and newlines in it dropped, `\` a `/`, `%2e` and
+/// ideographic full stops dots. `http://user@127.1/`, `HTTP://0x7f.0.0.1:80/x/../` and
+/// `http:\\127。0。0。1` are `http://127.0.0.1/`. With `decoded`, percent-escapes are then
+/// decoded too, as a server behind it may read them (after the userinfo is cut off:
+/// `http://x%2F@127.0.0.1/` fetches 127.0.0.1). A URL has a special scheme (`http`,
+/// `https`, `ws`, `wss`, `ftp`) or `//` after its scheme; without `decoded` (the readings a
+/// `require` must hold of too), both, so that `postgres://user@db/` and `ws:chat` are read
+/// as written. None for other text.
+pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
+    // Bytes up to space, as a WHATWG parser trims (Rust's `trim` keeps most C0 controls).
+    let start = text.bytes().position(|b| b > b' ').unwrap_or(text.len());
+    let end = text
+        .bytes()
+        .rposition(|b| b > b' ')
+        .map_or(start, |e| e + 1);
+    let trimmed = text.get(start..end).unwrap_or_default();
+    let mut cleaned = String::with_capacity(trimmed.len());
+    let mut chars = trimmed.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\t' | '\n' | '\r' => {}
+            '\\' => cleaned.push('/'),
+            '\u{3002}' | '\u{ff61}' => cleaned.push('.'),
+            '%' if trimmed
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.eq_ignore_ascii_case("2e")) =>
+            {
+                cleaned.push('.');
+                chars.nth(1);
+            }
+            c => cleaned.push(c),
         }
-    })
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in [text.trim(), &cleaned] {
+        let Some((scheme, rest)) = t.split_once(':') else {
+            continue;
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let named = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+        let url = match decoded {
+            true => special(&scheme) || rest.starts_with("//"),
+            false => special(&scheme) && rest.starts_with("//"),
+        };
+        if named && url {
+            let r = read(t);
+            let r = if decoded { normalize(&r) } else { r };
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 /// `uri` without the slashes that end its path, when more than its scheme and the slashes
