@@ -157,6 +157,11 @@ pub(crate) fn path_reading(path: &str) -> Option<String> {
 /// `require` must hold of too), both, so that `postgres://user@db/` and `ws:chat` are read
 /// as written. None for other text.
 pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    // Most text tested is no URL: no copy of it.
+    if !text.bytes().any(|b| b == b':') {
+        return out;
+    }
     // Bytes up to space, as a WHATWG parser trims (Rust's `trim` keeps most C0 controls).
     let start = text.bytes().position(|b| b > b' ').unwrap_or(text.len());
     let end = text
@@ -181,7 +186,6 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
             c => cleaned.push(c),
         }
     }
-    let mut out: Vec<String> = Vec::new();
     for t in [text.trim(), &cleaned] {
         let Some((scheme, rest)) = t.split_once(':') else {
             continue;
