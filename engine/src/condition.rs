@@ -798,11 +798,13 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
                 if readings.is_empty() && t.split('/').any(|s| s == "." || s == "..") {
                     readings.extend(crate::uri::path_reading(t));
                 }
+                let urls = readings.len();
                 readings.extend(crate::fold::normalised_reading(t, true));
-                // A URL's empty path reads as `/`: `^https://h$` still holds of `https://h`.
-                let escapes = readings
-                    .iter()
-                    .any(|r| r != t && !test(r) && !r.strip_suffix('/').is_some_and(test));
+                // A URL's empty path reads as `/`: `^https://h$` still holds of `https://h`
+                // (only a URL's: `..／` is `../`, not `..`).
+                let escapes = readings.iter().enumerate().any(|(i, r)| {
+                    r != t && !test(r) && !(i < urls && r.strip_suffix('/').is_some_and(test))
+                });
                 return if escapes { Truth::Unsure } else { Truth::Holds };
             }
             // `ｓｅｃｒｅｔ` is `secret` to a server normalising its input (NFKC).
@@ -819,9 +821,13 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             // `http://2130706433/` and `http://x@127.1/` fetch `http://127.0.0.1/`, and so
             // does `ＨＴＴＰ://１２７.０.０.１/` to a server normalising it first.
             [text.as_deref(), normalised.as_deref()].iter().flatten().any(|t| {
-                crate::uri::url_readings(t, true)
-                    .iter()
-                    .any(|u| Some(u.as_str()) != text.as_deref() && test(u))
+                crate::uri::url_readings(t, true).iter().any(|u| {
+                    (Some(u.as_str()) != text.as_deref() && test(u))
+                        // `%EF%BC%91` decodes to `１`, which IDNA maps to `1`.
+                        || crate::fold::normalised_reading(u, false).is_some_and(|n| {
+                            crate::uri::url_readings(&n, true).iter().any(|v| test(v))
+                        })
+                })
             }) ||
             // "022" or "0x16" is 22 to a server that takes the argument as a number.
             lax_reading(v).is_some_and(|t| {
@@ -1504,6 +1510,26 @@ mod tests {
             assert!(!eval(&v1, &args).0, "{v}");
         }
         assert!(eval(&v1, r#"{"url":"http://127.0.0.1/v1/a%20b"}"#).0);
+        // Hosts decoded then mapped as IDNA maps them, and Go's bracketed IPv4.
+        for v in [
+            "http://%EF%BC%91%EF%BC%92%EF%BC%97.0.0.1/",
+            "http://127%E3%80%820%E3%80%820%E3%80%821/",
+            "http://local%C2%ADhost/",
+            "http://[127.0.0.1]/",
+        ] {
+            assert!(eval(&internal, &format!(r#"{{"url":"{v}"}}"#)).1, "{v}");
+        }
+        // Only special URLs are cleaned as WHATWG cleans them, and not past `?` or `#`.
+        let scheme = cond(
+            "args.url",
+            Op::Regex(Regex::new("(?i)^[a-z][a-z0-9+.-]*://").unwrap()),
+        );
+        assert!(!eval(&scheme, r#"{"url":"D:\\\\share\\x"}"#).1);
+        let search = cond(
+            "args.url",
+            Op::Regex(Regex::new(r"^https://h/search\?q=[^/#]*$").unwrap()),
+        );
+        assert!(eval(&search, r#"{"url":"https://h/search?q=a\\b%2e"}"#).0);
         // Other schemes keep their userinfo and case; a bare origin holds of `$`.
         for (pattern, v) in [
             ("^postgres://readonly@db/", "postgres://readonly@db/app"),
@@ -1527,7 +1553,13 @@ mod tests {
     #[test]
     fn require_holds_only_if_the_nfkc_reading_matches_too() {
         let plain = cond("args.key", Op::Regex(Regex::new("^[^<>;/]*$").unwrap()));
-        for v in ["＜script＞", "x； rm -rf ~", "..／..／etc／passwd"] {
+        for v in [
+            "＜script＞",
+            "x； rm -rf ~",
+            "..／..／etc／passwd",
+            "..／",
+            "secret／",
+        ] {
             assert!(!eval(&plain, &format!(r#"{{"key":"{v}"}}"#)).0, "{v}");
         }
         // NFKC keeps letters with accents and marks: they still meet the pattern they match.

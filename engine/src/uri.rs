@@ -158,12 +158,17 @@ pub(crate) fn path_reading(path: &str) -> Option<String> {
 /// as written. None for other text.
 pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    // Most text tested is no URL: no copy of it.
-    if !text.bytes().any(|b| b == b':') {
-        return out;
-    }
     // Bytes up to space, as a WHATWG parser trims (Rust's `trim` keeps most C0 controls).
     let start = text.bytes().position(|b| b > b' ').unwrap_or(text.len());
+    // Most text tested is no URL: it does not open with a scheme (tabs and newlines in it
+    // dropped) and a `:`, so it is not copied.
+    let scheme_end = text
+        .bytes()
+        .skip(start)
+        .position(|b| !(b.is_ascii_alphanumeric() || b"+-.\t\n\r".contains(&b)));
+    if !scheme_end.is_some_and(|n| n > 0 && text.as_bytes().get(start + n) == Some(&b':')) {
+        return out;
+    }
     let end = text
         .bytes()
         .rposition(|b| b > b' ')
@@ -171,14 +176,18 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
     let trimmed = text.get(start..end).unwrap_or_default();
     let mut cleaned = String::with_capacity(trimmed.len());
     let mut chars = trimmed.char_indices();
+    // A query or fragment keeps its `\\` and `%2e`.
+    let mut path = true;
     while let Some((i, c)) = chars.next() {
+        path &= !matches!(c, '?' | '#');
         match c {
             '\t' | '\n' | '\r' => {}
-            '\\' => cleaned.push('/'),
+            '\\' if path => cleaned.push('/'),
             '\u{3002}' | '\u{ff61}' => cleaned.push('.'),
-            '%' if trimmed
-                .get(i + 1..i + 3)
-                .is_some_and(|h| h.eq_ignore_ascii_case("2e")) =>
+            '%' if path
+                && trimmed
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.eq_ignore_ascii_case("2e")) =>
             {
                 cleaned.push('.');
                 chars.nth(1);
@@ -186,7 +195,7 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
             c => cleaned.push(c),
         }
     }
-    for t in [text.trim(), &cleaned] {
+    for (t, whatwg) in [(text.trim(), false), (cleaned.as_str(), true)] {
         let Some((scheme, rest)) = t.split_once(':') else {
             continue;
         };
@@ -195,8 +204,9 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
             && scheme
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+        // WHATWG parsers clean only special URLs so (`D:\\share\x` is no URL).
         let url = match decoded {
-            true => special(&scheme) || rest.starts_with("//"),
+            true => special(&scheme) || !whatwg && rest.starts_with("//"),
             false => special(&scheme) && rest.starts_with("//"),
         };
         if named && url {
@@ -461,6 +471,12 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
         if let Some(p) = number(digits, 10) {
             host = host_port.get(..i).unwrap_or(host_port);
             port = (!digits.is_empty() && p != default_port).then_some(p);
+        }
+    }
+    // Go's `net/url` before 1.24.8 takes `[127.0.0.1]` and `[localhost]` as hosts.
+    if let Some(h) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if !h.contains(':') {
+            host = h;
         }
     }
     if host.len() > 1 && host.as_bytes().last() == Some(&b'.') {
