@@ -1519,6 +1519,9 @@ mod tests {
         ] {
             assert!(eval(&internal, &format!(r#"{{"url":"{v}"}}"#)).1, "{v}");
         }
+        // Tabs in a scheme do not count against its length.
+        let tabs = format!(r#"{{"url":"h{}ttp://127.0.0.1/"}}"#, r"\t".repeat(100));
+        assert!(eval(&internal, &tabs).1);
         // Only special URLs are cleaned as WHATWG cleans them, and not past `?` or `#`.
         let scheme = cond(
             "args.url",

@@ -160,13 +160,22 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     // Bytes up to space, as a WHATWG parser trims (Rust's `trim` keeps most C0 controls).
     let start = text.bytes().position(|b| b > b' ').unwrap_or(text.len());
-    // Most text tested is no URL: it does not open with a scheme (tabs and newlines in it
-    // dropped) and a `:`, so it is not copied.
+    // Most text tested is no URL: it does not open with a scheme of at most 32 characters
+    // (tabs and newlines in it dropped) and a `:`, so it is not copied.
+    let breaks = b"\t\n\r";
     let scheme_end = text
         .bytes()
         .skip(start)
-        .position(|b| !(b.is_ascii_alphanumeric() || b"+-.\t\n\r".contains(&b)));
-    if !scheme_end.is_some_and(|n| n > 0 && text.as_bytes().get(start + n) == Some(&b':')) {
+        .position(|b| !(b.is_ascii_alphanumeric() || b"+-.".contains(&b) || breaks.contains(&b)));
+    let scheme = |n: usize| {
+        text.bytes()
+            .skip(start)
+            .take(n)
+            .filter(|b| !breaks.contains(b))
+    };
+    if !scheme_end.is_some_and(|n| {
+        n > 0 && text.as_bytes().get(start + n) == Some(&b':') && scheme(n).count() <= 32
+    }) {
         return out;
     }
     let end = text
