@@ -14,7 +14,8 @@ POLICY = {
         "share": {"deny_if": [{"path": "args.expires_at", "op": "eq", "value": None}]},
         "deploy": {"deny_if": [{"path": "args.options", "op": "eq", "value": {"force": True}}]},
         "read_file": {"deny_if": [{"path": "args.path", "op": "in", "value": ["/etc/passwd", "/etc/shadow"]}]},
-        "cache_cas": {"deny_if": [{"path": "args.cas", "op": "regex", "value": "^22$"}]},
+        "cache_cas": {"deny_if": [{"path": "args.cas", "op": "regex", "value": "^22$"},
+                                  {"path": "args.value", "op": "regex", "value": "\\bDROP\\s+TABLE\\b"}]},
         # Go's RE2 (PolicyLayer's) folds every cased letter under (?i), σ and ς alike.
         "echo": {"deny_if": [{"path": "args.text", "op": "regex", "value": "(?i)(пароль|κωδικός)"}]},
         "fetch": {"deny_if": [{"path": "args.url", "op": "regex", "value": "^https?://(127\\.|localhost/)"}]},
@@ -36,6 +37,8 @@ HOSTILE = [
     ("read_file", '{"path":"/etc/./passwd"}', {"opens": "/etc/passwd"}),
     ("cache_cas", '{"key":"k","value":"v","cas":21.9999999999999999}', {"cas": 22}),
     ("cache_cas", '{"key":"k","value":"v","cas":22.0000000000000001}', {"cas": 22}),
+    # NFKC, as a server normalising its input reads it, keeps the case: DROP TABLE users.
+    ("cache_cas", '{"key":"k","value":"ＤＲＯＰ TABLE users","cas":1}', {"value": "ＤＲＯＰ TABLE users"}),
     ("echo", '{"text":"ПАРОЛЬ: hunter2"}', {"text": "ПАРОЛЬ: hunter2"}),
     ("echo", '{"text":"ΚΩΔΙΚΌΣ 1234"}', {"text": "ΚΩΔΙΚΌΣ 1234"}),
     ("fetch", '{"url":"http://2130706433/admin"}', {"fetches": "http://127.0.0.1/admin"}),

@@ -814,6 +814,10 @@ fn text_truth(v: Value<'_>, test: &dyn Fn(&str) -> bool) -> Truth {
             normalised.as_deref().is_some_and(|t| {
                 test(t) || crate::lax_number::lax_number(t).is_some_and(|n| test(&n))
             }) ||
+            // `ＤＲＯＰ TABLE` is `DROP TABLE` to NFKC, case kept.
+            text.as_deref()
+                .and_then(|t| crate::fold::normalised_reading(t, true))
+                .is_some_and(|c| text.as_deref() != Some(c.as_str()) && test(&c)) ||
             // `//secret/./x` is `/secret/x` to a server opening the path.
             text.as_deref()
                 .and_then(crate::uri::path_reading)
@@ -1551,6 +1555,28 @@ mod tests {
         ] {
             assert!(!eval(&api, &format!(r#"{{"url":"{v}"}}"#)).0, "{v}");
         }
+    }
+
+    #[test]
+    fn deny_if_reads_nfkc_with_its_case_kept() {
+        let drop = cond(
+            "args.sql",
+            Op::Regex(Regex::new(r"\bDROP\s+TABLE\b").unwrap()),
+        );
+        for v in [
+            "ＤＲＯＰ TABLE users",
+            "𝐃𝐑𝐎𝐏 TABLE users",
+            "DROP ＴＡＢＬＥ x",
+        ] {
+            assert!(eval(&drop, &format!(r#"{{"sql":"{v}"}}"#)).1, "{v}");
+        }
+        // And lower-cased, as before: `^secret` meets `ＳＥＣＲＥＴ`.
+        let secret = cond("args.key", Op::Regex(Regex::new("^secret").unwrap()));
+        assert!(eval(&secret, r#"{"key":"ＳＥＣＲＥＴ-1"}"#).1);
+        // NFKC keeps case, so `require: ^[^A-Z]*$` fails on fullwidth capitals.
+        let lower = cond("args.key", Op::Regex(Regex::new("^[^A-Z]*$").unwrap()));
+        assert!(!eval(&lower, r#"{"key":"ａｄｍｉｎ ＡＤＭＩＮ"}"#).0);
+        assert!(eval(&lower, r#"{"key":"ａｄｍｉｎ"}"#).0);
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
                 if b == b' ' {
                     continue;
                 }
-                return Some(char::from(b));
+                return Some(char::from(b.to_ascii_lowercase()));
             }
             if let Some(j) = self.jamo[0].take() {
                 self.jamo = [self.jamo[1].take(), None];
@@ -188,7 +188,7 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
             }
             match map_char(self.inner.next()?) {
                 Mapping::Skip => {}
-                Mapping::Ascii(b) => return Some(char::from(b)),
+                Mapping::Ascii(b) => return Some(char::from(b.to_ascii_lowercase())),
                 Mapping::Multi(s) => self.pending = s,
                 Mapping::Jamo(l, v, t) => {
                     self.jamo = [Some(v), t];
@@ -206,12 +206,17 @@ impl<I: Iterator<Item = char>> Iterator for Folded<I> {
 /// `secret`, `e\u{301}` and `é` are `e`. `None` for ASCII text, which reads as itself.
 /// Characters mapped to ASCII come lower case, so a pattern may match more than the
 /// normalised text would: a possible match only. With `compatible_only`, only characters
-/// whose NFKC form is ASCII are mapped (`＜` is `<`); letters, marks and invisible
-/// characters stay as NFKC keeps them (`Zürich` reads as itself).
+/// whose NFKC form is ASCII are mapped, to that form, case kept (`＜` is `<`, `ＤＲＯＰ` is
+/// `DROP`); letters, marks and invisible characters stay as NFKC keeps them (`Zürich` reads
+/// as itself).
 pub(crate) fn normalised_reading(text: &str, compatible_only: bool) -> Option<String> {
     if text.is_ascii() {
         return None;
     }
+    let lower = |b: u8| match compatible_only {
+        true => b,
+        false => b.to_ascii_lowercase(),
+    };
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii() {
@@ -221,8 +226,9 @@ pub(crate) fn normalised_reading(text: &str, compatible_only: bool) -> Option<St
         match map_non_ascii(c) {
             // `ß` and `ẞ` fold to `ss`, but NFKC keeps them.
             _ if compatible_only && matches!(c, 'ß' | 'ẞ') => out.push(c),
-            Mapping::Ascii(b) => out.push(char::from(b)),
-            Mapping::Multi(m) => out.extend(m.iter().map(|&b| char::from(b))),
+            // NFKC keeps the case (`ＤＲＯＰ` is `DROP`); the other reading lower-cases it.
+            Mapping::Ascii(b) => out.push(char::from(lower(b))),
+            Mapping::Multi(m) => out.extend(m.iter().map(|&b| char::from(lower(b)))),
             _ if compatible_only => out.push(c),
             Mapping::Skip => {}
             Mapping::Jamo(l, v, t) => out.extend([Some(l), Some(v), t].into_iter().flatten()),

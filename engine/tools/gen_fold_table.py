@@ -18,7 +18,7 @@ for cp in range(0x80, 0x110000):
     c = chr(cp)
     n = unicodedata.normalize("NFKC", c)
     if n != c and all(ord(x) < 128 for x in n):
-        m[cp] = n.lower()
+        m[cp] = n  # case kept: key folding lower-cases it, the NFKC reading keeps it
     elif c.casefold() != c and all(ord(x) < 128 for x in c.casefold()):
         m[cp] = c.casefold()
 
@@ -149,7 +149,7 @@ def fold1(ch):
     if ord(ch) < 128:
         return ch.lower()
     if ord(ch) in m and len(m[ord(ch)]) == 1:
-        return m[ord(ch)]
+        return m[ord(ch)].lower()
     f = ch.casefold()
     return f if len(f) == 1 else ch.lower() if len(ch.lower()) == 1 else ch
 
