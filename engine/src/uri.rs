@@ -51,6 +51,11 @@ pub fn is_unreadable(uri: &str) -> bool {
     }
 }
 
+/// Whether `b` may be in a URI scheme (RFC 3986: letters, digits, `+`, `-`, `.`).
+fn scheme_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"+-.".contains(&b)
+}
+
 /// Whether a scheme is one of the WHATWG URL standard's special ones (not `file`).
 fn special(scheme: &str) -> bool {
     matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp")
@@ -166,15 +171,17 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
     let scheme_end = text
         .bytes()
         .skip(start)
-        .position(|b| !(b.is_ascii_alphanumeric() || b"+-.".contains(&b) || breaks.contains(&b)));
-    let scheme = |n: usize| {
-        text.bytes()
-            .skip(start)
-            .take(n)
-            .filter(|b| !breaks.contains(b))
-    };
+        .position(|b| !(scheme_byte(b) || breaks.contains(&b)));
     if !scheme_end.is_some_and(|n| {
-        n > 0 && text.as_bytes().get(start + n) == Some(&b':') && scheme(n).count() <= 32
+        n > 0
+            && text.as_bytes().get(start + n) == Some(&b':')
+            && text
+                .bytes()
+                .skip(start)
+                .take(n)
+                .filter(|b| !breaks.contains(b))
+                .count()
+                <= 32
     }) {
         return out;
     }
@@ -209,10 +216,7 @@ pub(crate) fn url_readings(text: &str, decoded: bool) -> Vec<String> {
             continue;
         };
         let scheme = scheme.to_ascii_lowercase();
-        let named = !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+        let named = !scheme.is_empty() && scheme.bytes().all(scheme_byte);
         // WHATWG parsers clean only special URLs so (`D:\\share\x` is no URL).
         let url = match decoded {
             true => special(&scheme) || !whatwg && rest.starts_with("//"),
@@ -407,12 +411,7 @@ fn number(digits: &[u8], radix: u32) -> Option<u32> {
 /// empty or default port dropped, and a host's trailing dot (which DNS ignores).
 fn read(decoded: &str) -> String {
     let (scheme, rest) = match split_any(decoded, b":") {
-        (s, r)
-            if !s.is_empty()
-                && !r.is_empty()
-                && s.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)) =>
-        {
+        (s, r) if !s.is_empty() && !r.is_empty() && s.bytes().all(scheme_byte) => {
             (Some(s.to_ascii_lowercase()), r.get(1..).unwrap_or(""))
         }
         _ => (None, decoded),
