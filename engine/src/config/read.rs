@@ -128,25 +128,35 @@ pub(crate) fn choice<T: Copy>(
     options: &[(&str, T)],
     problems: &mut Problems,
 ) -> Option<T> {
-    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-    let at = pick(v, path, what, &names, problems)?;
+    let at = pick(
+        v,
+        path,
+        what,
+        &|i| options.get(i).map(|(n, _)| *n),
+        problems,
+    )?;
     options.get(at).map(|(_, t)| *t)
 }
 
-/// The position of `v` among `names`, or a problem: the part of [`choice`] that does not
-/// depend on its type, compiled once.
-fn pick(
+/// The position of `v` among the names `name` gives for 0, 1, ... (up to the first
+/// `None`), or a problem: the part of [`choice`] that does not depend on its type,
+/// compiled once (the names are gathered here, not in each instance of [`choice`]).
+fn pick<'n>(
     v: Value<'_>,
     path: &Path,
     what: &str,
-    names: &[&str],
+    name: &dyn Fn(usize) -> Option<&'n str>,
     problems: &mut Problems,
 ) -> Option<usize> {
+    let mut names = Vec::new();
+    while let Some(n) = name(names.len()) {
+        names.push(n);
+    }
     let found = v
         .as_str()
         .and_then(|s| names.iter().position(|n| s.eq_str(n)));
     if found.is_none() {
-        not_a_choice(v, path, what, names, problems);
+        not_a_choice(v, path, what, &names, problems);
     }
     found
 }
