@@ -43,34 +43,18 @@ pub(crate) fn push_signed(out: &mut String, n: i64) {
 
 /// An integer in decimal for `format!`, as `{n}` writes it, through [`push_decimal`]: core's
 /// `Display` for each integer type is a few hundred bytes of the module.
-pub(crate) struct DecimalText {
-    negative: bool,
-    abs: u64,
-}
+pub(crate) struct DecimalText(u64);
 
 impl DecimalText {
     pub(crate) fn of(n: u64) -> DecimalText {
-        DecimalText {
-            negative: false,
-            abs: n,
-        }
-    }
-
-    pub(crate) fn signed(n: i64) -> DecimalText {
-        DecimalText {
-            negative: n < 0,
-            abs: n.unsigned_abs(),
-        }
+        DecimalText(n)
     }
 }
 
 impl std::fmt::Display for DecimalText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = String::new();
-        if self.negative {
-            s.push('-');
-        }
-        push_decimal(&mut s, self.abs);
+        push_decimal(&mut s, self.0);
         f.write_str(&s)
     }
 }
@@ -110,7 +94,6 @@ mod tests {
             let mut s = String::from("x");
             super::push_signed(&mut s, n);
             assert_eq!(s, format!("x{n}"));
-            assert_eq!(super::DecimalText::signed(n).to_string(), n.to_string());
         }
     }
 }

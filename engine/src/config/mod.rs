@@ -53,7 +53,7 @@ pub fn load(document: &[u8]) -> Result<Config, Vec<Problem>> {
     if root.kind() != Kind::Object {
         problems.push(
             &root_path,
-            format!("{} is {}", read::quote(root), root.kind().name()),
+            read::is_kind(root),
             "a JSON object: a PolicyLayer policy, or settings with a \"policy\"",
         );
         return Err(problems.into_vec());
@@ -105,8 +105,13 @@ fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
     for l in c.policy.limits() {
         match first.get_mut(l.counter.0) {
             Some(Some((store, at))) if *store != l.store => problems.push_at(
-                &format!("{prefix}{}.store", l.rule),
-                format!("a different store from the same counter's limit at {prefix}{at}"),
+                &[prefix, &l.rule, ".store"].concat(),
+                [
+                    "a different store from the same counter's limit at ",
+                    prefix,
+                    at,
+                ]
+                .concat(),
                 "one store for every limit of a counter",
             ),
             Some(Some(_)) | None => {}
@@ -114,7 +119,7 @@ fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
         }
     }
     for l in c.policy.limits().filter(|l| l.store == LimitStore::Service) {
-        let at = |field: &str| format!("{prefix}{}.{field}", l.rule);
+        let at = |field: &str| [prefix, &l.rule, ".", field].concat();
         if c.settings.rate_limit_service.is_none() {
             problems.push_at(
                 &at("store"),
@@ -125,10 +130,12 @@ fn check_service_limits(c: &Config, prefix: &str, problems: &mut Problems) {
         if l.max.get() > u64::from(u32::MAX) {
             problems.push_at(
                 &at("max"),
-                format!(
-                    "{} is over 4294967295",
-                    crate::digits::DecimalText::of(l.max.get())
-                ),
+                {
+                    let mut s = String::new();
+                    crate::digits::push_decimal(&mut s, l.max.get());
+                    s.push_str(" is over 4294967295");
+                    s
+                },
                 "a max the rate limit service protocol can carry",
             );
         }

@@ -3,7 +3,10 @@
 
 use super::path::Path;
 use super::problems::Problems;
-use super::read::{array, boolean, choice, fields, integer, one_of, quote, required, string};
+use super::read::{
+    array, boolean, choice, fields, integer, is_kind, one_of, quote, quote_then, required, string,
+    then,
+};
 use crate::condition::{ArgPath, Condition, Op};
 use crate::json::{Kind as JsonKind, Owned, Value};
 use crate::pattern::Pattern;
@@ -249,11 +252,17 @@ impl Counters {
         if first.window != window {
             problems.push(
                 window_path,
-                format!(
-                    "\"{}\" differs from the window \"{}\" counter \"{name}\" has at {}",
-                    window.name(),
-                    first.window.name(),
-                    first.at
+                then(
+                    "\"".into(),
+                    &[
+                        window.name(),
+                        "\" differs from the window \"",
+                        first.window.name(),
+                        "\" counter \"",
+                        &name,
+                        "\" has at ",
+                        &first.at,
+                    ],
                 ),
                 "one window for every limit of a counter",
             );
@@ -390,8 +399,11 @@ fn read_entries(
     if v.kind() != JsonKind::Object {
         problems.push(
             path,
-            format!("{} is {}", quote(v), v.kind().name()),
-            format!("an object of {} names to their rules", kind.noun()),
+            is_kind(v),
+            then(
+                "an object of ".into(),
+                &[kind.noun(), " names to their rules"],
+            ),
         );
         return out;
     }
@@ -409,7 +421,10 @@ fn read_entries(
         if !valid_name(kind, &name) {
             problems.push(
                 &p,
-                format!("{} is not a {} name or pattern", quoted(&name), kind.noun()),
+                then(
+                    quoted(&name),
+                    &[" is not a ", kind.noun(), " name or pattern"],
+                ),
                 name_expected(kind),
             );
             continue;
@@ -427,11 +442,15 @@ fn read_entries(
                 let other = name_at(&names, at);
                 problems.push(
                     &p,
-                    format!(
-                        "{} matches what {} matches (both read as {})",
+                    then(
                         quoted(&name),
-                        quoted(other),
-                        quoted(g)
+                        &[
+                            " matches what ",
+                            &quoted(other),
+                            " matches (both read as ",
+                            &quoted(g),
+                            ")",
+                        ],
                     ),
                     "one rule per glob",
                 );
@@ -447,11 +466,15 @@ fn read_entries(
             if let Some((reading, other)) = other {
                 problems.push(
                     &p,
-                    format!(
-                        "{} names the resource {} names (servers read both as {})",
+                    then(
                         quoted(&name),
-                        quoted(other),
-                        quoted(reading)
+                        &[
+                            " names the resource ",
+                            &quoted(other),
+                            " names (servers read both as ",
+                            &quoted(reading),
+                            ")",
+                        ],
                     ),
                     "one rule per resource",
                 );
@@ -463,10 +486,13 @@ fn read_entries(
             Ok(other) => {
                 problems.push(
                     &p,
-                    format!(
-                        "{} differs from {} only by case",
+                    then(
                         quoted(&name),
-                        quoted(name_at(&names, other))
+                        &[
+                            " differs from ",
+                            &quoted(name_at(&names, other)),
+                            " only by case",
+                        ],
                     ),
                     "names that differ by more than case (they match case-insensitively)",
                 );
@@ -501,7 +527,7 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
             Ok(_) => {
                 problems.push(
                     &p,
-                    format!("{} is listed twice", quoted(&name)),
+                    then(quoted(&name), &[" is listed twice"]),
                     "each name once",
                 );
                 continue;
@@ -516,8 +542,11 @@ fn read_hide(surface: &mut Surface, v: Value<'_>, path: &Path, problems: &mut Pr
         if !valid_name(kind, &name) {
             problems.push(
                 &p,
-                format!("{} is not a {} name or pattern", quoted(&name), kind.noun()),
-                format!("{}, or \"*\"", name_expected(kind)),
+                then(
+                    quoted(&name),
+                    &[" is not a ", kind.noun(), " name or pattern"],
+                ),
+                then(name_expected(kind).into(), &[", or \"*\""]),
             );
             continue;
         }
@@ -563,7 +592,7 @@ fn read_rules(
     let f = fields(
         v,
         path,
-        &format!("the rules for a {}", kind.noun()),
+        &then("the rules for a ".into(), &[kind.noun()]),
         RULE_FIELDS,
         problems,
     )?;
@@ -667,7 +696,7 @@ fn read_arg_path(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<A
     if parsed.is_none() {
         problems.push(
             path,
-            format!("{} is not an argument path", quoted(&s)),
+            then(quoted(&s), &[" is not an argument path"]),
             expected,
         );
     }
@@ -712,7 +741,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
         (OpName::Lt | OpName::Lte | OpName::Gt | OpName::Gte, Some(v)) => {
             let n = v.as_number().map(|n| n.to_owned_number());
             if n.is_none() {
-                problems.push(&vpath, format!("{} is not a number", quote(v)), "a number");
+                problems.push(&vpath, quote_then(v, &[" is not a number"]), "a number");
             }
             let n = n?;
             Some(match op_name? {
@@ -774,7 +803,7 @@ fn read_limit(
             } else {
                 problems.push(
                     &path.key("counter"),
-                    format!("{} is not a counter name", quoted(&c)),
+                    then(quoted(&c), &[" is not a counter name"]),
                     counter_expected,
                 );
                 None

@@ -3,7 +3,7 @@
 
 use super::path::Path;
 use super::problems::Problems;
-use crate::digits::DecimalText;
+use crate::digits::push_signed;
 use crate::json::{Kind, Value};
 use std::fmt::Write as _;
 
@@ -19,6 +19,24 @@ pub(crate) fn quote(v: Value<'_>) -> String {
     let mut s: String = raw.chars().take(QUOTE_MAX).collect();
     s.push_str("...");
     s
+}
+
+/// `s`, then each of `rest`: messages built without the format machinery.
+pub(crate) fn then(mut s: String, rest: &[&str]) -> String {
+    for r in rest {
+        s.push_str(r);
+    }
+    s
+}
+
+/// `v` quoted as [`quote`] does, then `rest`.
+pub(crate) fn quote_then(v: Value<'_>, rest: &[&str]) -> String {
+    then(quote(v), rest)
+}
+
+/// "`v` is a string" and the like: `v` quoted, then the kind of JSON value it is.
+pub(crate) fn is_kind(v: Value<'_>) -> String {
+    quote_then(v, &[" is ", v.kind().name()])
 }
 
 /// `a, b or c`
@@ -62,11 +80,7 @@ pub(crate) fn fields<'a>(
     problems: &mut Problems,
 ) -> Option<Fields<'a>> {
     if v.kind() != Kind::Object {
-        problems.push(
-            path,
-            format!("{} is {}", quote(v), v.kind().name()),
-            format!("{what} (an object)"),
-        );
+        problems.push(path, is_kind(v), then(what.into(), &[" (an object)"]));
         return None;
     }
     let mut members = Vec::new();
@@ -76,7 +90,7 @@ pub(crate) fn fields<'a>(
             problems.push(
                 &path.key(&key),
                 "unknown field",
-                format!("one of {}", one_of(known)),
+                then("one of ".into(), &[&one_of(known)]),
             );
             continue;
         }
@@ -110,11 +124,7 @@ pub(crate) fn string(
     match v.as_str() {
         Some(s) => Some(s.decode().into_owned()),
         None => {
-            problems.push(
-                path,
-                format!("{} is {}", quote(v), v.kind().name()),
-                expected,
-            );
+            problems.push(path, is_kind(v), expected);
             None
         }
     }
@@ -179,7 +189,7 @@ fn not_a_choice(v: Value<'_>, path: &Path, what: &str, names: &[&str], problems:
         }
         quoted
     };
-    problems.push(path, format!("{} is not {what}", quote(v)), expected);
+    problems.push(path, quote_then(v, &[" is not ", what]), expected);
 }
 
 /// An integer in `min..=max`.
@@ -190,15 +200,16 @@ pub(crate) fn integer(
     max: i64,
     problems: &mut Problems,
 ) -> Option<i64> {
-    let expected = if max == i64::MAX {
-        format!("an integer >= {}", DecimalText::signed(min))
+    let mut expected = String::from(if max == i64::MAX {
+        "an integer >= "
     } else {
-        format!(
-            "an integer from {} to {}",
-            DecimalText::signed(min),
-            DecimalText::signed(max)
-        )
-    };
+        "an integer from "
+    });
+    push_signed(&mut expected, min);
+    if max != i64::MAX {
+        expected.push_str(" to ");
+        push_signed(&mut expected, max);
+    }
     let int = v
         .as_number()
         .filter(|n| !n.raw().bytes().any(|b| matches!(b, b'.' | b'e' | b'E')))
@@ -206,11 +217,11 @@ pub(crate) fn integer(
     match int {
         Some(Ok(i)) if (min..=max).contains(&i) => Some(i),
         Some(_) => {
-            problems.push(path, format!("{} is out of range", quote(v)), expected);
+            problems.push(path, quote_then(v, &[" is out of range"]), expected);
             None
         }
         None => {
-            problems.push(path, format!("{} is not an integer", quote(v)), expected);
+            problems.push(path, quote_then(v, &[" is not an integer"]), expected);
             None
         }
     }
@@ -220,11 +231,7 @@ pub(crate) fn integer(
 pub(crate) fn boolean(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<bool> {
     let b = v.as_bool();
     if b.is_none() {
-        problems.push(
-            path,
-            format!("{} is not a boolean", quote(v)),
-            "true or false",
-        );
+        problems.push(path, quote_then(v, &[" is not a boolean"]), "true or false");
     }
     b
 }
@@ -237,11 +244,7 @@ pub(crate) fn array<'a>(
     problems: &mut Problems,
 ) -> Option<Vec<(Path, Value<'a>)>> {
     if v.kind() != Kind::Array {
-        problems.push(
-            path,
-            format!("{} is {}", quote(v), v.kind().name()),
-            expected,
-        );
+        problems.push(path, is_kind(v), expected);
         return None;
     }
     Some(

@@ -2,7 +2,7 @@
 
 use super::path::Path;
 use super::problems::Problems;
-use super::read::{array, boolean, choice, fields, integer, quote, string, Fields};
+use super::read::{array, boolean, choice, fields, integer, quote_then, string, then, Fields};
 use crate::json::Value;
 use std::num::NonZeroU32;
 
@@ -161,7 +161,7 @@ fn header_name(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Str
     } else {
         problems.push(
             path,
-            format!("{} is not a header name", crate::reply::quoted(&s)),
+            then(crate::reply::quoted(&s), &[" is not a header name"]),
             expected,
         );
         None
@@ -183,7 +183,11 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
     if given != 1 {
         problems.push(
             path,
-            format!("{} names {given} sources", quote(v)),
+            {
+                let mut s = quote_then(v, &[" names "]);
+                crate::digits::push_decimal(&mut s, u64::try_from(given).unwrap_or(u64::MAX));
+                then(s, &[" sources"])
+            },
             "exactly one of {\"header\": NAME}, {\"property\": [SEGMENTS]} or {\"downstream_address\": true}",
         );
         return None;
@@ -205,7 +209,7 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
         {
             problems.push(
                 &ppath,
-                format!("{} is not an attribute path", quote(p)),
+                quote_then(p, &[" is not an attribute path"]),
                 expected,
             );
             return None;
@@ -401,7 +405,7 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
             } else {
                 problems.push(
                     &p,
-                    format!("{} is not a key namespace", crate::reply::quoted(&ns)),
+                    then(crate::reply::quoted(&ns), &[" is not a key namespace"]),
                     expected,
                 );
             }
