@@ -193,6 +193,11 @@ pub fn log(level: Level, message: &str) {
     let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
+/// Logs `parts` one after the other as one message (without the format machinery).
+pub fn log_parts(level: Level, parts: &[&str]) {
+    log(level, &parts.concat());
+}
+
 /// The host's wall clock, Unix nanoseconds.
 pub fn now_nanos() -> Result<u64, HostError> {
     let mut t = 0u64;

@@ -110,9 +110,13 @@ impl Root {
             Ok(d) => d,
             Err(HostError::NotFound) => Vec::new(),
             Err(e) => {
-                abi::log(
+                abi::log_parts(
                     Level::Error,
-                    &format!("toolgate: configuration: cannot read it ({})", e.describe()),
+                    &[
+                        "toolgate: configuration: cannot read it (",
+                        &e.describe(),
+                        ")",
+                    ],
                 );
                 return false;
             }
@@ -128,7 +132,7 @@ impl Root {
                     } else {
                         "configuration: "
                     };
-                    abi::log(Level::Error, &format!("toolgate: {sep}{p}"));
+                    abi::log_parts(Level::Error, &["toolgate: ", sep, &p]);
                 }
                 return false;
             }
@@ -149,12 +153,12 @@ impl Root {
                 true
             }
             Err(e) => {
-                abi::log(
+                abi::log_parts(
                     Level::Error,
-                    &format!(
-                        "toolgate: configuration: counters cannot be prepared in shared data: {}",
-                        e.0
-                    ),
+                    &[
+                        "toolgate: configuration: counters cannot be prepared in shared data: ",
+                        e.0,
+                    ],
                 );
                 false
             }
@@ -221,10 +225,7 @@ struct JsonAnswer {
 /// Counts and logs an answer withheld because it could not be checked.
 fn withheld(shared: &Shared, why: &str) {
     shared.metrics.list_unfilterable();
-    abi::log(
-        Level::Warn,
-        &format!("toolgate: a response was withheld: {why}"),
-    );
+    abi::log_parts(Level::Warn, &["toolgate: a response was withheld: ", why]);
 }
 
 struct Stream {
@@ -264,7 +265,7 @@ impl Stream {
         };
         let message = if status == 0 {
             abi::buffer(abi::Buffer::GrpcReceive, 0, size)
-                .map_err(|e| format!("the response could not be read ({})", e.describe()))
+                .map_err(|e| ["the response could not be read (", &e.describe(), ")"].concat())
         } else {
             Err(format!("gRPC status {status}"))
         };
@@ -275,9 +276,9 @@ impl Stream {
         let outcome = shared.engine.resume(*consultation, answer, &SharedData);
         if self.apply(&shared, outcome) == Action::Continue {
             if let Err(e) = abi::continue_request() {
-                abi::log(
+                abi::log_parts(
                     Level::Error,
-                    &format!("toolgate: cannot resume the request ({})", e.describe()),
+                    &["toolgate: cannot resume the request (", &e.describe(), ")"],
                 );
             }
         }
@@ -311,9 +312,9 @@ impl Stream {
                 if let Err(e) =
                     abi::send_local_response(r.status, details, r.body.as_bytes(), &r.headers)
                 {
-                    abi::log(
+                    abi::log_parts(
                         Level::Error,
-                        &format!("toolgate: cannot answer the request ({})", e.describe()),
+                        &["toolgate: cannot answer the request (", &e.describe(), ")"],
                     );
                 }
                 self.stage = Stage::Answered;
@@ -333,7 +334,7 @@ impl Stream {
                 Action::Pause
             }
             Err(e) => {
-                let why = format!("the call could not be started ({})", e.describe());
+                let why = ["the call could not be started (", &e.describe(), ")"].concat();
                 let outcome = shared
                     .engine
                     .resume(*c, ServiceAnswer::Failed(why), &SharedData);
@@ -385,9 +386,13 @@ impl Stream {
             // No buffered body at all: an empty body.
             Err(HostError::NotFound) => self.decide(shared, &info, &[]),
             Err(e) => {
-                abi::log(
+                abi::log_parts(
                     Level::Error,
-                    &format!("toolgate: cannot read the request body ({})", e.describe()),
+                    &[
+                        "toolgate: cannot read the request body (",
+                        &e.describe(),
+                        ")",
+                    ],
                 );
                 let outcome = shared.engine.refuse_unreadable(&info);
                 self.apply(shared, outcome)
@@ -407,22 +412,31 @@ fn report(shared: &Shared, report: &Report) {
     let request_id = report.request_id.as_deref().unwrap_or("-");
     let verb = if report.shadow { "shadow_" } else { "" };
     if let Some((kind, detail)) = &report.rejection {
-        abi::log(
+        abi::log_parts(
             Level::Info,
-            &format!(
-                "toolgate: {verb}rejected reason={} detail={} grant={} request_id={request_id}",
+            &[
+                "toolgate: ",
+                verb,
+                "rejected reason=",
                 kind.code(),
-                reply::quoted(detail),
-                grant(),
-            ),
+                " detail=",
+                &reply::quoted(detail),
+                " grant=",
+                &grant(),
+                " request_id=",
+                request_id,
+            ],
         );
     }
     if let Some(e) = &report.store_error {
-        abi::log(
+        abi::log_parts(
             Level::Warn,
-            &format!(
-                "toolgate: counter store failure ({e}); failing closed request_id={request_id}"
-            ),
+            &[
+                "toolgate: counter store failure (",
+                e,
+                "); failing closed request_id=",
+                request_id,
+            ],
         );
     }
     for c in &report.calls {
@@ -432,16 +446,26 @@ fn report(shared: &Shared, report: &Report) {
             counter,
         } = &c.outcome
         {
-            abi::log(
+            abi::log_parts(
                 Level::Info,
-                &format!(
-                    "toolgate: {verb}denied {}={} reason={} rule={rule} counter={} grant={} request_id={request_id}",
+                &[
+                    "toolgate: ",
+                    verb,
+                    "denied ",
                     c.kind.noun(),
-                    reply::quoted(&c.name),
+                    "=",
+                    &reply::quoted(&c.name),
+                    " reason=",
                     reason.code(),
+                    " rule=",
+                    rule,
+                    " counter=",
                     counter.as_deref().unwrap_or("-"),
-                    grant(),
-                ),
+                    " grant=",
+                    &grant(),
+                    " request_id=",
+                    request_id,
+                ],
             );
         }
     }
@@ -491,9 +515,13 @@ impl Stream {
         let raw = match abi::header_pairs(abi::Map::RequestHeaders) {
             Ok(raw) => raw,
             Err(e) => {
-                abi::log(
+                abi::log_parts(
                     Level::Error,
-                    &format!("toolgate: cannot read request headers ({})", e.describe()),
+                    &[
+                        "toolgate: cannot read request headers (",
+                        &e.describe(),
+                        ")",
+                    ],
                 );
                 return self.unavailable();
             }
@@ -627,11 +655,13 @@ impl Stream {
                         &SharedData,
                     );
                     if let Err(why) = refused {
-                        abi::log(
+                        abi::log_parts(
                             Level::Warn,
-                            &format!(
-                                "toolgate: a count the server's refusal frees was kept ({why})"
-                            ),
+                            &[
+                                "toolgate: a count the server's refusal frees was kept (",
+                                &why,
+                                ")",
+                            ],
                         );
                     }
                 }
@@ -718,7 +748,10 @@ impl Stream {
                     }
                     Err(HostError::NotFound) => return Action::Continue,
                     Err(e) => {
-                        withheld(&shared, &format!("it cannot be read ({})", e.describe()));
+                        withheld(
+                            &shared,
+                            &["it cannot be read (", &e.describe(), ")"].concat(),
+                        );
                         self.response = Response::Replace(unfilterable(&answer.lists, &answer.ids));
                     }
                 }
