@@ -4,8 +4,7 @@
 use super::path::Path;
 use super::problems::Problems;
 use super::read::{
-    array, boolean, choice, fields, integer, is_kind, one_of, quote, quote_then, required, string,
-    then,
+    array, boolean, choice, fields, integer, is_kind, quote, quote_then, required, string, then,
 };
 use crate::condition::{ArgPath, Condition, Op};
 use crate::json::{Kind as JsonKind, Owned, Value};
@@ -84,6 +83,9 @@ const OPS: [(&str, OpName); 11] = [
     ("contains", OpName::Contains),
     ("exists", OpName::Exists),
 ];
+
+/// The names of [`OPS`], as `one_of` lists them.
+const OP_NAMES: &str = "eq, neq, in, not_in, lt, lte, gt, gte, regex, contains or exists";
 
 const DEFAULTS: [(&str, DefaultAction); 2] = [
     ("allow", DefaultAction::Allow),
@@ -682,11 +684,13 @@ fn add_uri_readings(c: &mut Condition) {
 }
 
 fn read_conditions(v: Value<'_>, path: &Path, problems: &mut Problems) -> Vec<Condition> {
-    array(v, path, "a list of conditions", problems)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(p, c)| read_condition(c, &p, problems))
-        .collect()
+    let mut out = Vec::new();
+    for (p, c) in array(v, path, "a list of conditions", problems).unwrap_or_default() {
+        if let Some(c) = read_condition(c, &p, problems) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn read_arg_path(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<ArgPath> {
@@ -707,8 +711,7 @@ fn read_condition(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<
     let f = fields(v, path, "a condition", CONDITION_FIELDS, problems)?;
     let arg = required(&f, path, "path", "a path such as \"args.amount\"", problems)
         .and_then(|p| read_arg_path(p, &path.key("path"), problems));
-    let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
-    let op_name = required(&f, path, "op", &one_of(&names), problems)
+    let op_name = required(&f, path, "op", OP_NAMES, problems)
         .and_then(|o| choice(o, &path.key("op"), "an operator", &OPS, problems));
     let vpath = path.key("value");
     let value = f.get("value");
@@ -780,11 +783,13 @@ fn read_limits(
     counters: &mut Counters,
     problems: &mut Problems,
 ) -> Vec<Limit> {
-    array(v, path, "a list of limits", problems)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(p, l)| read_limit(l, &p, counters, problems))
-        .collect()
+    let mut out = Vec::new();
+    for (p, l) in array(v, path, "a list of limits", problems).unwrap_or_default() {
+        if let Some(l) = read_limit(l, &p, counters, problems) {
+            out.push(l);
+        }
+    }
+    out
 }
 
 fn read_limit(
@@ -845,4 +850,13 @@ fn read_limit(
         increment: increment?,
         rule: path.rule(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn op_names_list_every_operator() {
+        let names: Vec<&str> = super::OPS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(super::OP_NAMES, super::super::read::one_of(&names));
+    }
 }
