@@ -247,10 +247,9 @@ pub(crate) fn array<'a>(
         problems.push(path, is_kind(v), expected);
         return None;
     }
-    Some(
-        v.elements()
-            .enumerate()
-            .map(|(i, e)| (path.index(i), e))
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for e in v.elements() {
+        out.push((path.index(out.len()), e));
+    }
+    Some(out)
 }

@@ -176,10 +176,10 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
         &["header", "property", "downstream_address"],
         problems,
     )?;
-    let given = ["header", "property", "downstream_address"]
-        .iter()
-        .filter(|k| f.has(k))
-        .count();
+    let mut given = 0;
+    for k in ["header", "property", "downstream_address"] {
+        given += usize::from(f.has(k));
+    }
     if given != 1 {
         problems.push(
             path,
@@ -198,15 +198,15 @@ fn grant_source(v: Value<'_>, path: &Path, problems: &mut Problems) -> Option<Gr
     if let Some(p) = f.get("property") {
         let ppath = path.key("property");
         let expected = "a non-empty list of attribute path segments, such as [\"metadata\", \"filter_metadata\", \"envoy.filters.http.jwt_authn\", \"payload\", \"sub\"]";
-        let segs: Vec<String> = array(p, &ppath, expected, problems)?
-            .into_iter()
-            .filter_map(|(sp, s)| string(s, &sp, "a path segment", problems))
-            .collect();
-        if segs.is_empty()
-            || segs
-                .iter()
-                .any(|s| s.is_empty() || s.as_bytes().contains(&0))
-        {
+        let mut segs = Vec::new();
+        let mut bad = false;
+        for (sp, s) in array(p, &ppath, expected, problems)? {
+            if let Some(s) = string(s, &sp, "a path segment", problems) {
+                bad |= s.is_empty() || s.as_bytes().contains(&0);
+                segs.push(s);
+            }
+        }
+        if bad || segs.is_empty() {
             problems.push(
                 &ppath,
                 quote_then(p, &[" is not an attribute path"]),
@@ -371,10 +371,12 @@ pub(crate) fn read_settings(f: &Fields<'_>, path: &Path, problems: &mut Problems
         if items.is_empty() && v.kind() == crate::json::Kind::Array {
             problems.push(&gpath, "[] is empty", "a non-empty list of grant sources");
         }
-        let sources: Vec<GrantSource> = items
-            .into_iter()
-            .filter_map(|(p, e)| grant_source(e, &p, problems))
-            .collect();
+        let mut sources = Vec::new();
+        for (p, e) in items {
+            if let Some(g) = grant_source(e, &p, problems) {
+                sources.push(g);
+            }
+        }
         if !sources.is_empty() {
             s.grant_sources = sources;
         }
