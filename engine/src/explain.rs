@@ -3,7 +3,6 @@
 use crate::condition::{Condition, Op};
 use crate::json::Owned;
 use crate::outcome::Reason;
-use std::fmt::Write as _;
 
 /// Longest rendering of a literal in a message.
 const LITERAL_MAX: usize = 80;
@@ -11,12 +10,19 @@ const LITERAL_MAX: usize = 80;
 fn literal(o: &Owned) -> String {
     let s = match o {
         Owned::Null => "null".to_string(),
-        Owned::Bool(b) => b.to_string(),
+        Owned::Bool(b) => (if *b { "true" } else { "false" }).to_string(),
         Owned::Number(n) => n.as_number().raw().to_string(),
         Owned::String(s) => crate::reply::quoted(s),
         Owned::Array(items) => {
-            let inner: Vec<String> = items.iter().map(literal).collect();
-            format!("[{}]", inner.join(", "))
+            let mut s = String::from("[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push_str(&literal(item));
+            }
+            s.push(']');
+            s
         }
         Owned::Object(_) => "the configured object".to_string(),
     };
@@ -35,34 +41,37 @@ fn number(n: &crate::json::OwnedNumber) -> String {
 
 /// What a condition asks of its argument, after "must" or "must not".
 fn phrase(op: &Op) -> String {
-    match op {
-        Op::Eq(v) => format!("equal {}", literal(v)),
-        Op::Neq(v) => format!("differ from {}", literal(v)),
-        Op::In(vs) => format!("be one of {}", literal(&Owned::Array(vs.clone()))),
-        Op::NotIn(vs) => format!("be none of {}", literal(&Owned::Array(vs.clone()))),
-        Op::Lt(n) => format!("be a number less than {}", number(n)),
-        Op::Lte(n) => format!("be a number at most {}", number(n)),
-        Op::Gt(n) => format!("be a number greater than {}", number(n)),
-        Op::Gte(n) => format!("be a number at least {}", number(n)),
-        Op::Regex(re) => format!("match the pattern {}", crate::reply::quoted(re.as_str())),
-        Op::Contains(v) => format!("contain {}", literal(v)),
-        Op::Exists(true) => "be given".to_string(),
-        Op::Exists(false) => "be left out".to_string(),
-    }
+    let (head, rest) = match op {
+        Op::Eq(v) => ("equal ", literal(v)),
+        Op::Neq(v) => ("differ from ", literal(v)),
+        Op::In(vs) => ("be one of ", literal(&Owned::Array(vs.clone()))),
+        Op::NotIn(vs) => ("be none of ", literal(&Owned::Array(vs.clone()))),
+        Op::Lt(n) => ("be a number less than ", number(n)),
+        Op::Lte(n) => ("be a number at most ", number(n)),
+        Op::Gt(n) => ("be a number greater than ", number(n)),
+        Op::Gte(n) => ("be a number at least ", number(n)),
+        Op::Regex(re) => ("match the pattern ", crate::reply::quoted(re.as_str())),
+        Op::Contains(v) => ("contain ", literal(v)),
+        Op::Exists(true) => ("be given", String::new()),
+        Op::Exists(false) => ("be left out", String::new()),
+    };
+    [head, &rest].concat()
 }
 
 /// The explanation of a failed `require` condition.
 pub(crate) fn require_failed(c: &Condition) -> String {
-    format!("argument \"{}\" must {}", c.path.argument(), phrase(&c.op))
+    ["argument \"", c.path.argument(), "\" must ", &phrase(&c.op)].concat()
 }
 
 /// The explanation of a triggered `deny_if` condition.
 pub(crate) fn deny_if_matched(c: &Condition) -> String {
-    format!(
-        "argument \"{}\" must not {}",
+    [
+        "argument \"",
         c.path.argument(),
-        phrase(&c.op)
-    )
+        "\" must not ",
+        &phrase(&c.op),
+    ]
+    .concat()
 }
 
 /// The sentence for a denial: a configured `reason` replaces the generated explanation.
@@ -73,15 +82,19 @@ pub(crate) fn denial_message(
     configured: Option<&str>,
     explanation: &str,
 ) -> String {
-    let mut m = String::new();
     if reason == Reason::BatchRefused {
-        let _ = write!(
-            m,
-            "Toolgate refused this request for {noun} \"{name}\": {explanation}."
-        );
-        return m;
+        return [
+            "Toolgate refused this request for ",
+            noun,
+            " \"",
+            name,
+            "\": ",
+            explanation,
+            ".",
+        ]
+        .concat();
     }
-    let _ = write!(m, "Toolgate denied {noun} \"{name}\": ");
+    let mut m = ["Toolgate denied ", noun, " \"", name, "\": "].concat();
     match configured {
         Some(r) => m.push_str(r),
         None => {
