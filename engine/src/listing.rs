@@ -196,7 +196,7 @@ impl ListRules<'_> {
         name_key: &'static str,
     ) -> Result<Option<Vec<&'v str>>, String> {
         if list.kind() != JsonKind::Array {
-            return Err(format!("result.{array} is not an array"));
+            return Err(["result.", array, " is not an array"].concat());
         }
         let mut kept: Vec<&str> = Vec::new();
         let mut removed = false;
@@ -208,7 +208,7 @@ impl ListRules<'_> {
             let name = item
                 .get(name_key)
                 .and_then(|n| n.as_str())
-                .ok_or_else(|| format!("a listed entry has no string {name_key}"))?
+                .ok_or_else(|| ["a listed entry has no string ", name_key].concat())?
                 .decode();
             if self.removes(kind, &name) {
                 removed = true;
@@ -295,10 +295,12 @@ pub fn unfilterable(pending: &[PendingList], ids: &[String]) -> String {
         match kind {
             Some(kind) => push_json_string(
                 &mut s,
-                &format!(
-                    "Toolgate could not check the {} response against the policy, so it was withheld.",
-                    kind.list_method()
-                ),
+                &[
+                    "Toolgate could not check the ",
+                    kind.list_method(),
+                    " response against the policy, so it was withheld.",
+                ]
+                .concat(),
             ),
             None => s.push_str(
                 "\"Toolgate could not check this response against the policy, so it was withheld.\"",

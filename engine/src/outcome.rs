@@ -232,11 +232,13 @@ impl Report {
     pub fn summary(&self) -> Cow<'static, str> {
         let prefix = if self.shadow { "shadow_" } else { "" };
         if let Some((r, _)) = &self.rejection {
-            return format!("{prefix}rejected:{}", r.code()).into();
+            return [prefix, "rejected:", r.code()].concat().into();
         }
         if let Some(c) = self.first_denial() {
             if let CallOutcome::Denied { reason, .. } = &c.outcome {
-                return format!("{prefix}denied:{}:{}", reason.code(), field_safe(&c.name)).into();
+                return [prefix, "denied:", reason.code(), ":", &field_safe(&c.name)]
+                    .concat()
+                    .into();
             }
         }
         // Every allowed call is recorded: no allocation for it.

@@ -172,7 +172,7 @@ pub fn rejection_for(kind: Rejection, detail: &str, id: Option<&str>) -> Reply {
     body.push_str(",\"error\":{\"code\":");
     push_signed(&mut body, kind.rpc_code().into());
     body.push_str(",\"message\":");
-    push_json_string(&mut body, &format!("{label}: {detail}"));
+    push_json_string(&mut body, &[label, ": ", detail].concat());
     body.push_str(",\"data\":{\"reason\":");
     push_json_string(&mut body, kind.code());
     body.push_str("}}}");

@@ -220,7 +220,7 @@ impl Engine {
             Err(why) => Some(why),
         };
         if let Some(why) = failure {
-            report.store_error = Some(format!("rate limit service: {why}"));
+            report.store_error = Some(["rate limit service: ", &why].concat());
             let allow = self
                 .config
                 .settings
