@@ -35,14 +35,15 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics a policy can produce.
     pub fn new(policy: &Policy) -> Metrics {
-        let mut tools: Vec<String> = policy
-            .tools
-            .entries
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
+        let mut tools = Vec::new();
+        for e in &policy.tools.entries {
+            tools.push(e.name.clone());
+        }
         tools.push(OTHER.into());
-        let counters: Vec<String> = policy.counters.iter().map(|c| c.name.clone()).collect();
+        let mut counters = Vec::new();
+        for c in &policy.counters {
+            counters.push(c.name.clone());
+        }
         let m = Metrics {
             tools,
             counters,
@@ -76,38 +77,41 @@ impl Metrics {
     fn name(&self, metric: Metric) -> String {
         let tool = |i: usize| self.tools.get(i).map_or(OTHER, String::as_str);
         let decision = |i: usize| DECISIONS.get(i).copied().unwrap_or("allowed");
-        match metric {
+        // One concatenation of four parts (without the format machinery).
+        let parts: [&str; 4] = match metric {
             Metric::ToolDecision {
                 tool: t,
                 decision: d,
-            } => {
-                format!(
-                    "toolgate.tool_calls.tool.{}.decision.{}",
-                    tool(t),
-                    decision(d)
-                )
-            }
+            } => [
+                "toolgate.tool_calls.tool.",
+                tool(t),
+                ".decision.",
+                decision(d),
+            ],
             Metric::Denial { tool: t, reason } => {
-                format!("toolgate.denials.tool.{}.reason.{}", tool(t), reason.code())
+                ["toolgate.denials.tool.", tool(t), ".reason.", reason.code()]
             }
-            Metric::RateLimited { counter } => format!(
-                "toolgate.rate_limited.counter.{}",
+            Metric::RateLimited { counter } => [
+                "toolgate.rate_limited.counter.",
                 self.counters
                     .get(counter)
-                    .map_or("_unknown", String::as_str)
-            ),
-            Metric::Rejected(kind) => format!("toolgate.rejected.reason.{}", kind.code()),
+                    .map_or("_unknown", String::as_str),
+                "",
+                "",
+            ],
+            Metric::Rejected(kind) => ["toolgate.rejected.reason.", kind.code(), "", ""],
             Metric::KindDecision { kind, decision: d } => {
                 let family = if kind == Kind::Prompt {
                     "prompt_gets"
                 } else {
                     "resource_reads"
                 };
-                format!("toolgate.{family}.decision.{}", decision(d))
+                ["toolgate.", family, ".decision.", decision(d)]
             }
-            Metric::StoreErrors => "toolgate.store_errors".into(),
-            Metric::ListUnfilterable => "toolgate.list_unfilterable".into(),
-        }
+            Metric::StoreErrors => ["toolgate.store_errors", "", "", ""],
+            Metric::ListUnfilterable => ["toolgate.list_unfilterable", "", "", ""],
+        };
+        parts.concat()
     }
 
     fn add(&self, metric: Metric) {
