@@ -1,15 +1,11 @@
 //! JSON paths for configuration messages: `tools.cache_cas.limits[0].window`.
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-/// Where in the configuration document a value sits.
+/// Where in the configuration document a value sits, kept as the text it is shown as
+/// (empty for the document itself): paths are made for every value read, and shown only
+/// in problems and rule names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Path {
-    segments: Vec<Segment>,
+    text: String,
 }
 
 impl Path {
@@ -18,18 +14,30 @@ impl Path {
         Path::default()
     }
 
-    /// The member `key` of this object.
+    /// The member `key` of this object: `.key` (no dot first) when the key is plain,
+    /// else `["key"]` as a JSON string.
     pub fn key(&self, key: &str) -> Path {
-        let mut p = self.clone();
-        p.segments.push(Segment::Key(key.to_string()));
-        p
+        let mut text = self.text.clone();
+        if is_plain_key(key) {
+            if !text.is_empty() {
+                text.push('.');
+            }
+            text.push_str(key);
+        } else {
+            text.push('[');
+            crate::reply::push_json_string(&mut text, key);
+            text.push(']');
+        }
+        Path { text }
     }
 
     /// The element `index` of this array.
     pub fn index(&self, index: usize) -> Path {
-        let mut p = self.clone();
-        p.segments.push(Segment::Index(index));
-        p
+        let mut text = self.text.clone();
+        text.push('[');
+        crate::digits::push_decimal(&mut text, u64::try_from(index).unwrap_or(u64::MAX));
+        text.push(']');
+        Path { text }
     }
 }
 
@@ -37,12 +45,15 @@ impl Path {
     /// The path within the policy document (without the settings form's `policy.`), as
     /// denials name rules: the same whichever form the configuration takes.
     pub fn rule(&self) -> String {
-        match self.segments.first() {
-            Some(Segment::Key(k)) if k == "policy" => Path {
-                segments: self.segments.get(1..).unwrap_or(&[]).to_vec(),
-            }
-            .text(),
-            _ => self.text(),
+        // A first key `policy` is the text `policy` followed by nothing, `.` or `[`.
+        match self.text.strip_prefix("policy") {
+            Some("") => Path::root().text(),
+            Some(rest) if rest.starts_with('[') => rest.to_string(),
+            Some(rest) => match rest.strip_prefix('.') {
+                Some(r) => r.to_string(),
+                None => self.text(),
+            },
+            None => self.text(),
         }
     }
 }
@@ -55,34 +66,13 @@ fn is_plain_key(k: &str) -> bool {
 }
 
 impl Path {
-    /// The path as messages write it (built by hand: formatting machinery for one type
-    /// weighs more in the module than this).
+    /// The path as shown: `tools.cache_cas.limits[0].window`, `configuration` for the
+    /// document itself.
     pub fn text(&self) -> String {
-        if self.segments.is_empty() {
+        if self.text.is_empty() {
             return "configuration".into();
         }
-        let mut out = String::new();
-        for (i, s) in self.segments.iter().enumerate() {
-            match s {
-                Segment::Key(k) if is_plain_key(k) => {
-                    if i > 0 {
-                        out.push('.');
-                    }
-                    out.push_str(k);
-                }
-                Segment::Key(k) => {
-                    out.push('[');
-                    crate::reply::push_json_string(&mut out, k);
-                    out.push(']');
-                }
-                Segment::Index(n) => {
-                    out.push('[');
-                    crate::digits::push_decimal(&mut out, u64::try_from(*n).unwrap_or(u64::MAX));
-                    out.push(']');
-                }
-            }
-        }
-        out
+        self.text.clone()
     }
 }
 
@@ -105,5 +95,18 @@ mod tests {
         );
         assert_eq!(Path::root().text(), "configuration");
         assert_eq!(Path::root().key("hide").index(2).text(), "hide[2]");
+    }
+
+    #[test]
+    fn rules_leave_out_the_policy_key() {
+        let policy = Path::root().key("policy");
+        assert_eq!(policy.key("tools").key("a").rule(), "tools.a");
+        assert_eq!(policy.key("a b").rule(), "[\"a b\"]");
+        assert_eq!(policy.index(3).rule(), "[3]");
+        assert_eq!(policy.rule(), "configuration");
+        assert_eq!(Path::root().rule(), "configuration");
+        assert_eq!(Path::root().key("policyx").key("y").rule(), "policyx.y");
+        assert_eq!(Path::root().key("tools").index(0).rule(), "tools[0]");
+        assert_eq!(Path::root().key("policy.x").rule(), "[\"policy.x\"]");
     }
 }
