@@ -18,7 +18,7 @@ POLICY = {
                                   {"path": "args.value", "op": "regex", "value": "\\bDROP\\s+TABLE\\b"}]},
         # Go's RE2 (PolicyLayer's) folds every cased letter under (?i), σ and ς alike.
         "echo": {"deny_if": [{"path": "args.text", "op": "regex", "value": "(?i)(пароль|κωδικός)"}]},
-        "fetch": {"deny_if": [{"path": "args.url", "op": "regex", "value": "^https?://(127\\.|localhost/)"}]},
+        "fetch": {"deny_if": [{"path": "args.url", "op": "regex", "value": "^https?://(127\\.|localhost/|\\[::1\\])"}]},
     },
     "resources": {"rules": {
         "file://docs/secret.txt": {"action": "deny"},
@@ -47,6 +47,9 @@ HOSTILE = [
     ("fetch", '{"url":"HTTP://LOCALHOST:80/x/../admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://evil.example%2F@127.0.0.1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://127。0。0。1/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://[::ffff:127.0.0.1]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://[::FFFF:7f00:1]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://[0:0:0:0:0:0:0:1]/admin"}', {"fetches": "http://[::1]/admin"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),
@@ -55,6 +58,7 @@ ALLOWED = [
     ("cache_cas", '{"key":"k","value":"v","cas":23}'),
     ("echo", '{"text":"Пароли нет"}'),
     ("fetch", '{"url":"http://docs.example/127.0.0.1/"}'),
+    ("fetch", '{"url":"http://[2001:db8::1]/"}'),
 ]
 
 

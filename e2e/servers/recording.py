@@ -8,6 +8,7 @@ whose `endpoint` event names `/messages/?session_id=...` for the client's POSTs.
 """
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import socket
@@ -156,6 +157,12 @@ def fetch(url: str) -> str:
         address = socket.gethostbyname(u.host)
     except OSError:
         address = u.host
+    try:
+        # An IPv6 literal: an IPv4-mapped one connects to the IPv4 host.
+        ip = ipaddress.IPv6Address(u.host)
+        address = str(ip.ipv4_mapped or f"[{ip}]")
+    except ValueError:
+        pass
     record("tool", "fetch", {"url": url, "fetches": f"{u.scheme}://{address}{u.path}"})
     return f"fetched {u}"
 

@@ -482,15 +482,25 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
         }
     }
     // Go's `net/url` before 1.24.8 takes `[127.0.0.1]` and `[localhost]` as hosts.
+    let mut literal = None;
     if let Some(h) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         if !h.contains(':') {
             host = h;
+        } else if let Some(pieces) = ipv6(h) {
+            host = "";
+            match pieces {
+                // An IPv4-mapped address reaches the IPv4 host.
+                [0, 0, 0, 0, 0, 0xffff, hi, lo] => {
+                    literal = Some(((u32::from(hi) << 16) | u32::from(lo)).to_be_bytes());
+                }
+                _ => push_ipv6(out, &pieces),
+            }
         }
     }
     if host.len() > 1 && host.as_bytes().last() == Some(&b'.') {
         host = host.get(..host.len() - 1).unwrap_or(host);
     }
-    match ipv4(host).filter(|_| special) {
+    match literal.or_else(|| ipv4(host).filter(|_| special)) {
         Some(v) => {
             for (i, byte) in v.iter().enumerate() {
                 if i > 0 {
@@ -506,6 +516,80 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
         out.push(':');
         push_decimal(out, u64::from(p));
     }
+}
+
+/// An IPv6 literal's eight pieces: hex pieces of up to four digits, `::` once for a run of
+/// zero pieces, the last two pieces perhaps written as an IPv4 address.
+fn ipv6(h: &str) -> Option<[u16; 8]> {
+    let (mut pieces, mut n, mut gap) = ([0u16; 8], 0, None);
+    for part in h.split(':') {
+        if part.is_empty() {
+            // The empty parts of one `::` (two of them at either end).
+            if *gap.get_or_insert(n) != n {
+                return None;
+            }
+            continue;
+        }
+        let dotted = part.contains('.');
+        let v = match dotted {
+            true => u32::from_be_bytes(ipv4(part)?),
+            false if part.len() <= 4 => number(part.as_bytes(), 16)?,
+            false => return None,
+        };
+        if dotted {
+            *pieces.get_mut(n)? = (v >> 16) as u16;
+            n += 1;
+        }
+        *pieces.get_mut(n)? = v as u16;
+        n += 1;
+    }
+    // `::` stands for one zero piece or more: the pieces after it move to the end.
+    let g = match gap {
+        Some(g) if n < 8 => g,
+        None if n == 8 => n,
+        _ => return None,
+    };
+    let mut out = [0u16; 8];
+    for (i, p) in pieces.iter().enumerate().take(n) {
+        *out.get_mut(if i < g { i } else { i + 8 - n })? = *p;
+    }
+    Some(out)
+}
+
+/// An IPv6 address as the WHATWG parser serialises it: `[`, pieces in lower-case hex
+/// without leading zeros, the first longest run of two or more zero pieces as `::`, `]`.
+fn push_ipv6(out: &mut String, pieces: &[u16; 8]) {
+    let (mut best, mut best_len, mut run) = (8, 1, 0);
+    for (i, p) in pieces.iter().enumerate() {
+        run = if *p == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            (best, best_len) = (i + 1 - run, run);
+        }
+    }
+    out.push('[');
+    for (i, p) in pieces.iter().enumerate() {
+        if (best..best + best_len).contains(&i) {
+            if i == best {
+                out.push_str(if i == 0 { "::" } else { ":" });
+            }
+            continue;
+        }
+        let mut shift = 12;
+        while shift > 0 && p >> shift == 0 {
+            shift -= 4;
+        }
+        loop {
+            out.push(char::from_digit(u32::from((p >> shift) & 15), 16).unwrap_or('0'));
+            if shift == 0 {
+                break;
+            }
+            shift -= 4;
+        }
+        if i < 7 {
+            out.push(':');
+        }
+    }
+    out.push(']');
 }
 
 /// An IPv4 host as the WHATWG parser reads it (`0x7f.1`, `0177.0.0.1`, `2130706433`);
@@ -622,6 +706,20 @@ mod tests {
             ("notes://secret:", "notes://secret"),
             ("notes://user@secret", "notes://secret"),
             ("http://[::1]:80/x", "http://[::1]/x"),
+            ("http://[0:0:0:0:0:0:0:1]/x", "http://[::1]/x"),
+            ("http://[0::0001]:8080/x", "http://[::1]:8080/x"),
+            ("http://[1:0:0:2:0:0:0:3]/", "http://[1:0:0:2::3]/"),
+            ("http://[1:0:0:2:0:0:3:4]/", "http://[1::2:0:0:3:4]/"),
+            ("http://[1::]/", "http://[1::]/"),
+            ("http://[::]/", "http://[::]/"),
+            ("http://[A:B:C:D:E:F:0:1]/", "http://[a:b:c:d:e:f:0:1]/"),
+            // IPv4-mapped: the client connects to the IPv4 host.
+            ("http://[::FFFF:127.0.0.1]/x", "http://127.0.0.1/x"),
+            ("http://[0:0:0:0:0:ffff:7f00:1]:80/x", "http://127.0.0.1/x"),
+            (
+                "http://[::ffff:a9fe:a9fe]/latest",
+                "http://169.254.169.254/latest",
+            ),
         ] {
             has(uri, want);
         }
@@ -638,6 +736,17 @@ mod tests {
         has("http://1.2.65535/x", "http://1.2.255.255/x");
         has("http://1.2.65536/x", "http://1.2.65536/x");
         has("https://example.com./x", "https://example.com/x");
+        // Not IPv6: left as written.
+        for bad in [
+            "http://[1:2:3:4:5:6:7:8:9]/x",
+            "http://[1:2:3:4:5:6:7]/x",
+            "http://[1::2::3]/x",
+            "http://[12345::1]/x",
+            "http://[::g]/x",
+            "http://[1:2:3:4:5:6:7::8]/x",
+        ] {
+            has(bad, bad);
+        }
         // `a/.` and `a/b/..` are the directory `a/`, and a server opening that path (or
         // routing it non-strictly) reads it as `a`.
         has("https://h/admin/.", "https://h/admin/");
