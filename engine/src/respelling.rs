@@ -7,9 +7,11 @@
 //! `CacheCAS` cannot dodge a rule written for `cache_cas`.
 //!
 //! A name is judged as sent first. Its respellings then add what they meet: the rules of
-//! every exact entry whose name has the same letters and digits (the *bare* form), else
-//! those of the most specific glob matching the name's *word* form, and any hiding either
-//! form meets. They only ever add denials and counted limits, never take one away.
+//! every exact entry whose name has the same letters and digits (the *bare* form); for each
+//! *word* form, of the name as sent and lower-cased first (a server may split `dRop-users`
+//! at its camelCase, or look it up lower-cased as `drop_users`), the most specific glob
+//! matching it unless an exact entry has that word form; and any hiding a form meets. They
+//! only ever add denials and counted limits, never take one away.
 
 use crate::names::{is_listable_name, is_tool_name, NameKey};
 use crate::pattern::{most_specific, Pattern};
@@ -62,11 +64,19 @@ pub fn words(name: &str) -> String {
     out
 }
 
+/// `name`'s word forms: as sent (`dRop-users` is `d_rop_users`) and lower-cased first
+/// (`drop_users`).
+fn word_forms(name: &str) -> [String; 2] {
+    [words(name), words(&name.to_ascii_lowercase())]
+}
+
 /// A surface's entries and hidden names indexed by respelling.
 #[derive(Clone, Debug, Default)]
 pub struct Respellings {
     /// Exact entries by bare name, sorted.
     exact: Vec<(String, usize)>,
+    /// By entry: an exact entry's word form (a glob's: empty).
+    exact_words: Vec<String>,
     /// Glob entries by word form, in policy order.
     globs: Vec<(Pattern, usize)>,
     /// Exact hidden names, bare.
@@ -82,8 +92,8 @@ pub struct Respellings {
 pub struct Met<'a> {
     /// Exact entries sharing the name's bare form.
     exact: &'a [(String, usize)],
-    /// Else the most specific glob matching its word form.
-    glob: Option<usize>,
+    /// By word form, the most specific glob matching it, where no exact entry has it.
+    globs: [Option<usize>; 2],
     /// Whether either form is hidden.
     pub hidden: bool,
 }
@@ -91,8 +101,11 @@ pub struct Met<'a> {
 impl<'a> Met<'a> {
     /// The indexes of the entries met.
     pub fn entries(&self) -> impl Iterator<Item = usize> + 'a {
-        let (exact, glob) = (self.exact, self.glob);
-        exact.iter().map(|(_, i)| *i).chain(glob)
+        let (exact, globs) = (self.exact, self.globs);
+        exact
+            .iter()
+            .map(|(_, i)| *i)
+            .chain(globs.into_iter().flatten())
     }
 }
 
@@ -101,6 +114,10 @@ impl Respellings {
     pub fn new(entries: &[Rules], hide: &[Pattern]) -> Respellings {
         let mut r = Respellings::default();
         for (i, e) in entries.iter().enumerate() {
+            r.exact_words.push(match e.pattern.is_exact() {
+                true => words(&e.name),
+                false => String::new(),
+            });
             if e.pattern.is_exact() {
                 if is_listable_name(&e.name) {
                     r.exact.push((bare(&e.name), i));
@@ -145,12 +162,14 @@ impl Respellings {
         self.lone.get(entry).copied().unwrap_or(false)
     }
 
-    /// The most specific glob entry matching `name`'s word form.
+    /// The most specific glob entry matching one of `name`'s word forms.
     pub fn word_glob(&self, name: &str) -> Option<usize> {
         if self.globs.is_empty() || !is_tool_name(name) {
             return None;
         }
-        most_specific(&self.globs, &words(name)).map(|(_, i)| *i)
+        word_forms(name)
+            .iter()
+            .find_map(|w| most_specific(&self.globs, w).map(|(_, i)| *i))
     }
 
     /// What the respellings of `name` meet; `None` unless it is a valid tool name, or one
@@ -174,22 +193,26 @@ impl Respellings {
                     .count(),
             )
             .unwrap_or_default();
-        let worded = (tool_name && (!self.globs.is_empty() || !self.hide_globs.is_empty()))
-            .then(|| words(name));
-        let glob = match (&worded, exact.is_empty()) {
-            (Some(w), true) => most_specific(&self.globs, w).map(|(_, i)| *i),
-            _ => None,
-        };
-        let hidden = self
+        let mut globs = [None; 2];
+        let mut hidden = self
             .hide_exact
             .binary_search_by(|h| h.as_bytes().cmp(key))
-            .is_ok()
-            || worded
-                .as_deref()
-                .is_some_and(|w| self.hide_globs.iter().any(|p| p.matches(w)));
+            .is_ok();
+        if tool_name && (!self.globs.is_empty() || !self.hide_globs.is_empty()) {
+            for (glob, w) in globs.iter_mut().zip(word_forms(name)) {
+                let own = |(_, i): &(String, usize)| self.exact_words.get(*i) == Some(&w);
+                if !exact.iter().any(own) {
+                    *glob = most_specific(&self.globs, &w).map(|(_, i)| *i);
+                }
+                hidden |= self.hide_globs.iter().any(|p| p.matches(&w));
+            }
+            if globs[0] == globs[1] {
+                globs[1] = None;
+            }
+        }
         Some(Met {
             exact,
-            glob,
+            globs,
             hidden,
         })
     }

@@ -175,8 +175,15 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
             "{name}"
         );
     }
-    // Globs match whole words of the respelling, not its letters.
-    for name in ["dropTable", "drop-table", "Drop.Table"] {
+    // Globs match whole words of the respelling, not its letters; the words of the name
+    // as sent and lower-cased (`name.lower().replace("-", "_")` runs `drop_table`).
+    for name in [
+        "dropTable",
+        "drop-table",
+        "Drop.Table",
+        "dRop-table",
+        "dROP_TABLE",
+    ] {
         assert_eq!(
             reason(&h.call("k", name, "{}")),
             Some(Reason::ToolDenied),
@@ -187,7 +194,14 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
         assert!(forwarded(&h.call("k", name, "{}")), "{name}");
     }
     // Hidden names stay hidden, and the agent is told what an unnamed name gets.
-    for name in ["secretTool", "secret-tool", "adminReset", "admin.reset"] {
+    for name in [
+        "secretTool",
+        "secret-tool",
+        "adminReset",
+        "admin.reset",
+        "aDmin-reset",
+        "sEcret-tool",
+    ] {
         let o = h.call("k", name, "{}");
         assert_eq!(reason(&o), Some(Reason::Hidden), "{name}");
         assert!(!reply_body(&o).contains("secret_tool"), "{name}");
@@ -217,6 +231,19 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
         Some(Reason::ToolDenied)
     );
     assert!(forwarded(&strict.call("k", "deleteAll", "{}")));
+    // An exact entry sharing a name's letters keeps only the globs of the word forms it
+    // has itself: `delete-all` is `delete_all` to a server, which `delete_*` denies.
+    let mut letters = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"deleteall":{},"delete_*":{"action":"deny"}}}"#,
+    );
+    assert!(forwarded(&letters.call("k", "deleteall", "{}")));
+    for name in ["delete-all", "deleteAll", "DELETE_ALL"] {
+        assert_eq!(
+            reason(&letters.call("k", name, "{}")),
+            Some(Reason::ToolDenied),
+            "{name}"
+        );
+    }
     // Two entries one respelling reaches: a call naming either meets both.
     let mut twins = Harness::new(
         r#"{"version":"1","default":"allow","tools":{"get_item":{},"getItem":{"action":"deny"}}}"#,
