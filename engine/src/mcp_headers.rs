@@ -295,14 +295,11 @@ fn judges(judged: &[&ArgPath], token: &[u8]) -> bool {
         .any(|p| p.segments().any(|seg| names_token(seg.as_bytes(), token)))
 }
 
-/// Whether argument name `key` is header token `token`: ASCII case aside, and `-` for `_`
-/// (`Tenant-Id` names `tenant_id`; a header name cannot hold `_` safely).
+/// Whether argument name `key` is header token `token`: as conditions match argument
+/// names, by letters and digits in any case (`Tenant-Id`, `TenantId` and `tenant-id` all
+/// name `tenant_id`; a header name cannot hold `_` safely).
 fn names_token(key: &[u8], token: &[u8]) -> bool {
-    let norm = |c: &u8| match c.to_ascii_lowercase() {
-        b'_' => b'-',
-        c => c,
-    };
-    key.len() == token.len() && key.iter().map(norm).eq(token.iter().map(norm))
+    crate::fold::ascii_alias_same(key, token)
 }
 
 /// Calls `f` with each scalar member of `object` and of the objects nested in it (the
@@ -365,6 +362,7 @@ mod tests {
         assert!(names_a_call(b"MCP-NAME") && names_a_call(b"mcp-param-x"));
         assert!(!names_a_call(b"mcp-session-id") && !names_a_call(b"mcp-protocol-version"));
         assert!(names_token(b"tenant_id", b"tenant-id") && names_token(b"Region", b"region"));
-        assert!(!names_token(b"tenant", b"tenant-id") && !names_token(b"tenantid", b"tenant-id"));
+        assert!(names_token(b"tenantid", b"Tenant-Id") && names_token(b"file_path", b"FilePath"));
+        assert!(!names_token(b"tenant", b"tenant-id") && !names_token(b"tenant_idx", b"tenant-id"));
     }
 }

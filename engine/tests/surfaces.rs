@@ -770,8 +770,10 @@ fn mcp_param_headers_must_carry_the_body_arguments() {
         vec![("mcp-param-replicas", "30")],
         vec![("mcp-param-dry", "true")],
         vec![("mcp-param-zone", "us-east")],
-        // `Dry-Run` names `dry_run`, which holds another value.
+        // `Dry-Run` names `dry_run`, which holds another value; so does `DryRun`, as
+        // conditions and alias-generating servers match names by letters and digits.
         vec![("mcp-param-dry-run", "eu-west")],
+        vec![("mcp-param-DryRun", "eu-west")],
         vec![("mcp-param-region", "=?base64?!!?=")],
         vec![("mcp-param-region", "eu-west"), ("mcp-param-replicas", "4")],
     ] {
@@ -863,6 +865,7 @@ fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
     let mut h = Harness::new(
         r#"{"version":"1","default":"allow","tools":{
             "deploy":{"deny_if":[{"path":"args.target.region","op":"regex","value":"^us"}]},
+            "read":{"deny_if":[{"path":"args.file_path","op":"regex","value":"^/etc/"}]},
             "spend":{"limits":[{"counter":"s","window":"minute","max":100,"increment_from":"args.amount"}]}}}"#,
     );
     let call = |h: &mut Harness, tool: &str, args: &str, header: (&str, &str)| {
@@ -889,6 +892,13 @@ fn an_mcp_param_header_cannot_supply_an_argument_the_policy_judges() {
             ("mcp-param-target", "us-east"),
         ),
         ("spend", r#"{"units":5}"#, ("mcp-param-amount", "5")),
+        // `FilePath` names `file_path`, as conditions read argument names: the header must
+        // be the value judged there.
+        (
+            "read",
+            r#"{"file_path":"/tmp/x","note":"/etc/shadow"}"#,
+            ("mcp-param-FilePath", "/etc/shadow"),
+        ),
     ] {
         let o = call(&mut h, tool, args, header);
         assert_eq!(
