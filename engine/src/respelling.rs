@@ -67,7 +67,12 @@ pub fn words(name: &str) -> String {
 /// `name`'s word forms: as sent (`dRop-users` is `d_rop_users`) and lower-cased first
 /// (`drop_users`).
 fn word_forms(name: &str) -> [String; 2] {
-    [words(name), words(&name.to_ascii_lowercase())]
+    let w = words(name);
+    let lower = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => words(&name.to_ascii_lowercase()),
+        false => w.clone(),
+    };
+    [w, lower]
 }
 
 /// A surface's entries and hidden names indexed by respelling.
@@ -75,8 +80,8 @@ fn word_forms(name: &str) -> [String; 2] {
 pub struct Respellings {
     /// Exact entries by bare name, sorted.
     exact: Vec<(String, usize)>,
-    /// By entry: an exact entry's word form (a glob's: empty).
-    exact_words: Vec<String>,
+    /// By entry: an exact entry's word forms (a glob's: empty).
+    exact_words: Vec<[String; 2]>,
     /// Glob entries by word form, in policy order.
     globs: Vec<(Pattern, usize)>,
     /// Exact hidden names, bare.
@@ -115,8 +120,8 @@ impl Respellings {
         let mut r = Respellings::default();
         for (i, e) in entries.iter().enumerate() {
             r.exact_words.push(match e.pattern.is_exact() {
-                true => words(&e.name),
-                false => String::new(),
+                true => word_forms(&e.name),
+                false => Default::default(),
             });
             if e.pattern.is_exact() {
                 if is_listable_name(&e.name) {
@@ -199,8 +204,12 @@ impl Respellings {
             .binary_search_by(|h| h.as_bytes().cmp(key))
             .is_ok();
         if tool_name && (!self.globs.is_empty() || !self.hide_globs.is_empty()) {
-            for (glob, w) in globs.iter_mut().zip(word_forms(name)) {
-                let own = |(_, i): &(String, usize)| self.exact_words.get(*i) == Some(&w);
+            let forms = word_forms(name);
+            let n = if forms[0] == forms[1] { 1 } else { 2 };
+            for (glob, w) in globs.iter_mut().zip(forms.iter().cloned()).take(n) {
+                let own = |(_, i): &(String, usize)| {
+                    self.exact_words.get(*i).is_some_and(|f| f.contains(&w))
+                };
                 if !exact.iter().any(own) {
                     *glob = most_specific(&self.globs, &w).map(|(_, i)| *i);
                 }

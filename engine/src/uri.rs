@@ -486,7 +486,9 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
     if let Some(h) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         if !h.contains(':') {
             host = h;
-        } else if let Some(pieces) = ipv6(h) {
+        } else if let Some(pieces) = ipv6(h.split('%').next().unwrap_or(h)) {
+            // A zone (`%25lo`, and curl's `%lo`) only picks an interface: Go, curl and
+            // httpx connect `[::1%25lo]` to ::1, `[::ffff:127.0.0.1%25eth0]` to 127.0.0.1.
             host = "";
             match pieces {
                 // An IPv4-mapped address reaches the IPv4 host.
@@ -720,6 +722,10 @@ mod tests {
                 "http://[::ffff:a9fe:a9fe]/latest",
                 "http://169.254.169.254/latest",
             ),
+            // Without the zone, which picks only an interface.
+            ("http://[::1%25lo]/x", "http://[::1]/x"),
+            ("http://[::1%eth0]:81/x", "http://[::1]:81/x"),
+            ("http://[::ffff:127.0.0.1%251]/x", "http://127.0.0.1/x"),
         ] {
             has(uri, want);
         }

@@ -231,6 +231,19 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
         Some(Reason::ToolDenied)
     );
     assert!(forwarded(&strict.call("k", "deleteAll", "{}")));
+    // An exact entry keeps a glob off the word forms it has itself, as sent and lower-cased:
+    // `getUser` and `getuser` are its own, not the catch-all's.
+    let mut catch_all = Harness::new(
+        r#"{"version":"1","default":"allow","tools":{"getUser":{},"*":{"action":"deny"}}}"#,
+    );
+    for name in ["getUser", "getuser", "GETUSER"] {
+        assert!(forwarded(&catch_all.call("k", name, "{}")), "{name}");
+    }
+    // As sent, `get_user` is another name, which the catch-all denies.
+    assert_eq!(
+        reason(&catch_all.call("k", "get_user", "{}")),
+        Some(Reason::ToolDenied)
+    );
     // An exact entry sharing a name's letters keeps only the globs of the word forms it
     // has itself: `delete-all` is `delete_all` to a server, which `delete_*` denies.
     let mut letters = Harness::new(
