@@ -50,6 +50,7 @@ HOSTILE = [
     ("fetch", '{"url":"http://[::ffff:127.0.0.1]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://[::FFFF:7f00:1]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://[0:0:0:0:0:0:0:1]/admin"}', {"fetches": "http://[::1]/admin"}),
+    ("fetch", '{"url":"http://[::ffff:127.0.0.1%251]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),
