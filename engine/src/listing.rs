@@ -88,7 +88,9 @@ impl ListRules<'_> {
             Kind::Tool if self.hide_denied_tools => {
                 !surface.judges_name(name) || surface.always_denied(name)
             }
-            _ => surface.hides(name),
+            // A name no call can use through Toolgate (`Secret Tool`, `admin:reset`) may be
+            // a hidden one spelled as no respelling reaches: it goes too.
+            _ => !surface.judges_name(name) || surface.hides(name),
         }
     }
 

@@ -279,7 +279,21 @@ fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
                 rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
             )
         });
-    for whole in std::iter::once(&lenient).chain(hostless.as_ref()) {
+    // And where the host ends as sent, before any escape is decoded: to `urlparse`,
+    // `file://x%2Fsafe/etc/passwd` has host `x%2Fsafe` and path `/etc/passwd`.
+    let raw_hostless = uri
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("file://"))
+        .and_then(|_| uri.get(7..))
+        .filter(|rest| !rest.starts_with('/'))
+        .map(|rest| {
+            let tail = split_any(rest, b"/?#").1;
+            normalize(&["file:///", tail.trim_start_matches('/')].concat())
+        });
+    for whole in std::iter::once(&lenient)
+        .chain(hostless.as_ref())
+        .chain(raw_hostless.as_ref())
+    {
         let cut = split_any(whole, b"?#").0;
         for r in [cut, whole.as_str()] {
             if !without_query && r.len() != whole.len() {
@@ -730,6 +744,15 @@ mod tests {
             has(uri, want);
         }
         // Without the query and fragment, as the Python SDK matches `notes://{name}{?v}`.
+        // A file URI's host ends at its first `/`, `?` or `#` as sent, as `urlparse` reads it.
+        for uri in [
+            "file://evil/etc/passwd",
+            "file://x%2Fsafe/etc/passwd",
+            "file://x%3F/etc/passwd",
+            "FILE://a%40b%2Fc/etc/passwd",
+        ] {
+            has(uri, "file:///etc/passwd");
+        }
         for uri in ["notes://secret#x", "notes://secret?", "notes://secret?v=1"] {
             has(uri, "notes://secret");
         }
