@@ -290,9 +290,23 @@ fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
             let tail = split_any(rest, b"/?#").1;
             normalize(&["file:///", tail.trim_start_matches('/')].concat())
         });
+    // A web URI without its segments' `;` parameters, which `urlparse(…).path` and Java
+    // servlet containers drop: `https://h/admin;x` is `https://h/admin` to them.
+    let unparameterised = special(split_any(&lenient, b":").0).then(|| {
+        let (path, tail) = split_any(&lenient, b"?#");
+        let mut out = String::with_capacity(lenient.len());
+        for (i, segment) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(split_any(segment, b";").0);
+        }
+        out + tail
+    });
     for whole in std::iter::once(&lenient)
         .chain(hostless.as_ref())
         .chain(raw_hostless.as_ref())
+        .chain(unparameterised.as_ref())
     {
         let cut = split_any(whole, b"?#").0;
         for r in [cut, whole.as_str()] {
@@ -753,6 +767,19 @@ mod tests {
         ] {
             has(uri, "file:///etc/passwd");
         }
+        for uri in [
+            "https://h/admin;x",
+            "https://h/admin;",
+            "HTTPS://h/admin;c?q",
+        ] {
+            let r = readings(uri);
+            assert!(
+                r.iter().any(|x| x.starts_with("https://h/admin")),
+                "{uri}: {r:?}"
+            );
+        }
+        assert!(readings("https://h/a;b/admin;c?q").contains(&"https://h/a/admin?q".into()));
+        assert!(!readings("file:///srv/a;b").contains(&"file:///srv/a".into()));
         for uri in ["notes://secret#x", "notes://secret?", "notes://secret?v=1"] {
             has(uri, "notes://secret");
         }

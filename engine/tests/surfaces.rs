@@ -191,6 +191,9 @@ fn resource_rules_under_every_server_reading() {
     expect(&hosted, Some(Reason::ToolDenied));
     let hidden = [
         "https://internal.example:443/secret",
+        // `;` parameters, which `urlparse(…).path` and servlet containers drop.
+        "https://internal.example/secret;x",
+        "https://internal.example/secret;",
         "https:internal.example/secret",
         "https:/internal.example/secret",
         "https://@internal.example/secret",
