@@ -75,14 +75,6 @@ fn word_forms(name: &str) -> [String; 2] {
     [w, lower]
 }
 
-/// A glob's letters, digits and `*`, lower-cased: `Drop_*` is `drop*`.
-fn letters_glob(glob: &str) -> String {
-    glob.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '*')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
 /// A surface's entries and hidden names indexed by respelling.
 #[derive(Clone, Debug, Default)]
 pub struct Respellings {
@@ -96,10 +88,6 @@ pub struct Respellings {
     hide_exact: Vec<String>,
     /// Hidden globs by word form.
     hide_globs: Vec<Pattern>,
-    /// Glob entries and hidden globs by their letters, digits and `*` (`drop_*` is
-    /// `drop*`), for names of one word.
-    letter_globs: Vec<(Pattern, usize)>,
-    hide_letter_globs: Vec<Pattern>,
     /// By entry: an exact entry no respelling of its own name meets anything else by
     /// (nearly every entry: a call naming it needs no second look).
     lone: Vec<bool>,
@@ -109,9 +97,8 @@ pub struct Respellings {
 pub struct Met<'a> {
     /// Exact entries sharing the name's bare form.
     exact: &'a [(String, usize)],
-    /// By word form, the most specific glob matching it, where no exact entry has it; and
-    /// for a name of one word, the most specific glob matching its letters.
-    globs: [Option<usize>; 3],
+    /// By word form, the most specific glob matching it, where no exact entry has it.
+    globs: [Option<usize>; 2],
     /// Whether either form is hidden.
     pub hidden: bool,
 }
@@ -142,8 +129,6 @@ impl Respellings {
                 }
             } else {
                 r.globs.push((Pattern::new(&words(&e.name), true), i));
-                r.letter_globs
-                    .push((Pattern::new(&letters_glob(&e.name), true), i));
             }
         }
         for p in hide {
@@ -153,8 +138,6 @@ impl Respellings {
                 }
             } else {
                 r.hide_globs.push(Pattern::new(&words(p.as_str()), true));
-                r.hide_letter_globs
-                    .push(Pattern::new(&letters_glob(p.as_str()), true));
             }
         }
         crate::sort::heapsort(&mut r.exact, |a, b| a.0 < b.0);
@@ -215,7 +198,7 @@ impl Respellings {
                     .count(),
             )
             .unwrap_or_default();
-        let mut globs = [None; 3];
+        let mut globs = [None; 2];
         let mut hidden = self
             .hide_exact
             .binary_search_by(|h| h.as_bytes().cmp(key))
@@ -232,19 +215,8 @@ impl Respellings {
                 }
                 hidden |= self.hide_globs.iter().any(|p| p.matches(&w));
             }
-            // A name of one word (`dropusers`, `DROPUSERS`) may be a multi-word name's
-            // letters to a registry keyed by letters alone (`drop_users`): it meets globs
-            // by their letters too. A name whose words show (`droppedRows`) keeps to them.
-            let [sent, lower] = &forms;
-            if exact.is_empty() && !sent.contains('_') {
-                globs[2] = most_specific(&self.letter_globs, lower).map(|(_, i)| *i);
-                hidden |= self.hide_letter_globs.iter().any(|p| p.matches(lower));
-            }
             if globs[0] == globs[1] {
                 globs[1] = None;
-            }
-            if globs[2] == globs[0] || globs[2] == globs[1] {
-                globs[2] = None;
             }
         }
         Some(Met {

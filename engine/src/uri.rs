@@ -301,7 +301,8 @@ fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
             }
             out.push_str(split_any(segment, b";").0);
         }
-        out + tail
+        // `..;` is a `..` once the parameter is gone: resolved again.
+        normalize(&(out + tail))
     });
     for whole in std::iter::once(&lenient)
         .chain(hostless.as_ref())
@@ -779,6 +780,14 @@ mod tests {
             );
         }
         assert!(readings("https://h/a;b/admin;c?q").contains(&"https://h/a/admin?q".into()));
+        for uri in [
+            "https://h/public/..;/admin",
+            "http://h/.;/admin",
+            "https://h/;/admin",
+        ] {
+            let r = readings(uri);
+            assert!(r.iter().any(|x| x.ends_with("://h/admin")), "{uri}: {r:?}");
+        }
         assert!(!readings("file:///srv/a;b").contains(&"file:///srv/a".into()));
         for uri in ["notes://secret#x", "notes://secret?", "notes://secret?v=1"] {
             has(uri, "notes://secret");

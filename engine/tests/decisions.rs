@@ -190,18 +190,11 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
             "{name}"
         );
     }
-    for name in ["dropped_rows", "droppedRows", "dropped-rows"] {
+    // Globs keep to whole words, so a name of one word (`dropusers`) does not meet them by
+    // its letters: a registry keyed by letters alone that finds `drop_users` by it is
+    // covered for exact entries only (SECURITY.md).
+    for name in ["dropped_rows", "droppedRows", "dropper", "dropusers"] {
         assert!(forwarded(&h.call("k", name, "{}")), "{name}");
-    }
-    // A name of one word may be a multi-word name's letters to a registry keyed by letters
-    // alone (`dropusers` finds `drop_users`), so it meets globs by their letters; the price
-    // is that `dropper` meets `drop_*` too.
-    for name in ["dropusers", "DROPUSERS", "dropper"] {
-        assert_eq!(
-            reason(&h.call("k", name, "{}")),
-            Some(Reason::ToolDenied),
-            "{name}"
-        );
     }
     // Hidden names stay hidden, and the agent is told what an unnamed name gets.
     for name in [
@@ -211,8 +204,6 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
         "admin.reset",
         "aDmin-reset",
         "sEcret-tool",
-        "adminreset",
-        "ADMINRESET",
     ] {
         let o = h.call("k", name, "{}");
         assert_eq!(reason(&o), Some(Reason::Hidden), "{name}");
@@ -243,19 +234,6 @@ fn names_a_server_may_respell_meet_the_rules_of_the_name_they_respell() {
         Some(Reason::ToolDenied)
     );
     assert!(forwarded(&strict.call("k", "deleteAll", "{}")));
-    // A glob's limit counts a name of one word by its letters: `cachecas` is not a way
-    // around `cache_*`'s count.
-    let mut counted = Harness::new(
-        r#"{"version":"1","default":"allow","tools":{"cache_*":{"limits":[{"counter":"c","window":"minute","max":1,"scope":"grant"}]}}}"#,
-    );
-    assert!(forwarded(&counted.call("g", "cache_cas", "{}")));
-    for name in ["cachecas", "CACHECAS", "cacheCas"] {
-        assert_eq!(
-            reason(&counted.call("g", name, "{}")),
-            Some(Reason::RateLimited),
-            "{name}"
-        );
-    }
     // An exact entry keeps a glob off the word forms it has itself, as sent and lower-cased:
     // `getUser` and `getuser` are its own, not the catch-all's.
     let mut catch_all = Harness::new(

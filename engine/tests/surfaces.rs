@@ -194,6 +194,7 @@ fn resource_rules_under_every_server_reading() {
         // `;` parameters, which `urlparse(…).path` and servlet containers drop.
         "https://internal.example/secret;x",
         "https://internal.example/secret;",
+        "https://internal.example/public/..;/secret",
         "https:internal.example/secret",
         "https:/internal.example/secret",
         "https://@internal.example/secret",
@@ -448,16 +449,7 @@ fn prompt_rules() {
     ] {
         assert_eq!(reason(&get(&mut open, name)), Some(expected), "{name}");
     }
-    assert!(forwarded(&get(&mut open, "droppedAll")));
-    // One word is also read by its letters (`dropall` may be `drop_all` to a registry keyed
-    // by letters), at the price of `dropped`.
-    for name in ["dropall", "dropped"] {
-        assert_eq!(
-            reason(&get(&mut open, name)),
-            Some(Reason::ToolDenied),
-            "{name}"
-        );
-    }
+    assert!(forwarded(&get(&mut open, "dropped")));
     // Without a prompts section prompts/get is not judged.
     let mut plain = Harness::new(SEED);
     assert!(forwarded(&get(&mut plain, "anything")));
@@ -1157,16 +1149,15 @@ fn lists_lose_hidden_names_under_any_respelling() {
     // What a call is denied as hidden under, a list does not show either.
     let h = Harness::new(r#"{"version":"1","default":"allow","hide":["cache_delete","admin_*"]}"#);
     let rules = h.engine.list_rules();
-    // `adminreset` may be `admin_reset` to a registry keyed by letters, and so, at that
-    // price, `administer` is hidden too; `Secret Tool`, which no call can name, goes.
-    let list = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cacheDelete"},{"name":"cache-delete"},{"name":"AdminReset"},{"name":"adminreset"},{"name":"administer"},{"name":"Secret Tool"},{"name":"admin:reset"},{"name":"sysadmin"},{"name":"cache_get"}]}}"#;
+    // `Secret Tool` and `admin:reset`, which no call can name, go too.
+    let list = r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"cacheDelete"},{"name":"cache-delete"},{"name":"AdminReset"},{"name":"administer"},{"name":"Secret Tool"},{"name":"admin:reset"},{"name":"cache_get"}]}}"#;
     let out = rules
         .json_body(list.as_bytes(), &pending("4"))
         .unwrap()
         .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"sysadmin"},{"name":"cache_get"}]}}"#
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"administer"},{"name":"cache_get"}]}}"#
     );
 }
 
