@@ -51,6 +51,9 @@ HOSTILE = [
     ("fetch", '{"url":"http://[::FFFF:7f00:1]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
     ("fetch", '{"url":"http://[0:0:0:0:0:0:0:1]/admin"}', {"fetches": "http://[::1]/admin"}),
     ("fetch", '{"url":"http://[::ffff:127.0.0.1%251]/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    # A port only Python's int() reads, which httpx takes.
+    ("fetch", '{"url":"http://2130706433:+80/admin"}', {"fetches": "http://127.0.0.1/admin"}),
+    ("fetch", '{"url":"http://[0::1]:8_0/admin"}', {"fetches": "http://[::1]/admin"}),
 ]
 ALLOWED = [
     ("share", '{"path":"/srv/a.pdf","expires_at":60}'),

@@ -502,12 +502,18 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
         .and_then(|i| authority.get(i + 1..))
         .unwrap_or(authority);
     let hp = host_port.as_bytes();
-    let (mut host, mut port) = (host_port, None);
+    let (mut host, mut port, mut odd_port) = (host_port, None, "");
     if let Some(i) = hp.iter().rposition(|b| *b == b':') {
         let digits = hp.get(i + 1..).unwrap_or_default();
+        let head = host_port.get(..i).unwrap_or(host_port);
         if let Some(p) = number(digits, 10) {
-            host = host_port.get(..i).unwrap_or(host_port);
+            host = head;
             port = (!digits.is_empty() && p != default_port).then_some(p);
+        } else if head.ends_with(']') || ipv4(head).is_some() {
+            // A port only Python's `int()` reads (`+80`, `8_0`, ` 80`, `٨٠`), which httpx
+            // takes: the host is still read, the port kept as written.
+            host = head;
+            odd_port = host_port.get(i..).unwrap_or_default();
         }
     }
     // Go's `net/url` before 1.24.8 takes `[127.0.0.1]` and `[localhost]` as hosts.
@@ -547,6 +553,7 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
         out.push(':');
         push_decimal(out, u64::from(p));
     }
+    out.push_str(odd_port);
 }
 
 /// An IPv6 literal's eight pieces: hex pieces of up to four digits, `::` once for a run of
@@ -564,8 +571,8 @@ fn ipv6(h: &str) -> Option<[u16; 8]> {
         let dotted = part.contains('.');
         let v = match dotted {
             true => u32::from_be_bytes(ipv4(part)?),
-            false if part.len() <= 4 => number(part.as_bytes(), 16)?,
-            false => return None,
+            // Any number of leading zeros: Go's `net.ParseIP` (1.19) reads `00001` as 1.
+            false => u32::from(u16::try_from(number(part.as_bytes(), 16)?).ok()?),
         };
         if dotted {
             *pieces.get_mut(n)? = (v >> 16) as u16;
@@ -755,6 +762,16 @@ mod tests {
             ("http://[::1%25lo]/x", "http://[::1]/x"),
             ("http://[::1%eth0]:81/x", "http://[::1]:81/x"),
             ("http://[::ffff:127.0.0.1%251]/x", "http://127.0.0.1/x"),
+            // Leading zeros past four digits, which Go 1.19 reads.
+            ("http://[::00001]:8080/x", "http://[::1]:8080/x"),
+            ("http://[::0000ffff:127.0.0.1]/x", "http://127.0.0.1/x"),
+            // Ports only Python's `int()` reads, which httpx connects to.
+            ("http://[0::1]:+8080/x", "http://[::1]:+8080/x"),
+            ("http://2130706433:8_0/x", "http://127.0.0.1:8_0/x"),
+            (
+                "http://0x7f.1:\u{0668}\u{0660}/x",
+                "http://127.0.0.1:\u{0668}\u{0660}/x",
+            ),
         ] {
             has(uri, want);
         }
@@ -806,7 +823,7 @@ mod tests {
             "http://[1:2:3:4:5:6:7:8:9]/x",
             "http://[1:2:3:4:5:6:7]/x",
             "http://[1::2::3]/x",
-            "http://[12345::1]/x",
+            "http://[10000::1]/x",
             "http://[::g]/x",
             "http://[1:2:3:4:5:6:7::8]/x",
         ] {
