@@ -206,14 +206,14 @@ impl Respellings {
         if tool_name && (!self.globs.is_empty() || !self.hide_globs.is_empty()) {
             let forms = word_forms(name);
             let n = if forms[0] == forms[1] { 1 } else { 2 };
-            for (glob, w) in globs.iter_mut().zip(forms.iter().cloned()).take(n) {
+            for (glob, w) in globs.iter_mut().zip(&forms).take(n) {
                 let own = |(_, i): &(String, usize)| {
-                    self.exact_words.get(*i).is_some_and(|f| f.contains(&w))
+                    self.exact_words.get(*i).is_some_and(|f| f.contains(w))
                 };
                 if !exact.iter().any(own) {
-                    *glob = most_specific(&self.globs, &w).map(|(_, i)| *i);
+                    *glob = most_specific(&self.globs, w).map(|(_, i)| *i);
                 }
-                hidden |= self.hide_globs.iter().any(|p| p.matches(&w));
+                hidden |= self.hide_globs.iter().any(|p| p.matches(w));
             }
             if globs[0] == globs[1] {
                 globs[1] = None;

@@ -270,26 +270,24 @@ fn readings_of(uri: &str, without_query: bool) -> Vec<String> {
     let mut out = vec![uri.to_string()];
     // Python's `urlparse(…).path`, Node's `URL.pathname` and Go's `url.Parse(…).Path` drop
     // a file URI's host, whatever it is: `file://evil/etc/passwd` is `/etc/passwd` to them.
-    let hostless = lenient
-        .strip_prefix("file://")
-        .filter(|rest| !rest.starts_with('/'))
-        .map(|rest| {
-            format!(
-                "file://{}",
-                rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
-            )
-        });
-    // And where the host ends as sent, before any escape is decoded: to `urlparse`,
-    // `file://x%2Fsafe/etc/passwd` has host `x%2Fsafe` and path `/etc/passwd`.
-    let raw_hostless = uri
-        .get(..7)
-        .filter(|s| s.eq_ignore_ascii_case("file://"))
-        .and_then(|_| uri.get(7..))
-        .filter(|rest| !rest.starts_with('/'))
-        .map(|rest| {
-            let tail = split_any(rest, b"/?#").1;
-            normalize(&["file:///", tail.trim_start_matches('/')].concat())
-        });
+    // The host ends at the first `/`, `?` or `#`: in the lenient reading, and as sent,
+    // before any escape is decoded (to `urlparse`, `file://x%2Fsafe/etc/passwd` has host
+    // `x%2Fsafe` and path `/etc/passwd`).
+    let without_host = |u: &str| {
+        u.get(..7)
+            .filter(|s| s.eq_ignore_ascii_case("file://"))
+            .and_then(|_| u.get(7..))
+            .filter(|rest| !rest.starts_with('/'))
+            .map(|rest| {
+                [
+                    "file:///",
+                    split_any(rest, b"/?#").1.trim_start_matches('/'),
+                ]
+                .concat()
+            })
+    };
+    let hostless = without_host(&lenient);
+    let raw_hostless = without_host(uri).map(|h| normalize(&h));
     // A web URI without its segments' `;` parameters, which `urlparse(…).path` and Java
     // servlet containers drop: `https://h/admin;x` is `https://h/admin` to them.
     let unparameterised = special(split_any(&lenient, b":").0).then(|| {
@@ -556,8 +554,9 @@ fn push_url_host(out: &mut String, authority: &str, special: bool, file: bool, d
     out.push_str(odd_port);
 }
 
-/// An IPv6 literal's eight pieces: hex pieces of up to four digits, `::` once for a run of
-/// zero pieces, the last two pieces perhaps written as an IPv4 address.
+/// An IPv6 literal's eight pieces: hex pieces of at most 16 bits (leading zeros aside),
+/// `::` once for a run of zero pieces, the last two pieces perhaps written as an IPv4
+/// address.
 fn ipv6(h: &str) -> Option<[u16; 8]> {
     let (mut pieces, mut n, mut gap) = ([0u16; 8], 0, None);
     for part in h.split(':') {
@@ -775,7 +774,6 @@ mod tests {
         ] {
             has(uri, want);
         }
-        // Without the query and fragment, as the Python SDK matches `notes://{name}{?v}`.
         // A file URI's host ends at its first `/`, `?` or `#` as sent, as `urlparse` reads it.
         for uri in [
             "file://evil/etc/passwd",
@@ -806,6 +804,7 @@ mod tests {
             assert!(r.iter().any(|x| x.ends_with("://h/admin")), "{uri}: {r:?}");
         }
         assert!(!readings("file:///srv/a;b").contains(&"file:///srv/a".into()));
+        // Without the query and fragment, as the Python SDK matches `notes://{name}{?v}`.
         for uri in ["notes://secret#x", "notes://secret?", "notes://secret?v=1"] {
             has(uri, "notes://secret");
         }
